@@ -1,0 +1,3 @@
+module github.com/flockmq/flockmq/pkg/pluginsdk
+
+go 1.26.0

@@ -1,0 +1,316 @@
+// Package memstore is the in-process session.Store of the single-process
+// mode: sessions live in sharded maps guarded by mutexes and vanish with the
+// process. Expiry is driven only by the now arguments callers pass; the store
+// runs no goroutines and reads no clock.
+package memstore
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"hash/maphash"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flockmq/flockmq/pkg/session"
+)
+
+// shardCount spreads sessions over independently locked maps so that
+// connections of one gateway do not contend on a single mutex.
+const shardCount = 32
+
+// Store is an in-memory session.Store. The zero value is not usable; call
+// New. It is safe for concurrent use.
+type Store struct {
+	seed   maphash.Seed
+	epochs atomic.Uint64 // last epoch handed out, shared by all keys
+	shards [shardCount]shard
+}
+
+var _ session.Store = (*Store)(nil)
+
+// shard holds a slice of the sessions. Lock order: a method holds at most
+// one shard lock at a time.
+type shard struct {
+	mu       sync.Mutex
+	sessions map[session.Key]*entry // guarded by mu
+	// expiring indexes the disconnected sessions that can expire, by
+	// deadline; guarded by mu.
+	expiring map[session.Key]time.Time
+}
+
+type inflightKey struct {
+	dir session.Direction
+	pid uint16
+}
+
+// entry is one stored session; its fields are guarded by its shard's mu.
+type entry struct {
+	owner          string
+	epoch          uint64
+	connected      bool
+	protocolLevel  byte
+	expiryInterval uint32
+	disconnectedAt time.Time
+	subs           map[string]session.Subscription
+	will           *session.Will
+	lastSeq        uint64
+	inflight       map[inflightKey]session.Inflight
+}
+
+// New returns an empty Store.
+func New() *Store {
+	s := &Store{seed: maphash.MakeSeed()}
+	for i := range s.shards {
+		s.shards[i].sessions = make(map[session.Key]*entry)
+		s.shards[i].expiring = make(map[session.Key]time.Time)
+	}
+	return s
+}
+
+func (s *Store) shard(k session.Key) *shard {
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	h.WriteString(k.Tenant)
+	h.WriteByte(0)
+	h.WriteString(k.ClientID)
+	return &s.shards[h.Sum64()%shardCount]
+}
+
+// Claim implements session.Store.
+func (s *Store) Claim(ctx context.Context, key session.Key, owner string, protocolLevel byte, clean bool, now time.Time) (session.Claimed, error) {
+	if err := ctx.Err(); err != nil {
+		return session.Claimed{}, err
+	}
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	var res session.Claimed
+	e := sh.sessions[key]
+	if e != nil {
+		st := e.state(key)
+		if st.ExpiredAt(now) {
+			res.Expired = st
+			e = nil
+		} else {
+			res.Previous = st
+			if clean {
+				e = nil
+			}
+		}
+	}
+	if e == nil {
+		e = &entry{
+			subs:     make(map[string]session.Subscription),
+			inflight: make(map[inflightKey]session.Inflight),
+		}
+		sh.sessions[key] = e
+	}
+	// The counter is shared by all keys, so a key deleted and claimed
+	// again still gets an epoch larger than any it had before.
+	e.epoch = s.epochs.Add(1)
+	e.owner = owner
+	e.connected = true
+	e.protocolLevel = protocolLevel
+	e.disconnectedAt = time.Time{}
+	delete(sh.expiring, key)
+	res.Epoch = e.epoch
+	return res, nil
+}
+
+// Load implements session.Store.
+func (s *Store) Load(ctx context.Context, key session.Key) (*session.State, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.sessions[key]
+	if e == nil {
+		return nil, session.ErrNotFound
+	}
+	return e.state(key), nil
+}
+
+// write runs fn on the session at key under its shard lock once the epoch
+// check passed.
+func (s *Store) write(ctx context.Context, key session.Key, epoch uint64, fn func(sh *shard, e *entry)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.sessions[key]
+	if e == nil {
+		return session.ErrNotFound
+	}
+	if e.epoch != epoch {
+		return session.ErrFenced
+	}
+	fn(sh, e)
+	return nil
+}
+
+// PutSubscriptions implements session.Store.
+func (s *Store) PutSubscriptions(ctx context.Context, key session.Key, epoch uint64, subs []session.Subscription) error {
+	return s.write(ctx, key, epoch, func(_ *shard, e *entry) {
+		for _, sub := range subs {
+			e.subs[sub.Filter] = sub
+		}
+	})
+}
+
+// DeleteSubscriptions implements session.Store.
+func (s *Store) DeleteSubscriptions(ctx context.Context, key session.Key, epoch uint64, filters []string) error {
+	return s.write(ctx, key, epoch, func(_ *shard, e *entry) {
+		for _, f := range filters {
+			delete(e.subs, f)
+		}
+	})
+}
+
+// SetWill implements session.Store.
+func (s *Store) SetWill(ctx context.Context, key session.Key, epoch uint64, w *session.Will) error {
+	w = cloneWill(w)
+	return s.write(ctx, key, epoch, func(_ *shard, e *entry) { e.will = w })
+}
+
+// PutInflight implements session.Store.
+func (s *Store) PutInflight(ctx context.Context, key session.Key, epoch uint64, f session.Inflight) error {
+	return s.write(ctx, key, epoch, func(_ *shard, e *entry) {
+		e.inflight[inflightKey{f.Direction, f.PacketID}] = f
+	})
+}
+
+// DeleteInflight implements session.Store.
+func (s *Store) DeleteInflight(ctx context.Context, key session.Key, epoch uint64, dir session.Direction, packetID uint16) error {
+	return s.write(ctx, key, epoch, func(_ *shard, e *entry) {
+		delete(e.inflight, inflightKey{dir, packetID})
+	})
+}
+
+// SetLastSeq implements session.Store.
+func (s *Store) SetLastSeq(ctx context.Context, key session.Key, epoch uint64, seq uint64) error {
+	return s.write(ctx, key, epoch, func(_ *shard, e *entry) {
+		e.lastSeq = max(e.lastSeq, seq)
+	})
+}
+
+// SetExpiry implements session.Store.
+func (s *Store) SetExpiry(ctx context.Context, key session.Key, epoch uint64, expiry uint32) error {
+	return s.write(ctx, key, epoch, func(sh *shard, e *entry) {
+		e.expiryInterval = expiry
+		sh.index(key, e)
+	})
+}
+
+// Disconnect implements session.Store.
+func (s *Store) Disconnect(ctx context.Context, key session.Key, epoch uint64, now time.Time) error {
+	return s.write(ctx, key, epoch, func(sh *shard, e *entry) {
+		if e.expiryInterval == 0 {
+			delete(sh.sessions, key)
+			delete(sh.expiring, key)
+			return
+		}
+		e.connected = false
+		e.disconnectedAt = now.Truncate(time.Millisecond)
+		sh.index(key, e)
+	})
+}
+
+// Delete implements session.Store.
+func (s *Store) Delete(ctx context.Context, key session.Key, epoch uint64) error {
+	return s.write(ctx, key, epoch, func(sh *shard, _ *entry) {
+		delete(sh.sessions, key)
+		delete(sh.expiring, key)
+	})
+}
+
+// Expired implements session.Store. It walks every disconnected session
+// that can expire, which suits the single-process mode's scale.
+func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]*session.State, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit < 1 {
+		return nil, nil
+	}
+	type due struct {
+		at time.Time
+		st *session.State
+	}
+	var all []due
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for k, at := range sh.expiring {
+			if !now.Before(at) {
+				all = append(all, due{at, sh.sessions[k].state(k)})
+			}
+		}
+		sh.mu.Unlock()
+	}
+	slices.SortFunc(all, func(a, b due) int {
+		return cmp.Or(a.at.Compare(b.at),
+			cmp.Compare(a.st.Tenant, b.st.Tenant),
+			cmp.Compare(a.st.ClientID, b.st.ClientID))
+	})
+	out := make([]*session.State, 0, min(limit, len(all)))
+	for _, d := range all[:min(limit, len(all))] {
+		out = append(out, d.st)
+	}
+	return out, nil
+}
+
+// index keeps sh.expiring in step with e. The caller holds sh.mu.
+func (sh *shard) index(key session.Key, e *entry) {
+	if e.connected || e.expiryInterval == session.NeverExpire {
+		delete(sh.expiring, key)
+		return
+	}
+	sh.expiring[key] = e.disconnectedAt.Add(time.Duration(e.expiryInterval) * time.Second)
+}
+
+// state returns a deep copy of e. The caller holds the shard lock.
+func (e *entry) state(key session.Key) *session.State {
+	st := &session.State{
+		Key:            key,
+		Owner:          e.owner,
+		Epoch:          e.epoch,
+		Connected:      e.connected,
+		ProtocolLevel:  e.protocolLevel,
+		ExpiryInterval: e.expiryInterval,
+		DisconnectedAt: e.disconnectedAt,
+		Will:           cloneWill(e.will),
+		LastSeq:        e.lastSeq,
+	}
+	for _, sub := range e.subs {
+		st.Subscriptions = append(st.Subscriptions, sub)
+	}
+	slices.SortFunc(st.Subscriptions, func(a, b session.Subscription) int {
+		return cmp.Compare(a.Filter, b.Filter)
+	})
+	for _, f := range e.inflight {
+		st.Inflight = append(st.Inflight, f)
+	}
+	slices.SortFunc(st.Inflight, func(a, b session.Inflight) int {
+		return cmp.Or(cmp.Compare(a.Direction, b.Direction),
+			cmp.Compare(a.Seq, b.Seq),
+			cmp.Compare(a.PacketID, b.PacketID))
+	})
+	return st
+}
+
+func cloneWill(w *session.Will) *session.Will {
+	if w == nil {
+		return nil
+	}
+	c := *w
+	c.Payload = bytes.Clone(w.Payload)
+	c.Properties = bytes.Clone(w.Properties)
+	return &c
+}

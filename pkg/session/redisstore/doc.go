@@ -1,0 +1,57 @@
+// Package redisstore is the production session.Store, kept in Redis through
+// go-redis's UniversalClient, so the same code serves a single node, a
+// Sentinel-managed primary and a Redis Cluster.
+//
+// # Key layout
+//
+// A session is one hash. Its key is
+//
+//	<prefix>{sNN}:<tenant>:<client id>
+//
+// where tenant and client id are percent-escaped ('%', ':', '{' and '}'
+// become %25, %3A, %7B, %7D), so the one ':' between them is unambiguous:
+// no client id of one tenant can spell a key of another tenant, and no id
+// can open or close a hash tag. NN is a shard number, FNV-1a of
+// "<tenant>:<client id>" (escaped) modulo 256, in hex.
+//
+// The hash holds meta fields as decimal strings (e epoch, o owner,
+// c connected, p protocol level, x expiry interval, d disconnected-at in
+// unix ms, q last sequence) that the Lua scripts read and compare, and
+// compact binary values for the rest: w the will; s:<filter> one
+// subscription (an option byte, then the subscription id as a uvarint when
+// set); i:<direction><packet id> one in-flight entry (QoS, state, then the
+// stream sequence as a uvarint when set). Binary is chosen over JSON
+// because will payloads are arbitrary bytes (JSON would base64 them, a
+// third larger) and because the scripts never parse these values, while a
+// typical subscription costs one byte.
+//
+// Each shard has an expiry index, a sorted set
+//
+//	<prefix>{sNN}:expiry
+//
+// of the disconnected sessions that can expire, scored by deadline (unix
+// ms). Index and session hashes share the shard's hash tag, so in Cluster
+// they live in one slot and a Lua script can update both atomically:
+// Claim removes the session from the index, Disconnect and SetExpiry add or
+// move it, Delete removes it, all in the same script that writes the hash.
+// Expired walks the 256 indexes in one pipeline (a Cluster client splits it
+// by node), merges the earliest deadlines and loads those sessions in a
+// second pipeline. 256 shards spread sessions over 256 slots, enough to
+// balance a cluster of tens of primaries; the count is part of the layout
+// and cannot change without migrating keys.
+//
+// # Atomicity and fencing
+//
+// Claim and every write are one Lua script each (EVALSHA through
+// redis.Script, falling back to EVAL when the server does not know the
+// script yet), so each is a single round trip and atomic. Writes compare
+// the caller's epoch with the stored one and refuse with session.ErrFenced
+// when they differ. Claim sets the epoch to the larger of the previous
+// epoch plus one and the Redis server clock in microseconds: epochs of a
+// key keep increasing even after the session was deleted and its counter
+// lost, as long as the Redis clock does not step back.
+//
+// Redis itself expires nothing: sessions leave only through Disconnect
+// with interval 0, Delete, or a clean or expired Claim. The gateway's
+// sweeper, reading Expired, publishes wills and deletes expired sessions.
+package redisstore

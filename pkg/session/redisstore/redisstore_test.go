@@ -1,0 +1,145 @@
+package redisstore_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flockmq/flockmq/internal/testutil/redistest"
+	"github.com/flockmq/flockmq/pkg/session"
+	"github.com/flockmq/flockmq/pkg/session/redisstore"
+	"github.com/flockmq/flockmq/pkg/session/sessiontest"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+var stores atomic.Int64
+
+// prefix returns a key prefix no other store of this test binary uses, so
+// each conformance case starts empty on a shared server.
+func prefix() string { return fmt.Sprintf("test%d:", stores.Add(1)) }
+
+func newStore(t testing.TB) session.Store {
+	return redisstore.New(redistest.Shared(t).Client(t), redisstore.Options{KeyPrefix: prefix()})
+}
+
+func TestConformance(t *testing.T) { sessiontest.Run(t, newStore) }
+
+// TestConformanceCluster runs the suite through a cluster client against a
+// server in cluster mode, which refuses any script whose keys span hash
+// slots: it proves every script keeps to one slot. It also checks that
+// NewClient builds a working cluster client.
+func TestConformanceCluster(t *testing.T) {
+	srv := redistest.StartCluster(t)
+	sessiontest.Run(t, func(t testing.TB) session.Store {
+		return redisstore.New(srv.Client(t), redisstore.Options{KeyPrefix: prefix()})
+	})
+	t.Run("NewClient", func(t *testing.T) {
+		cfg := redisstore.Config{Addrs: []string{srv.Addr()}, Cluster: true}
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		c := redisstore.NewClient(cfg)
+		t.Cleanup(func() { _ = c.Close() })
+		s := redisstore.New(c, redisstore.Options{KeyPrefix: prefix()})
+		if _, err := s.Claim(t.Context(), session.Key{Tenant: "t", ClientID: "c"}, "gw", 4, false, time.Now()); err != nil {
+			t.Fatalf("Claim through a cluster NewClient = %v", err)
+		}
+		if _, err := s.Expired(t.Context(), time.Now(), 10); err != nil {
+			t.Fatalf("Expired through a cluster NewClient = %v", err)
+		}
+	})
+}
+
+// TestConformanceSentinel runs the suite through a client built by
+// NewClient from a Sentinel configuration.
+func TestConformanceSentinel(t *testing.T) {
+	sentinel := redistest.StartSentinel(t, redistest.Start(t))
+	cfg := redisstore.Config{Addrs: []string{sentinel.Addr()}, MasterName: redistest.SentinelMaster}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c := redisstore.NewClient(cfg)
+	t.Cleanup(func() { _ = c.Close() })
+	sessiontest.Run(t, func(testing.TB) session.Store {
+		return redisstore.New(c, redisstore.Options{KeyPrefix: prefix()})
+	})
+}
+
+// TestKeyLayout pins the documented layout: one hash per session under
+// its shard's hash tag, and the shard's expiry index beside it.
+func TestKeyLayout(t *testing.T) {
+	c := redistest.Shared(t).Client(t)
+	ctx := t.Context()
+	p := prefix()
+	s := redisstore.New(c, redisstore.Options{KeyPrefix: p})
+	k := session.Key{Tenant: "acme:{x}", ClientID: "dev%1"}
+	cl, err := s.Claim(ctx, k, "gw", 5, false, time.UnixMilli(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetExpiry(ctx, k, cl.Epoch, 60); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Disconnect(ctx, k, cl.Epoch, time.UnixMilli(1000)); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := c.Keys(ctx, p+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(keys)
+	if len(keys) != 2 {
+		t.Fatalf("keys = %q, want a session hash and an expiry index", keys)
+	}
+	tag := keys[0][len(p) : len(p)+len("{sNN}")]
+	want := []string{p + tag + ":acme%3A%7Bx%7D:dev%251", p + tag + ":expiry"}
+	if !slices.Equal(keys, want) {
+		t.Fatalf("keys = %q, want %q", keys, want)
+	}
+	score, err := c.ZScore(ctx, want[1], "acme%3A%7Bx%7D:dev%251").Result()
+	if err != nil || score != 61000 {
+		t.Fatalf("expiry index score = %v, %v; want 61000 (ms)", score, err)
+	}
+	fields, err := c.HGetAll(ctx, want[0]).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, v := range map[string]string{"o": "gw", "c": "0", "p": "5", "x": "60", "d": "1000", "q": "0"} {
+		if fields[f] != v {
+			t.Errorf("field %q = %q, want %q", f, fields[f], v)
+		}
+	}
+}
+
+func TestNewRejectsHashTagInPrefix(t *testing.T) {
+	for _, p := range []string{"a{", "}b", "{x}"} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "redisstore: key prefix") {
+					t.Errorf("New(KeyPrefix %q) recovered %v, want a panic naming the prefix", p, r)
+				}
+			}()
+			redisstore.New(nil, redisstore.Options{KeyPrefix: p})
+		}()
+	}
+}
+
+func TestNewClientReachesServer(t *testing.T) {
+	srv := redistest.Shared(t)
+	cfg := redisstore.Config{Addrs: []string{srv.Addr()}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c := redisstore.NewClient(cfg)
+	t.Cleanup(func() { _ = c.Close() })
+	s := redisstore.New(c, redisstore.Options{KeyPrefix: prefix()})
+	if _, err := s.Claim(t.Context(), session.Key{Tenant: "t", ClientID: "c"}, "gw", 4, false, time.Now()); err != nil {
+		t.Fatalf("Claim through NewClient = %v", err)
+	}
+}
+
+func BenchmarkStore(b *testing.B) { sessiontest.Bench(b, newStore) }

@@ -1,0 +1,147 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua scripts below make Claim and every fenced write one atomic round
+// trip (EVALSHA, falling back to EVAL once per server). Every script touches
+// only KEYS[1], the session hash, and KEYS[2], the expiry index of the same
+// shard; both carry the shard's hash tag, so in Redis Cluster they share a
+// slot.
+//
+// Numbers: Redis Lua numbers are doubles. Epochs (microseconds, below 2^53)
+// and millisecond deadlines are safe as doubles and are written back with
+// %.0f, never tostring, which would switch to exponent notation. LastSeq is
+// a full uint64, so it is only compared as a decimal string.
+//
+// Write scripts return 0 (done), 1 (no such session) or 2 (fenced).
+
+// luaFence is the prologue of every fenced write: ARGV[1] is the caller's
+// epoch in decimal.
+const luaFence = `
+local e = redis.call('HGET', KEYS[1], 'e')
+if not e then return 1 end
+if e ~= ARGV[1] then return 2 end
+`
+
+// luaNumber formats a Lua number that holds an integer.
+const luaNumber = `
+local function num(v) return string.format('%.0f', v) end
+`
+
+// claimScript: ARGV member, owner, protocol level, clean ("1"/"0"), now
+// (unix ms). The new epoch is the larger of the previous epoch plus one and
+// the server clock in microseconds, so a key deleted and claimed again
+// still gets a larger epoch than it ever had (as long as the Redis clock
+// does not step back past it). Returns {status, epoch, previous HGETALL}
+// with status "new", "live" or "expired".
+var claimScript = redis.NewScript(luaNumber + `
+-- TIME before writes needs effects replication, the default since Redis 5;
+-- older servers must be asked for it.
+if redis.replicate_commands then redis.replicate_commands() end
+local h, z = KEYS[1], KEYS[2]
+local prev = redis.call('HGETALL', h)
+local t = redis.call('TIME')
+local epoch = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local status = 'new'
+local fresh = true
+if #prev > 0 then
+  local m = {}
+  for i = 1, #prev, 2 do m[prev[i]] = prev[i + 1] end
+  local pe = tonumber(m['e'])
+  if pe >= epoch then epoch = pe + 1 end
+  status = 'live'
+  if m['c'] == '0' and m['x'] ~= '4294967295' and
+      tonumber(m['d']) + tonumber(m['x']) * 1000 <= tonumber(ARGV[5]) then
+    status = 'expired'
+  end
+  if status == 'expired' or ARGV[4] == '1' then
+    redis.call('DEL', h)
+  else
+    fresh = false
+  end
+end
+local es = num(epoch)
+if fresh then
+  redis.call('HSET', h, 'e', es, 'o', ARGV[2], 'c', '1', 'p', ARGV[3], 'd', '0', 'x', '0', 'q', '0')
+else
+  redis.call('HSET', h, 'e', es, 'o', ARGV[2], 'c', '1', 'p', ARGV[3], 'd', '0')
+end
+redis.call('ZREM', z, ARGV[1])
+return {status, es, prev}
+`)
+
+// fieldsScript sets and deletes hash fields under the fence: ARGV epoch,
+// n, then n field/value pairs to set, then the fields to delete. Commands
+// take at most 256 fields at a time to stay far below Lua's stack limit.
+var fieldsScript = redis.NewScript(luaFence + `
+local n = tonumber(ARGV[2])
+local last = 2 + 2 * n
+local i = 3
+while i <= last do
+  local j = math.min(i + 511, last)
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, j))
+  i = j + 1
+end
+while i <= #ARGV do
+  local j = math.min(i + 255, #ARGV)
+  redis.call('HDEL', KEYS[1], unpack(ARGV, i, j))
+  i = j + 1
+end
+return 0
+`)
+
+// lastSeqScript: ARGV epoch, seq (decimal uint64 without leading zeros).
+// Decimal strings of that form compare by length, then digit by digit.
+var lastSeqScript = redis.NewScript(luaFence + `
+local cur = redis.call('HGET', KEYS[1], 'q') or '0'
+local new = ARGV[2]
+local greater = #new > #cur
+if #new == #cur then
+  for i = 1, #new do
+    local a, b = string.byte(new, i), string.byte(cur, i)
+    if a ~= b then
+      greater = a > b
+      break
+    end
+  end
+end
+if greater then redis.call('HSET', KEYS[1], 'q', new) end
+return 0
+`)
+
+// setExpiryScript: ARGV epoch, expiry (seconds), member. A disconnected
+// session's deadline moves with the interval.
+var setExpiryScript = redis.NewScript(luaFence + luaNumber + `
+redis.call('HSET', KEYS[1], 'x', ARGV[2])
+if redis.call('HGET', KEYS[1], 'c') == '0' then
+  if ARGV[2] == '4294967295' then
+    redis.call('ZREM', KEYS[2], ARGV[3])
+  else
+    local d = tonumber(redis.call('HGET', KEYS[1], 'd'))
+    redis.call('ZADD', KEYS[2], num(d + tonumber(ARGV[2]) * 1000), ARGV[3])
+  end
+end
+return 0
+`)
+
+// disconnectScript: ARGV epoch, now (unix ms), member.
+var disconnectScript = redis.NewScript(luaFence + luaNumber + `
+local x = redis.call('HGET', KEYS[1], 'x')
+if x == '0' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  return 0
+end
+redis.call('HSET', KEYS[1], 'c', '0', 'd', ARGV[2])
+if x ~= '4294967295' then
+  redis.call('ZADD', KEYS[2], num(tonumber(ARGV[2]) + tonumber(x) * 1000), ARGV[3])
+end
+return 0
+`)
+
+// deleteScript: ARGV epoch, member.
+var deleteScript = redis.NewScript(luaFence + `
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 0
+`)

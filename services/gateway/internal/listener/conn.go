@@ -1,0 +1,163 @@
+package listener
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"sync"
+)
+
+// Handler serves one connection handed over by a Listener or a
+// WebSocketHandler. ServeConn runs in its own goroutine and owns c: it should
+// close c before returning (the listener closes it afterwards regardless).
+// ctx is cancelled when the listener shuts down or Serve's context is done,
+// which is the handler's cue to say goodbye to its client and return.
+type Handler interface {
+	ServeConn(ctx context.Context, c net.Conn)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, c net.Conn)
+
+// ServeConn calls f(ctx, c).
+func (f HandlerFunc) ServeConn(ctx context.Context, c net.Conn) { f(ctx, c) }
+
+// Conn is the net.Conn handed to a Handler by a plain (tcp, ws) listener.
+// RemoteAddr reports the client named by a PROXY protocol header when the
+// listener reads one. Connections from TLS kinds are *TLSConn, which adds the
+// negotiated TLS state.
+type Conn struct {
+	net.Conn
+	name string
+	kind Kind
+}
+
+// ListenerName returns the Config.Name of the listener that accepted c.
+func (c *Conn) ListenerName() string { return c.name }
+
+// Kind returns the transport that carried c.
+func (c *Conn) Kind() Kind { return c.kind }
+
+// TLSConn is the net.Conn handed to a Handler by a tls or wss listener. Its
+// ConnectionState method has the signature of (*tls.Conn).ConnectionState, so
+// handlers can find it with one type assertion on
+// interface{ ConnectionState() tls.ConnectionState } for either type.
+type TLSConn struct {
+	Conn
+	state tls.ConnectionState
+}
+
+// ConnectionState returns the state of the completed TLS handshake, including
+// the verified client certificate chain under mutual TLS.
+func (c *TLSConn) ConnectionState() tls.ConnectionState { return c.state }
+
+// Compile-time interface guards.
+var (
+	_ net.Conn                                           = (*Conn)(nil)
+	_ net.Conn                                           = (*TLSConn)(nil)
+	_ interface{ ConnectionState() tls.ConnectionState } = (*TLSConn)(nil)
+	_ interface{ ListenerName() string }                 = (*TLSConn)(nil)
+)
+
+// wrap builds the Conn or TLSConn a handler receives.
+func wrap(c net.Conn, name string, kind Kind, state *tls.ConnectionState) net.Conn {
+	base := Conn{Conn: c, name: name, kind: kind}
+	if state != nil {
+		return &TLSConn{Conn: base, state: *state}
+	}
+	return &base
+}
+
+// connSet tracks the connections a listener or WebSocket handler is serving,
+// so shutdown can notify, wait for and, at its deadline, close them. It is
+// safe for concurrent use.
+type connSet struct {
+	mu      sync.Mutex
+	conns   map[net.Conn]tracked // guarded by mu
+	closing bool                 // guarded by mu; once true, add fails
+	// drained is closed once closing is true and conns is empty.
+	drained chan struct{}
+}
+
+func newConnSet() *connSet {
+	return &connSet{conns: make(map[net.Conn]tracked), drained: make(chan struct{})}
+}
+
+// tracked is how a connSet notifies and force-closes one connection.
+type tracked struct {
+	cancel     context.CancelFunc // cancels the handler's context
+	forceClose func() error       // closes at once, without any goodbye
+}
+
+// add tracks c, whose handler context is cancelled by cancel and which
+// forceClose closes at once. It reports false when the set is shutting down;
+// the caller must then close c itself.
+func (s *connSet) add(c net.Conn, cancel context.CancelFunc, forceClose func() error) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = tracked{cancel: cancel, forceClose: forceClose}
+	return true
+}
+
+// remove stops tracking c, which must have been added.
+func (s *connSet) remove(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	if s.closing && len(s.conns) == 0 {
+		close(s.drained)
+	}
+}
+
+// len returns the number of tracked connections.
+func (s *connSet) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// shutdown refuses further connections and cancels the context of every
+// tracked one. It is idempotent.
+func (s *connSet) shutdown() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return
+	}
+	s.closing = true
+	for _, t := range s.conns {
+		t.cancel()
+	}
+	if len(s.conns) == 0 {
+		close(s.drained)
+	}
+}
+
+// closeAll shuts the set down and closes every tracked connection.
+func (s *connSet) closeAll() {
+	s.shutdown()
+	s.mu.Lock()
+	closers := make([]func() error, 0, len(s.conns))
+	for _, t := range s.conns {
+		closers = append(closers, t.forceClose)
+	}
+	s.mu.Unlock()
+	for _, forceClose := range closers {
+		_ = forceClose()
+	}
+}
+
+// wait shuts the set down and blocks until every tracked connection is
+// removed or ctx is done.
+func (s *connSet) wait(ctx context.Context) error {
+	s.shutdown()
+	select {
+	case <-s.drained:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
