@@ -92,6 +92,10 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 		JetStreamMaxStore:  cfg.MaxStore,
 		NoSigs:             true,
 		MaxPayload:         8 << 20,
+		// An MQTT topic may be 65535 bytes and escaping can triple it
+		// (pkg/subject), so subjects need far more than the default 4 KiB
+		// protocol line.
+		MaxControlLine: 256 << 10,
 	}
 	if opts.ServerName == "" {
 		opts.ServerName = "flockd"
