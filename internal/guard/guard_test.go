@@ -97,7 +97,7 @@ func TestDependencyRules(t *testing.T) {
 	pure := under("pkg/mqtt", "pkg/topic", "pkg/subject", "pkg/tenant")
 	rules := []rule{
 		{"only the NATS-facing packages import nats.go", "github.com/nats-io/nats.go",
-			under("services/gateway/internal/bridge", "services/controlplane", "pkg/auth/keycache", "internal/flockd", "cmd")},
+			under("services/gateway/internal/bridge", "services/gateway/internal/limits", "services/controlplane", "pkg/auth/keycache", "pkg/presence", "internal/flockd", "cmd")},
 		{"only session stores import go-redis", "github.com/redis/go-redis",
 			under("pkg/session/redisstore", "internal/testutil/redistest", "internal/flockd")},
 		{"only jwtauth and the control plane's credentials import golang-jwt", "github.com/golang-jwt/jwt",
