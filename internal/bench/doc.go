@@ -1,0 +1,23 @@
+// Package bench measures MQTT brokers from outside, the same way for each:
+// FlockMQ, Mosquitto and the NATS server's MQTT listener, in one run on one
+// machine, so the numbers can be compared as ratios.
+//
+// Its client is a raw-socket MQTT 3.1.1 client built on pkg/mqtt that
+// batches many packets into one write and keeps a window of QoS 1 messages in
+// flight, so the broker, not the client, is what is measured (a client that
+// writes one packet per syscall, as general-purpose libraries do, tops out far
+// below the brokers). MQTT 3.1.1 is used because every peer speaks it.
+//
+// Scenarios:
+//
+//   - fan-in: N publishers, one subscriber on a wildcard; delivered msg/s.
+//   - fan-out: one publisher, M subscribers of one topic; deliveries/s.
+//   - latency: one publisher at a fixed rate, one subscriber; percentiles of
+//     publish-to-delivery time (the send time travels in the payload).
+//   - idle: C idle connections; the broker process's resident memory per
+//     connection (from /proc/<pid>/status, so the broker's PID is needed).
+//   - connect: C connections opened with K in parallel; connections/s.
+//
+// Load only ever targets loopback addresses; every loop is bounded in count
+// and time.
+package bench
