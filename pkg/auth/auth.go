@@ -50,6 +50,15 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, req Request) (Identity, error)
 }
 
+// Reauthenticator is implemented by authenticators that support MQTT 5
+// re-authentication (an AUTH packet with reason 0x19 mid-session): the new
+// credentials must name the same tenant and device as the session's current
+// identity [MQTT-4.12.1-1], and the returned identity replaces it (typically
+// extending ExpiresAt). A gateway finds it by type assertion.
+type Reauthenticator interface {
+	Reauthenticate(ctx context.Context, current Identity, req Request) (Identity, error)
+}
+
 // AuthenticatorFunc adapts a function to Authenticator.
 type AuthenticatorFunc func(ctx context.Context, req Request) (Identity, error)
 

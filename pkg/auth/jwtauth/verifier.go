@@ -515,3 +515,5 @@ func (v *Verifier) authorize(e *verified, now time.Time, username, clientID stri
 	}
 	return auth.Identity{Tenant: tid, Device: did, CredentialID: k.ID, TokenID: e.jti, ExpiresAt: exp.UTC()}, nil
 }
+
+var _ auth.Reauthenticator = (*Verifier)(nil)
