@@ -1,0 +1,200 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/flockmq/flockmq/pkg/subject"
+)
+
+// bufPool recycles envelope buffers of QoS 0 publishes (core NATS copies
+// the data before Publish returns).
+// Buffers that grew beyond maxPooledBuf are left to the garbage collector.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+const maxPooledBuf = 64 << 10
+
+// appendSubject appends root + tenant + class + the mapped topic, e.g.
+// "flock." "acme" ".m" → flock.acme.m.t.a.b.
+func appendSubject(dst []byte, root, tenant, class, topic string) []byte {
+	dst = append(dst, root...)
+	dst = append(dst, tenant...)
+	dst = append(dst, class...)
+	dst = append(dst, '.')
+	return subject.AppendName(dst, "", topic)
+}
+
+func (b *Bridge) checkPublish(m *Message) error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	if err := checkTenant(m.Tenant); err != nil {
+		return err
+	}
+	if m.QoS > 2 {
+		return fmt.Errorf("bridge: publish to %q: invalid QoS %d", m.Topic, m.QoS)
+	}
+	return nil
+}
+
+// Publish sends m to every subscriber of its topic in its tenant. A QoS 0
+// message is a core NATS publish and seq is 0. A QoS 1 or 2 message is
+// stored in the tenant's durable stream first: Publish returns its stream
+// sequence only once JetStream acknowledged it, so the caller may then send
+// PUBACK/PUBREC. Many concurrent callers are pipelined over one connection.
+// When ctx carries a span, its trace context travels with the message (see
+// Message.Trace).
+// The retain flag is carried for retain-as-published; storing the retained
+// message is SetRetained's job. Errors wrap ErrQueueFull when a limit
+// refused the message, ErrTooLarge when it exceeds NATS's max_payload, and
+// ErrUnavailable on timeouts or a lost connection.
+func (b *Bridge) Publish(ctx context.Context, m *Message) (seq uint64, err error) {
+	if err := b.checkPublish(m); err != nil {
+		return 0, err
+	}
+	if m.QoS == 0 {
+		bp := bufPool.Get().(*[]byte)
+		buf := appendSubject((*bp)[:0], liveRoot, m.Tenant, ".m", m.Topic)
+		n := len(buf)
+		buf = EncodeMessage(buf, m)
+		var err error
+		if h := traceHeader(ctx); h != nil {
+			err = b.nc.PublishMsg(&nats.Msg{Subject: string(buf[:n]), Data: buf[n:], Header: h})
+		} else {
+			err = b.nc.Publish(string(buf[:n]), buf[n:])
+		}
+		if cap(buf) <= maxPooledBuf {
+			*bp = buf[:0]
+			bufPool.Put(bp)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("bridge: publish to %q of tenant %s: %w", m.Topic, m.Tenant, classify(err))
+		}
+		return 0, nil
+	}
+	if err := b.ensureQueue(ctx, m.Tenant); err != nil {
+		return 0, err
+	}
+	subj := string(appendSubject(make([]byte, 0, 64), durableRoot, m.Tenant, "", m.Topic))
+	data := EncodeMessage(make([]byte, 0, EncodedLen(m)), m)
+	hdr := traceHeader(ctx)
+	seq, err = b.publishDurable(ctx, subj, data, hdr)
+	if errors.Is(err, jetstream.ErrNoStreamResponse) {
+		// The stream vanished (deleted by an operator): create it again.
+		b.forget(m.Tenant, false)
+		if err = b.ensureQueue(ctx, m.Tenant); err != nil {
+			return 0, err
+		}
+		seq, err = b.publishDurable(ctx, subj, data, hdr)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("bridge: durable publish to %q of tenant %s: %w", m.Topic, m.Tenant, classify(err))
+	}
+	return seq, nil
+}
+
+// publishDurable publishes asynchronously, so concurrent callers share
+// round trips, and waits for this message's own acknowledgement.
+func (b *Bridge) publishDurable(ctx context.Context, subj string, data []byte, hdr nats.Header) (uint64, error) {
+	fut, err := b.js.PublishMsgAsync(&nats.Msg{Subject: subj, Data: data, Header: hdr},
+		jetstream.WithStallWait(b.cfg.PublishTimeout))
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case ack := <-fut.Ok():
+		return ack.Sequence, nil
+	case err := <-fut.Err():
+		return 0, err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// SetRetained stores m as the retained message of its topic, replacing the
+// previous one, or deletes the topic's retained message when m.Payload is
+// empty [MQTT-3.3.1-10] [MQTT-3.3.1-11]. A message with an expiry interval
+// is dropped by the server once it expires; one that already expired only
+// deletes the previous message. A new topic beyond the tenant's retained
+// limit is refused with an error wrapping ErrRetainedFull (and so
+// ErrQueueFull).
+func (b *Bridge) SetRetained(ctx context.Context, m *Message) error {
+	if err := b.checkPublish(m); err != nil {
+		return err
+	}
+	if err := b.ensureRetained(ctx, m.Tenant); err != nil {
+		return err
+	}
+	subj := string(appendSubject(make([]byte, 0, 64), retainedRoot, m.Tenant, "", m.Topic))
+	var ttl time.Duration
+	if m.ExpirySet {
+		left := time.Duration(m.MessageExpiry) * time.Second
+		if !m.PublishedAt.IsZero() {
+			left -= time.Since(m.PublishedAt)
+		}
+		if left <= 0 {
+			return b.purgeRetained(ctx, m.Tenant, m.Topic, subj)
+		}
+		ttl = left.Truncate(time.Second) + time.Second // whole seconds, rounded up
+	}
+	if len(m.Payload) == 0 {
+		return b.purgeRetained(ctx, m.Tenant, m.Topic, subj)
+	}
+	var opts []jetstream.PublishOpt
+	if ttl > 0 {
+		opts = append(opts, jetstream.WithMsgTTL(ttl))
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
+	defer cancel()
+	msg := &nats.Msg{Subject: subj, Data: EncodeMessage(make([]byte, 0, EncodedLen(m)), m), Header: traceHeader(ctx)}
+	_, err := b.js.PublishMsg(ctx, msg, opts...)
+	if errors.Is(err, jetstream.ErrNoStreamResponse) {
+		b.forget(m.Tenant, true)
+		if err = b.ensureRetained(ctx, m.Tenant); err != nil {
+			return err
+		}
+		_, err = b.js.PublishMsg(ctx, msg, opts...)
+	}
+	if err != nil {
+		err = classify(err)
+		if errors.Is(err, ErrQueueFull) {
+			err = fmt.Errorf("%w (%w)", ErrRetainedFull, err)
+		}
+		return fmt.Errorf("bridge: store retained message of %q of tenant %s: %w", m.Topic, m.Tenant, err)
+	}
+	return nil
+}
+
+// purgeRequest and purgeResponse are the JetStream stream purge API.
+type purgeRequest struct {
+	Filter string `json:"filter"`
+}
+
+type purgeResponse struct {
+	Success bool                `json:"success"`
+	Error   *jetstream.APIError `json:"error,omitempty"`
+}
+
+func (b *Bridge) purgeRetained(ctx context.Context, tenant, topic, subj string) error {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
+	defer cancel()
+	req, _ := json.Marshal(purgeRequest{Filter: subj})
+	resp, err := b.nc.RequestWithContext(ctx, "$JS.API.STREAM.PURGE."+retainedStream(tenant), req)
+	if err == nil {
+		var pr purgeResponse
+		if err = json.Unmarshal(resp.Data, &pr); err == nil && pr.Error != nil {
+			err = pr.Error
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("bridge: delete retained message of %q of tenant %s: %w", topic, tenant, classify(err))
+	}
+	return nil
+}

@@ -1,0 +1,311 @@
+package bridge
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/flockmq/flockmq/pkg/subject"
+)
+
+// Handler receives the messages of a Subscription. It owns m.
+type Handler func(m *Message)
+
+// Subscription is one logical subscription of the Bridge, possibly made of
+// several NATS subscriptions. Its handler calls are sequential.
+type Subscription struct {
+	b    *Bridge
+	subs []*nats.Subscription
+
+	mu sync.Mutex // held while a handler runs: calls are sequential
+
+	once sync.Once
+	err  error // result of the first Unsubscribe
+}
+
+// Subscribe delivers to h every message published in tenant to a topic
+// matching the MQTT filter, from this and every other gateway: QoS 0
+// messages with Seq 0 and durable ones with their stream sequence. The
+// filter must be valid and without its $share/{group}/ prefix; a non-empty
+// queueGroup makes this a NATS queue subscription, so each message goes to
+// one member of the group across all gateways (MQTT shared subscriptions).
+// Every call creates NATS subscriptions: the caller reference-counts and
+// calls Subscribe once per distinct (tenant, filter, group). When Subscribe
+// returns, the NATS server it is connected to knows the interest, so any
+// later publish to it is delivered (other servers of a cluster learn it
+// within their route propagation delay).
+func (b *Bridge) Subscribe(tenant, filter, queueGroup string, h Handler) (*Subscription, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := checkTenant(tenant); err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return nil, errors.New("bridge: subscribe: nil handler")
+	}
+	if queueGroup != "" && (!validToken(queueGroup) || queueGroup[0] == '_') {
+		// Group names are MQTT strings: anything but a safe token not
+		// starting with '_' is hashed into one that does, so a hashed name
+		// never equals a name used as is.
+		queueGroup = "_" + strconv.FormatUint(fnv64(queueGroup), 36)
+	}
+	s := &Subscription{b: b}
+	cb := func(msg *nats.Msg) { s.deliver(tenant, msg, h) }
+	for _, subj := range subject.Filter(liveRoot+tenant+".*", filter) {
+		var ns *nats.Subscription
+		var err error
+		if queueGroup != "" {
+			ns, err = b.nc.QueueSubscribe(subj, queueGroup, cb)
+		} else {
+			ns, err = b.nc.Subscribe(subj, cb)
+		}
+		if err != nil {
+			s.unsubscribe()
+			return nil, fmt.Errorf("bridge: subscribe to %q of tenant %s: %w", filter, tenant, classify(err))
+		}
+		s.subs = append(s.subs, ns)
+	}
+	if len(s.subs) == 0 {
+		return nil, fmt.Errorf("bridge: subscribe to %q of tenant %s: the filter maps to no subject", filter, tenant)
+	}
+	if err := b.nc.FlushTimeout(b.cfg.PublishTimeout); err != nil {
+		s.unsubscribe()
+		return nil, fmt.Errorf("bridge: subscribe to %q of tenant %s: %w", filter, tenant, classify(err))
+	}
+	if err := b.track(s); err != nil {
+		s.unsubscribe()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Subscription) deliver(tenant string, msg *nats.Msg, h Handler) {
+	m := new(Message)
+	if err := DecodeMessage(msg.Data, m); err != nil {
+		s.b.log.Warn("dropped a message that is not a valid envelope", "tenant_id", tenant, "subject", msg.Subject, "err", err)
+		return
+	}
+	m.Tenant = tenant
+	m.Seq = seqHeader(msg)
+	m.Trace = traceOf(msg.Header)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h(m)
+}
+
+// seqHeader returns the stream sequence a republished or directly read
+// message carries, 0 when none.
+func seqHeader(msg *nats.Msg) uint64 {
+	if len(msg.Header) == 0 {
+		return 0
+	}
+	v := msg.Header.Get(nats.JSSequence)
+	if v == "" {
+		return 0
+	}
+	seq, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return seq
+}
+
+// Dropped returns the number of messages NATS dropped because the handler
+// fell too far behind (the connection's pending limits for one
+// subscription, 512k messages or 64 MiB by default). A QoS 1/2 message
+// dropped here is still in the tenant's stream for Replay.
+func (s *Subscription) Dropped() int {
+	n := 0
+	for _, ns := range s.subs {
+		if d, err := ns.Dropped(); err == nil {
+			n += d
+		}
+	}
+	return n
+}
+
+// Unsubscribe ends the subscription at once; messages not yet handed to the
+// handler are dropped. It is idempotent.
+func (s *Subscription) Unsubscribe() error {
+	s.b.untrack(s)
+	return s.unsubscribe()
+}
+
+func (s *Subscription) unsubscribe() error {
+	s.once.Do(func() {
+		var errs []error
+		for _, ns := range s.subs {
+			if err := ns.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrBadSubscription) && !errors.Is(err, nats.ErrConnectionClosed) {
+				errs = append(errs, err)
+			}
+		}
+		s.err = errors.Join(errs...)
+	})
+	return s.err
+}
+
+// drain lets the handler finish the messages already received, waiting
+// until timeout fires at the latest.
+func (s *Subscription) drain(timeout <-chan time.Time) error {
+	var err error
+	s.once.Do(func() {
+		var errs []error
+		var waits []<-chan nats.SubStatus
+		for _, ns := range s.subs {
+			ch := ns.StatusChanged(nats.SubscriptionClosed)
+			if err := ns.Drain(); err != nil {
+				if !errors.Is(err, nats.ErrBadSubscription) && !errors.Is(err, nats.ErrConnectionClosed) {
+					errs = append(errs, err)
+				}
+				continue
+			}
+			waits = append(waits, ch)
+		}
+		for _, ch := range waits {
+			select {
+			case <-ch:
+			case <-timeout:
+				errs = append(errs, errors.New("bridge: close: subscription not drained in time"))
+			}
+		}
+		s.err = errors.Join(errs...)
+		err = s.err
+	})
+	return err
+}
+
+// validToken reports whether s is usable as is as a NATS queue group.
+func validToken(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// fnv64 is FNV-1a.
+func fnv64(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// Kick is a session takeover notice: the gateway receiving it closes the
+// named session's network connection because another gateway took the
+// session over with a newer epoch.
+type Kick struct {
+	Tenant   string
+	ClientID string
+	Epoch    uint64 // the new owner's session epoch
+	Reason   byte   // MQTT reason code for the DISCONNECT, e.g. 0x8E session taken over
+}
+
+const kickVersion = 1
+
+func (k Kick) encode() []byte {
+	buf := make([]byte, 0, 16+len(k.Tenant)+len(k.ClientID))
+	buf = append(buf, kickVersion, k.Reason)
+	buf = binary.AppendUvarint(buf, k.Epoch)
+	buf = appendStr(buf, k.Tenant)
+	return appendStr(buf, k.ClientID)
+}
+
+func decodeKick(b []byte) (Kick, error) {
+	var k Kick
+	if len(b) < 2 || b[0] != kickVersion {
+		return k, errors.New("bridge: malformed kick notice")
+	}
+	k.Reason = b[1]
+	d := decoder{b: b, i: 2}
+	k.Epoch = d.uvarint()
+	tenant, client := d.field(), d.field()
+	if d.err != nil || d.i != len(b) {
+		return k, errors.New("bridge: malformed kick notice")
+	}
+	k.Tenant = string(b[tenant.from:tenant.to])
+	k.ClientID = string(b[client.from:client.to])
+	return k, nil
+}
+
+func kickSubject(gatewayID string) string { return gatewayRoot + gatewayID + ".kick" }
+
+// Kick tells gateway gatewayID to close the connection of k's session. The
+// notice is a request: Kick returns nil once that gateway's OnKick handler
+// has run, an error wrapping ErrNotFound when no gateway with that id is
+// listening (it is gone, and its connections with it), and one wrapping
+// ErrUnavailable on timeout. The wait is bounded by ctx and PublishTimeout.
+func (b *Bridge) Kick(ctx context.Context, gatewayID string, k Kick) error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	if err := checkTenant(k.Tenant); err != nil {
+		return err
+	}
+	if !validToken(gatewayID) {
+		return fmt.Errorf("bridge: kick: invalid gateway id %q", gatewayID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
+	defer cancel()
+	_, err := b.nc.RequestWithContext(ctx, kickSubject(gatewayID), k.encode())
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, nats.ErrNoResponders):
+		return fmt.Errorf("bridge: kick client %s of tenant %s on gateway %s: %w: no such gateway is listening", k.ClientID, k.Tenant, gatewayID, ErrNotFound)
+	default:
+		return fmt.Errorf("bridge: kick client %s of tenant %s on gateway %s: %w", k.ClientID, k.Tenant, gatewayID, classify(err))
+	}
+}
+
+// OnKick calls h for every Kick sent to this gateway, one at a time, and
+// answers the sender once h returns.
+func (b *Bridge) OnKick(h func(Kick)) (*Subscription, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	if h == nil {
+		return nil, errors.New("bridge: on kick: nil handler")
+	}
+	s := &Subscription{b: b}
+	ns, err := b.nc.Subscribe(kickSubject(b.cfg.GatewayID), func(msg *nats.Msg) {
+		k, err := decodeKick(msg.Data)
+		if err != nil {
+			b.log.Warn("ignored a malformed session takeover notice", "err", err)
+			return
+		}
+		s.mu.Lock()
+		h(k)
+		s.mu.Unlock()
+		if err := msg.Respond(nil); err != nil {
+			b.log.Debug("could not acknowledge a session takeover notice", "tenant_id", k.Tenant, "client_id", k.ClientID, "err", err)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bridge: subscribe to takeover notices: %w", classify(err))
+	}
+	s.subs = []*nats.Subscription{ns}
+	if err := b.nc.FlushTimeout(b.cfg.PublishTimeout); err != nil {
+		s.unsubscribe()
+		return nil, fmt.Errorf("bridge: subscribe to takeover notices: %w", classify(err))
+	}
+	if err := b.track(s); err != nil {
+		s.unsubscribe()
+		return nil, err
+	}
+	return s, nil
+}
