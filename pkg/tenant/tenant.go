@@ -152,6 +152,9 @@ type Quotas struct {
 	MaxRetained               int64 `json:"max_retained,omitempty"`
 	MaxQueuedMessages         int64 `json:"max_queued_messages,omitempty"`
 	MaxSessionExpirySeconds   int64 `json:"max_session_expiry_seconds,omitempty"`
+	// MaxDevices bounds the tenant's registered devices; the control plane
+	// enforces it, gateways ignore it.
+	MaxDevices int64 `json:"max_devices,omitempty"`
 }
 
 // DefaultQuotas are the platform defaults a tenant gets unless overridden.
@@ -164,6 +167,7 @@ var DefaultQuotas = Quotas{
 	MaxRetained:               10000,
 	MaxQueuedMessages:         100000,
 	MaxSessionExpirySeconds:   7 * 24 * 3600,
+	MaxDevices:                100000,
 }
 
 // WithDefaults returns q with every zero field taken from d.
@@ -183,6 +187,7 @@ func (q Quotas) WithDefaults(d Quotas) Quotas {
 		MaxRetained:               pick(q.MaxRetained, d.MaxRetained),
 		MaxQueuedMessages:         pick(q.MaxQueuedMessages, d.MaxQueuedMessages),
 		MaxSessionExpirySeconds:   pick(q.MaxSessionExpirySeconds, d.MaxSessionExpirySeconds),
+		MaxDevices:                pick(q.MaxDevices, d.MaxDevices),
 	}
 }
 
@@ -214,6 +219,7 @@ func (q Quotas) fields() []quotaField {
 		{"max_retained", q.MaxRetained},
 		{"max_queued_messages", q.MaxQueuedMessages},
 		{"max_session_expiry_seconds", q.MaxSessionExpirySeconds},
+		{"max_devices", q.MaxDevices},
 	}
 }
 

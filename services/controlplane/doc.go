@@ -1,0 +1,17 @@
+// Package controlplane is the FlockMQ control plane: the HTTP API through
+// which tenants sign up and manage their API keys, devices, device
+// credentials, issuer keys and revocations, and through which the operator
+// sets per-tenant quotas. The API is described by
+// api/controlplane/v1/openapi.yaml.
+//
+// The control plane is the only writer of tenant configuration. It keeps all
+// of its state in NATS JetStream key-value buckets (package tenant documents
+// the layout of tenant.ConfigBucket, which gateways watch; the private
+// tenant.SecretsBucket holds signing keys and hashed API keys), so any number
+// of instances can serve the API against the same NATS system
+// (docs/adr/0003-control-plane-state-in-jetstream-kv.md).
+//
+// Lifecycle: New binds the buckets (creating missing ones); Handler serves
+// the API (use it directly in tests or behind another server); Run listens on
+// Config.Addr until its context ends or Shutdown is called.
+package controlplane

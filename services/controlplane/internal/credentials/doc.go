@@ -1,0 +1,9 @@
+// Package credentials handles the control plane's secrets and keys: API keys
+// (generated, hashed with SHA-256 and compared in constant time), tenants'
+// public keys uploaded as PEM, JWK or JWKS documents (ES256, EdDSA, RS256 of
+// at least 2048 bits; private keys refused), and the per-tenant ES256
+// platform signing keys that sign device tokens with golang-jwt.
+//
+// It imports no net/http: the HTTP layer turns its *InputError values into
+// responses naming the offending field.
+package credentials
