@@ -1,0 +1,203 @@
+package flockd
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/flockmq/flockmq/services/gateway"
+)
+
+// Config is flockd's configuration: defaults, then the config file, then
+// FLOCKD_* environment variables, then flags.
+type Config struct {
+	Role            string         `json:"role"`             // all (default) or gateway
+	MQTTAddr        string         `json:"mqtt_addr"`        // MQTT over TCP; "" disables
+	WSAddr          string         `json:"ws_addr"`          // MQTT over WebSocket at /mqtt; "" disables
+	DataDir         string         `json:"data_dir"`         // embedded NATS JetStream storage
+	LogFormat       string         `json:"log_format"`       // text or json
+	LogLevel        string         `json:"log_level"`        // debug, info, warn, error
+	NATSURL         string         `json:"nats_url"`         // external NATS instead of the embedded server
+	RedisAddr       string         `json:"redis_addr"`       // Redis session store instead of memory
+	GatewayID       string         `json:"gateway_id"`       // unique per gateway process
+	AnonymousTenant string         `json:"anonymous_tenant"` // lets clients in without credentials as this tenant
+	Gateway         gateway.Config `json:"gateway"`          // protocol limits and extra listeners
+}
+
+func defaults() Config {
+	host, _ := os.Hostname()
+	id := sanitizeID(host)
+	if id == "" {
+		id = "gw"
+	}
+	return Config{
+		Role:      "all",
+		MQTTAddr:  ":1883",
+		WSAddr:    ":8083",
+		LogFormat: "text",
+		LogLevel:  "info",
+		GatewayID: id,
+	}
+}
+
+// sanitizeID keeps the characters a gateway id may hold.
+func sanitizeID(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// loadFile decodes a JSON or YAML config file strictly into c: an unknown
+// key is an error that names it.
+func loadFile(path string, c *Config) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("flockd: read config: %w", err)
+	}
+	if ext := strings.ToLower(filepath.Ext(path)); ext == ".yaml" || ext == ".yml" {
+		data, err = yaml.YAMLToJSON(data)
+		if err != nil {
+			return fmt.Errorf("flockd: config %s: %w", path, err)
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("flockd: config %s: %w", path, err)
+	}
+	return nil
+}
+
+// envVars maps FLOCKD_* variables to fields.
+func envVars(c *Config) map[string]*string {
+	return map[string]*string{
+		"FLOCKD_ROLE":             &c.Role,
+		"FLOCKD_MQTT_ADDR":        &c.MQTTAddr,
+		"FLOCKD_WS_ADDR":          &c.WSAddr,
+		"FLOCKD_DATA_DIR":         &c.DataDir,
+		"FLOCKD_LOG_FORMAT":       &c.LogFormat,
+		"FLOCKD_LOG_LEVEL":        &c.LogLevel,
+		"FLOCKD_NATS_URL":         &c.NATSURL,
+		"FLOCKD_REDIS_ADDR":       &c.RedisAddr,
+		"FLOCKD_GATEWAY_ID":       &c.GatewayID,
+		"FLOCKD_ANONYMOUS_TENANT": &c.AnonymousTenant,
+	}
+}
+
+// parse builds the configuration from args (without the program name) and
+// the environment lookup.
+func parse(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	c := defaults()
+	anonSet := false
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		c.Role, args = args[0], args[1:]
+	}
+	role := c.Role
+
+	fs := flag.NewFlagSet("flockd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration file (JSON, or YAML by its .yaml/.yml extension)")
+	var f Config
+	fs.StringVar(&f.MQTTAddr, "mqtt-addr", c.MQTTAddr, "address of the MQTT over TCP listener (empty disables it)")
+	fs.StringVar(&f.WSAddr, "ws-addr", c.WSAddr, "address of the MQTT over WebSocket listener, path /mqtt (empty disables it)")
+	fs.StringVar(&f.DataDir, "data-dir", "", "directory of the embedded NATS JetStream storage (default: a temporary directory)")
+	fs.StringVar(&f.LogFormat, "log-format", c.LogFormat, "log format: text or json")
+	fs.StringVar(&f.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+	fs.StringVar(&f.NATSURL, "nats-url", "", "URL of an external NATS server with JetStream (default: embedded server)")
+	fs.StringVar(&f.RedisAddr, "redis-addr", "", "host:port of Redis for sessions (default: in memory)")
+	fs.StringVar(&f.GatewayID, "gateway-id", c.GatewayID, "unique id of this gateway among those sharing NATS")
+	fs.StringVar(&f.AnonymousTenant, "anonymous-tenant", "", "let clients without credentials in as this tenant (all-in-one default: dev)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: flockd [all|gateway] [flags]\n\nRoles:\n  all      everything in one process: embedded NATS, in-memory sessions, gateway (default)\n  gateway  the MQTT gateway only, against --nats-url\n\nEvery flag can also be set as FLOCKD_<NAME> (e.g. FLOCKD_MQTT_ADDR).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("flockd: unexpected argument %q", fs.Arg(0))
+	}
+	if *configPath == "" {
+		*configPath = getenv("FLOCKD_CONFIG")
+	}
+	if *configPath != "" {
+		if err := loadFile(*configPath, &c); err != nil {
+			return c, err
+		}
+		if c.AnonymousTenant != "" {
+			anonSet = true
+		}
+	}
+	for name, p := range envVars(&c) {
+		if v, ok := lookup(getenv, name); ok {
+			*p = v
+			if name == "FLOCKD_ANONYMOUS_TENANT" {
+				anonSet = true
+			}
+		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	apply := map[string]struct{ dst, src *string }{
+		"mqtt-addr": {&c.MQTTAddr, &f.MQTTAddr}, "ws-addr": {&c.WSAddr, &f.WSAddr},
+		"data-dir": {&c.DataDir, &f.DataDir}, "log-format": {&c.LogFormat, &f.LogFormat},
+		"log-level": {&c.LogLevel, &f.LogLevel}, "nats-url": {&c.NATSURL, &f.NATSURL},
+		"redis-addr": {&c.RedisAddr, &f.RedisAddr}, "gateway-id": {&c.GatewayID, &f.GatewayID},
+		"anonymous-tenant": {&c.AnonymousTenant, &f.AnonymousTenant},
+	}
+	for name, a := range apply {
+		if set[name] {
+			*a.dst = *a.src
+			if name == "anonymous-tenant" {
+				anonSet = true
+			}
+		}
+	}
+	if role != "all" {
+		c.Role = role
+	}
+	if c.Role == "all" && !anonSet {
+		c.AnonymousTenant = "dev"
+	}
+	return c, c.validate()
+}
+
+func lookup(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+func (c Config) validate() error {
+	switch c.Role {
+	case "all", "gateway":
+	default:
+		return fmt.Errorf("flockd: unknown role %q (want all or gateway)", c.Role)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("flockd: log_format: %q is not text or json", c.LogFormat)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if c.Role == "gateway" && c.NATSURL == "" {
+		return errors.New("flockd: the gateway role needs --nats-url (the all role embeds NATS)")
+	}
+	if c.MQTTAddr == "" && c.WSAddr == "" && len(c.Gateway.Listeners) == 0 {
+		return errors.New("flockd: no listener: set --mqtt-addr or --ws-addr")
+	}
+	return nil
+}

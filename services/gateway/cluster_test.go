@@ -1,0 +1,75 @@
+package gateway_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/flockmq/flockmq/internal/testutil/redistest"
+	"github.com/flockmq/flockmq/pkg/mqtt"
+	"github.com/flockmq/flockmq/pkg/session/redisstore"
+)
+
+func TestMessagesCrossGateways(t *testing.T) {
+	gws := startGateways(t, 2)
+	sub := connectClient(t, gws[1], mqtt.V5, "sub", true)
+	sub.subscribe(1, mqtt.Subscription{Filter: "x/#", QoS: 2})
+	pub := connectClient(t, gws[0], mqtt.V311, "pub", true)
+	for qos := mqtt.QoS(0); qos <= 2; qos++ {
+		pub.publish(&mqtt.Publish{Topic: "x/y", QoS: qos, PacketID: 1, Payload: []byte(fmt.Sprint(qos))})
+		if got := sub.expectPublish(); string(got.Payload) != fmt.Sprint(qos) || got.QoS != qos {
+			t.Fatalf("got %v, want QoS %d", got, qos)
+		}
+	}
+}
+
+func TestTakeoverAcrossGateways(t *testing.T) {
+	gws := startGateways(t, 2)
+	first := connectClient(t, gws[0], mqtt.V5, "roamer", false, func(c *mqtt.Connect) {
+		c.Properties.SessionExpiry, c.Properties.SessionExpirySet = 300, true
+	})
+	first.subscribe(1, mqtt.Subscription{Filter: "roam/#", QoS: 1})
+
+	second := dial(t, gws[1].addr, mqtt.V5)
+	ack := second.connect(&mqtt.Connect{ClientID: "roamer", KeepAlive: 60,
+		Properties: mqtt.Properties{SessionExpiry: 300, SessionExpirySet: true}})
+	if ack.ReasonCode != mqtt.Success || !ack.SessionPresent {
+		t.Fatalf("CONNACK %v, want success with the session present", ack)
+	}
+	// [MQTT-3.1.4-3] the other gateway closed the old connection with 0x8E.
+	pkts := first.expectClosed()
+	if len(pkts) != 1 || pkts[0].(*mqtt.Disconnect).ReasonCode != mqtt.SessionTakenOver {
+		t.Fatalf("old connection got %v, want DISCONNECT 0x8E", pkts)
+	}
+	// The subscription moved with the session.
+	pub := connectClient(t, gws[0], mqtt.V5, "pub", true)
+	pub.publish(&mqtt.Publish{Topic: "roam/here", QoS: 1, PacketID: 1, Payload: []byte("found you")})
+	if got := second.expectPublish(); string(got.Payload) != "found you" {
+		t.Fatalf("got %q", got.Payload)
+	}
+}
+
+func TestPersistentSessionMovesBetweenGatewaysWithRedis(t *testing.T) {
+	rs := redistest.Start(t)
+	gws := startGatewaysWith(t, 2, redisstore.New(rs.Client(t), redisstore.Options{}))
+	expiry := mqtt.Properties{SessionExpiry: 600, SessionExpirySet: true}
+	sub := connectClient(t, gws[0], mqtt.V5, "traveller", false, func(c *mqtt.Connect) { c.Properties = expiry })
+	sub.subscribe(1, mqtt.Subscription{Filter: "trip/#", QoS: 1})
+	sub.send(&mqtt.Disconnect{})
+	sub.expectClosed()
+
+	pub := connectClient(t, gws[0], mqtt.V311, "pub", true)
+	for i := range 3 {
+		pub.publish(&mqtt.Publish{Topic: "trip/leg", QoS: 1, PacketID: uint16(i + 1), Payload: []byte(fmt.Sprint(i))})
+	}
+	// The client comes back through the other gateway: the session (in
+	// Redis) and the stream position travel with it.
+	sub = dial(t, gws[1].addr, mqtt.V5)
+	if ack := sub.connect(&mqtt.Connect{ClientID: "traveller", KeepAlive: 60, Properties: expiry}); !ack.SessionPresent {
+		t.Fatalf("CONNACK %v, want the session present", ack)
+	}
+	for i := range 3 {
+		if got := sub.expectPublish(); string(got.Payload) != fmt.Sprint(i) {
+			t.Fatalf("message %d: got %q", i, got.Payload)
+		}
+	}
+}

@@ -1,0 +1,499 @@
+package conn
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flockmq/flockmq/pkg/auth"
+	"github.com/flockmq/flockmq/pkg/mqtt"
+	"github.com/flockmq/flockmq/pkg/session"
+	"github.com/flockmq/flockmq/services/gateway/internal/bridge"
+	"github.com/flockmq/flockmq/services/gateway/internal/router"
+)
+
+var connIDs atomic.Uint64
+
+// storeOp is a session store write queued with the outbound packets, run
+// by the writer before it writes them.
+type storeOp func(ctx context.Context) error
+
+// outFlight is one outbound QoS 1/2 message awaiting its acknowledgement.
+type outFlight struct {
+	seq   uint64
+	qos   byte
+	state session.InflightState
+}
+
+// pendingMsg is an outbound QoS 1/2 message waiting for an in-flight slot.
+type pendingMsg struct {
+	m *bridge.Message
+	d router.Delivery
+}
+
+// Conn is one client connection. Create it with New and run it with Serve.
+type Conn struct {
+	env    *Env
+	nc     net.Conn
+	log    *slog.Logger
+	id     uint64
+	remote string
+
+	ctx    context.Context // ends when the connection ends
+	cancel context.CancelFunc
+
+	killed atomic.Int32 // CloseReason set by Kill; 0 until then
+
+	// Set by the handshake, read-only afterwards.
+	version        mqtt.Version
+	key            session.Key
+	identity       auth.Identity
+	epoch          uint64
+	persistent     bool
+	expiry         uint32
+	keepAlive      time.Duration // read deadline interval; 0 none
+	maxOutPacket   uint32        // client's Maximum Packet Size; 0 no limit
+	receiveMax     uint16        // outbound in-flight bound
+	will           *session.Will
+	requestProblem bool
+	connacked      bool // CONNACK sent: the server may send DISCONNECT
+
+	// Owned by the serving goroutine.
+	reader       *mqtt.Reader
+	inboundQoS2  map[uint16]bool   // packet ids awaiting PUBREL
+	aliases      map[uint16]string // client→server topic aliases
+	subsMu       sync.RWMutex      // guards subs: written by the serving goroutine, read by the resume goroutine
+	subs         map[string]*router.Sub
+	expiryChange *uint32         // session expiry from the client's DISCONNECT
+	resumeDone   chan struct{}   // closed when the resume goroutine ends; nil when none
+	resumeCtx    context.Context // the resume goroutine's context
+	resumeCancel context.CancelFunc
+	disconnect   *mqtt.Disconnect // the client's DISCONNECT, if any
+
+	wg sync.WaitGroup // writer and resume goroutines
+
+	mu          sync.Mutex // guards everything below; a leaf lock
+	queue       [][]byte   // encoded packets for the writer
+	queued      int        // bytes in queue
+	ops         []storeOp  // store writes for the writer
+	wake        chan struct{}
+	stopping    bool // no more packets are queued; the writer drains and exits
+	nextID      uint16
+	inflight    map[uint16]*outFlight
+	pending     []pendingMsg
+	room        chan struct{}  // signalled when pending shrinks
+	outstanding map[uint64]int // stream seqs delivered and not yet acknowledged
+	maxSeq      uint64         // largest stream seq delivered
+	lastSeq     uint64         // stream position recorded in the store
+	seqBroken   bool           // a durable message was lost: stop advancing lastSeq
+	resuming    bool
+	replayed    uint64 // the resume replay covered the stream through this sequence
+	resumeBuf   []pendingMsg
+	dropped     uint64 // QoS 0 messages dropped for a full queue
+}
+
+// New returns a connection over nc.
+func New(env *Env, nc net.Conn) *Conn {
+	id := connIDs.Add(1)
+	remote := ""
+	if a := nc.RemoteAddr(); a != nil {
+		remote = a.String()
+	}
+	return &Conn{
+		env:         env,
+		nc:          nc,
+		id:          id,
+		remote:      remote,
+		log:         env.Log.With("conn_id", id, "remote_addr", remote),
+		wake:        make(chan struct{}, 1),
+		room:        make(chan struct{}, 1),
+		inflight:    make(map[uint16]*outFlight),
+		outstanding: make(map[uint64]int),
+		inboundQoS2: make(map[uint16]bool),
+		subs:        make(map[string]*router.Sub),
+	}
+}
+
+// Key returns the session key (valid once connected).
+func (c *Conn) Key() session.Key { return c.key }
+
+// Epoch returns the session epoch this connection holds.
+func (c *Conn) Epoch() uint64 { return c.epoch }
+
+// Identity returns the authenticated identity.
+func (c *Conn) Identity() auth.Identity { return c.identity }
+
+// Kill ends the connection from another goroutine with reason: the read
+// loop stops, sends an MQTT 5 DISCONNECT with the reason's code and closes
+// the socket. The first reason wins.
+func (c *Conn) Kill(reason CloseReason) {
+	if c.killed.CompareAndSwap(0, int32(reason)) {
+		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// Done returns a channel closed once the connection has ended: the socket
+// is closed and the session released.
+func (c *Conn) Done() <-chan struct{} {
+	if c.ctx == nil {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	return c.ctx.Done()
+}
+
+// Serve runs the connection until it ends and returns why. It closes nc.
+func (c *Conn) Serve(ctx context.Context) CloseReason {
+	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { c.Kill(CloseServerShutdown) })
+	defer stop()
+	c.wg.Add(1)
+	go c.writeLoop()
+
+	reason, detail := c.run()
+	if k := CloseReason(c.killed.Load()); k != CloseNone {
+		reason, detail = k, nil
+	}
+	c.finish(reason, detail)
+	return reason
+}
+
+// run is the handshake and the read loop; it returns why they ended.
+func (c *Conn) run() (CloseReason, error) {
+	c.reader = mqtt.NewReader(bufio.NewReaderSize(c.nc, 4096), c.env.Limits.MaxPacketSize)
+	if reason, err := c.handshake(); reason != CloseNone {
+		return reason, err
+	}
+	if c.keepAlive == 0 {
+		_ = c.nc.SetReadDeadline(time.Time{}) // lift the CONNECT timeout
+	}
+	for {
+		if c.keepAlive > 0 {
+			// [MQTT-3.1.2-24] one and a half times the keepalive.
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
+		}
+		// Kill expires the deadline after recording its reason: checking
+		// after setting a new deadline never misses a Kill.
+		if k := CloseReason(c.killed.Load()); k != CloseNone {
+			return k, nil
+		}
+		p, err := c.reader.ReadPacket()
+		if err != nil {
+			return c.readError(err)
+		}
+		if reason, err := c.handle(p); reason != CloseNone {
+			return reason, err
+		}
+	}
+}
+
+// readError classifies an error of ReadPacket.
+func (c *Conn) readError(err error) (CloseReason, error) {
+	if k := CloseReason(c.killed.Load()); k != CloseNone {
+		return k, nil
+	}
+	var rc mqtt.ReasonCode
+	if errors.As(err, &rc) {
+		return reasonFor(rc), err
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return CloseKeepAliveExpired, nil
+	}
+	if errors.Is(err, io.EOF) {
+		return CloseConnectionLost, nil
+	}
+	return CloseConnectionLost, err
+}
+
+// handle processes one packet after CONNECT.
+func (c *Conn) handle(p mqtt.Packet) (CloseReason, error) {
+	switch p := p.(type) {
+	case *mqtt.Publish:
+		return c.handlePublish(p)
+	case *mqtt.Puback:
+		c.ackOut(p.PacketID, session.AwaitPuback, false)
+	case *mqtt.Pubrec:
+		c.ackOut(p.PacketID, session.AwaitPubrec, p.ReasonCode.IsFailure())
+	case *mqtt.Pubcomp:
+		c.ackOut(p.PacketID, session.AwaitPubcomp, false)
+	case *mqtt.Pubrel:
+		return c.handlePubrel(p)
+	case *mqtt.Subscribe:
+		return c.handleSubscribe(p)
+	case *mqtt.Unsubscribe:
+		return c.handleUnsubscribe(p)
+	case *mqtt.Pingreq:
+		c.sendControl(&mqtt.Pingresp{})
+	case *mqtt.Disconnect:
+		return c.handleDisconnect(p)
+	case *mqtt.Connect:
+		// [MQTT-3.1.0-2] a second CONNECT is a protocol violation.
+		return CloseProtocolError, errors.New("second CONNECT on the connection")
+	case *mqtt.Auth:
+		return CloseProtocolError, errors.New("AUTH without an authentication method in progress")
+	default:
+		return CloseProtocolError, fmt.Errorf("unexpected %s packet from a client", p.Type())
+	}
+	return CloseNone, nil
+}
+
+func (c *Conn) handleDisconnect(p *mqtt.Disconnect) (CloseReason, error) {
+	c.disconnect = p
+	if c.version == mqtt.V5 && p.Properties.SessionExpirySet {
+		if c.expiry == 0 && p.Properties.SessionExpiry != 0 {
+			// [MQTT-3.14.2-2] cannot turn a non-persistent session persistent.
+			return CloseProtocolError, errors.New("DISCONNECT sets a session expiry on a session that had none")
+		}
+		e := min(p.Properties.SessionExpiry, c.env.Limits.SessionExpiryMax)
+		if p.Properties.SessionExpiry == session.NeverExpire && c.env.Limits.SessionExpiryMax == session.NeverExpire {
+			e = session.NeverExpire
+		}
+		c.expiryChange = &e
+	}
+	switch {
+	case p.ReasonCode == mqtt.DisconnectWithWill:
+		return CloseClientDisconnectWill, nil
+	case p.ReasonCode.IsFailure():
+		return CloseClientError, fmt.Errorf("client reported %s", p.ReasonCode)
+	}
+	return CloseClientDisconnect, nil
+}
+
+// sendControl queues a packet of the read loop (acks, SUBACK, PINGRESP).
+// A client whose queue is far over its bound is disconnected.
+func (c *Conn) sendControl(p mqtt.Packet) {
+	b, err := mqtt.Append(nil, p, c.version)
+	if err != nil {
+		c.log.Error("could not encode a packet for the client", "packet", p.Type().String(), "err", err)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.queued > 2*c.env.Limits.MaxQueuedBytes {
+		c.Kill(CloseSlowClient)
+		return
+	}
+	c.enqueueLocked(b)
+}
+
+// enqueueLocked queues encoded bytes and wakes the writer.
+func (c *Conn) enqueueLocked(b []byte) {
+	if c.stopping {
+		return
+	}
+	c.queue = append(c.queue, b)
+	c.queued += len(b)
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// addOpLocked queues a store write for the writer (persistent sessions only).
+func (c *Conn) addOpLocked(op storeOp) {
+	if !c.persistent || c.stopping {
+		return
+	}
+	c.ops = append(c.ops, op)
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop is the writer goroutine.
+func (c *Conn) writeLoop() {
+	defer c.wg.Done()
+	var buf []byte
+	for {
+		<-c.wake
+		c.mu.Lock()
+		q, ops, stopping := c.queue, c.ops, c.stopping
+		c.queue, c.ops, c.queued = nil, nil, 0
+		c.mu.Unlock()
+		for _, op := range ops {
+			if err := op(c.ctx); err != nil {
+				if errors.Is(err, session.ErrFenced) || errors.Is(err, session.ErrNotFound) {
+					c.Kill(CloseTakenOver)
+				} else {
+					c.log.Warn("could not record session state", "tenant_id", c.key.Tenant, "client_id", c.key.ClientID, "err", err)
+				}
+			}
+		}
+		if len(q) > 0 {
+			buf = buf[:0]
+			for _, b := range q {
+				buf = append(buf, b...)
+			}
+			_ = c.nc.SetWriteDeadline(time.Now().Add(c.env.Limits.WriteTimeout))
+			if _, err := c.nc.Write(buf); err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					c.Kill(CloseSlowClient) // it did not take the bytes within WriteTimeout
+				} else {
+					c.Kill(CloseWriteFailed)
+				}
+				c.mu.Lock()
+				c.stopping = true
+				c.mu.Unlock()
+				return
+			}
+			if cap(buf) > 256<<10 {
+				buf = nil
+			}
+			c.pumpAfterWrite()
+		}
+		if stopping {
+			return
+		}
+	}
+}
+
+// pumpAfterWrite moves pending messages into the queue the write emptied.
+func (c *Conn) pumpAfterWrite() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pumpLocked()
+}
+
+// finish ends the connection: DISCONNECT, will, session, socket.
+func (c *Conn) finish(reason CloseReason, detail error) {
+	c.logClose(reason, detail)
+	if c.resumeDone != nil {
+		c.resumeCancel()
+		<-c.resumeDone
+	}
+	connected := c.epoch != 0
+	if connected {
+		c.subsMu.Lock()
+		for _, s := range c.subs {
+			c.env.Router.Remove(c.key.Tenant, s)
+		}
+		c.subsMu.Unlock()
+	}
+	// MQTT 5: tell the client why, when the server ends the connection.
+	if code, ok := reason.Code(); ok && c.version == mqtt.V5 && c.connacked {
+		d := &mqtt.Disconnect{ReasonCode: code}
+		if reason == CloseServerShutdown && c.env.Limits.ServerReference != "" {
+			d.ReasonCode = mqtt.UseAnotherServer
+			d.Properties.ServerReference = c.env.Limits.ServerReference
+		}
+		if b, err := mqtt.Append(nil, d, c.version); err == nil {
+			c.mu.Lock()
+			c.enqueueLocked(b)
+			c.mu.Unlock()
+		}
+	}
+	c.mu.Lock()
+	c.stopping = true
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
+	_ = c.nc.Close()
+
+	if connected {
+		c.endSession(reason)
+		c.env.Registry.Remove(c.key, c)
+	}
+	c.cancel()
+}
+
+// endSession publishes the will if due and marks the session disconnected.
+func (c *Conn) endSession(reason CloseReason) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	key, epoch := c.key, c.epoch
+	expiry := c.expiry
+	if c.expiryChange != nil {
+		expiry = *c.expiryChange
+		if err := c.env.Sessions.SetExpiry(ctx, key, epoch, expiry); err != nil && !fenced(err) {
+			c.log.Warn("could not change the session expiry", "tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
+		}
+	}
+	if c.persistent {
+		c.mu.Lock()
+		seq := c.lastSeq
+		c.mu.Unlock()
+		if seq > 0 {
+			_ = c.env.Sessions.SetLastSeq(ctx, key, epoch, seq)
+		}
+	}
+	if c.will != nil {
+		switch {
+		case !reason.sendsWill():
+			// [MQTT-3.1.2-10] a normal DISCONNECT deletes the will.
+			if expiry > 0 {
+				_ = c.env.Sessions.SetWill(ctx, key, epoch, nil)
+			}
+		case c.will.Delay == 0 || expiry == 0:
+			if c.persistent {
+				_ = c.env.Sessions.SetWill(ctx, key, epoch, nil)
+			}
+			if err := c.env.Wills.Publish(ctx, key.Tenant, key.ClientID, c.will); err != nil {
+				c.log.Warn("could not publish the will", "tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
+			}
+		case expiry == session.NeverExpire || c.will.Delay < expiry:
+			c.env.Wills.Schedule(key, epoch, c.will, time.Duration(c.will.Delay)*time.Second)
+		default:
+			// The session ends first: the sweeper publishes the stored will
+			// when it expires [MQTT-3.1.3-9].
+		}
+	}
+	if err := c.env.Sessions.Disconnect(ctx, key, epoch, c.env.now()); err != nil && !fenced(err) {
+		c.log.Warn("could not mark the session disconnected", "tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
+	}
+}
+
+func fenced(err error) bool {
+	return errors.Is(err, session.ErrFenced) || errors.Is(err, session.ErrNotFound)
+}
+
+// logClose writes the one line that says how the connection ended.
+func (c *Conn) logClose(reason CloseReason, detail error) {
+	who := "client " + c.key.ClientID
+	if c.key.ClientID == "" {
+		who = "a client"
+	}
+	attrs := []any{"reason", reason.String()}
+	if detail != nil {
+		attrs = append(attrs, "err", detail)
+	}
+	c.mu.Lock()
+	dropped := c.dropped
+	c.mu.Unlock()
+	if dropped > 0 {
+		attrs = append(attrs, "dropped_qos0", dropped)
+	}
+	switch reason {
+	case CloseClientDisconnect, CloseConnectionLost:
+		c.log.Info(fmt.Sprintf("%s disconnected: %s", who, reason), attrs...)
+	case CloseKeepAliveExpired:
+		c.log.Info(fmt.Sprintf("%s disconnected: keepalive of %s expired", who, c.keepAlive), attrs...)
+	case CloseMalformedPacket, CloseProtocolError, ClosePacketTooLarge, CloseTopicAliasInvalid, CloseReceiveMaximumExceeded:
+		msg := fmt.Sprintf("%s sent a %s", who, reason)
+		if detail != nil {
+			msg += ": " + detail.Error()
+		}
+		if code, ok := reason.Code(); ok && c.version == mqtt.V5 && c.connacked {
+			msg += fmt.Sprintf("; disconnecting with reason 0x%02X", byte(code))
+		} else {
+			msg += "; closing the connection"
+		}
+		c.log.Warn(msg, attrs...)
+	case CloseConnectTimeout, CloseHandshakeRefused:
+		c.log.Info(fmt.Sprintf("%s: %s", who, reason), attrs...)
+	default:
+		c.log.Info(fmt.Sprintf("%s disconnected: %s", who, reason), attrs...)
+	}
+}

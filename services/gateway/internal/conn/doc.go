@@ -1,0 +1,57 @@
+// Package conn serves one MQTT network connection: the CONNECT handshake
+// and authentication, the session claim and takeover, the read loop, the
+// write loop, keepalive, QoS 0/1/2 in both directions, subscriptions,
+// retained messages, wills and the resumption of persistent sessions.
+//
+// # Goroutines
+//
+// Serve runs the read loop in the caller's goroutine. One writer goroutine
+// drains the outbound queue: it takes everything queued at once, runs the
+// session store writes queued with it (in order, so an in-flight entry is
+// stored before its PUBLISH leaves and deleted after its acknowledgement),
+// then writes all the packets in one call; so a busy connection batches and
+// an idle one flushes at once. A resumed persistent session runs one more
+// goroutine while it replays what the client missed. Serve waits for both
+// before returning.
+//
+// Messages from the router arrive on bridge goroutines through Deliver,
+// which never blocks: QoS 0 messages beyond the queue's byte bound are
+// dropped and counted; QoS 1 and 2 messages wait in a pending list while
+// the client's Receive Maximum is used up [MQTT-3.3.4-9], and a client that
+// lets that list overflow, or does not take the bytes written to it within
+// the write timeout, is disconnected. Memory per connection stays bounded.
+//
+// # Lock order
+//
+// Conn.mu guards the outbound state (queue, in-flight, pending, stream
+// position); it is a leaf lock: nothing else is locked while it is held, and
+// no socket or store I/O happens under it (the writer and the read loop do
+// theirs after releasing it). Fields set during the handshake are read-only
+// afterwards; fields of the read loop are owned by the serving goroutine
+// (see the field comments).
+//
+// # Closing
+//
+// Every end of a connection has a CloseReason, reused in the log line and,
+// for MQTT 5, as the DISCONNECT reason code. Another goroutine (a takeover,
+// a shutdown, a kick) ends a connection with Kill, which records the reason
+// and expires the read deadline, so the read loop stops, sends the
+// DISCONNECT through the writer and closes the socket itself.
+//
+// # Persistent sessions
+//
+// Outbound QoS 1/2 messages carry the stream sequence of the tenant's
+// durable stream. The session's LastSeq advances to just below the oldest
+// unacknowledged message. On resume the connection subscribes again (live
+// messages are buffered meanwhile), resends the stored in-flight messages
+// with DUP set and their original packet identifiers [MQTT-4.4.0-1], replays
+// the durable stream after LastSeq for its QoS 1/2 plain subscriptions,
+// then delivers the buffered live messages that the replay did not cover.
+// The stream republishes a stored message to live subscribers a moment
+// after storing it, so a live copy of a replayed message can arrive after
+// the resume has ended: live QoS 1/2 messages at or below the replay's end
+// are dropped as the duplicates they are.
+// Shared subscriptions are not replayed: their messages went to the group's
+// connected members. Acknowledgements out of stream order may leave
+// acknowledged messages above LastSeq, which a later resume sends again.
+package conn

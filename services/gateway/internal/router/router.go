@@ -1,0 +1,257 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/flockmq/flockmq/pkg/session"
+	"github.com/flockmq/flockmq/pkg/topic"
+	"github.com/flockmq/flockmq/services/gateway/internal/bridge"
+)
+
+// Delivery is what a client needs to send one message: the merged options
+// of its subscriptions that matched.
+type Delivery struct {
+	QoS    byte     // the largest QoS of the matching subscriptions
+	Retain bool     // the message's retain flag, when retain-as-published applies
+	SubIDs []uint32 // subscription identifiers of the matching subscriptions
+	Shared bool     // through a shared subscription
+}
+
+// Client receives messages. Deliver must not block: it queues.
+type Client interface {
+	Deliver(m *bridge.Message, d Delivery)
+}
+
+// Sub is one local subscription: a client and its options. Its address is
+// its identity in the tree, so replacing a subscription means adding a new
+// Sub and removing the old one.
+type Sub struct {
+	Client   Client
+	ClientID string
+	Options  session.Subscription // Options.Filter is the key, $share prefix included
+	shared   bool
+}
+
+// Subscriber is the upstream the Router subscribes through; *bridge.Bridge
+// implements it.
+type Subscriber interface {
+	Subscribe(tenant, filter, queueGroup string, h bridge.Handler) (*bridge.Subscription, error)
+}
+
+// Router is the local subscription table of one gateway.
+type Router struct {
+	up  Subscriber
+	log *slog.Logger
+
+	mu      sync.Mutex // guards tenants
+	tenants map[string]*tenantSubs
+}
+
+// tenantSubs is one tenant's subscriptions.
+type tenantSubs struct {
+	tenant string
+	tree   topic.Tree[*Sub]
+
+	mu       sync.Mutex // serialises Add/Remove with their upstream changes; guards upstream
+	upstream map[string]*upstream
+	// active mirrors the established plain keys for the delivery path,
+	// which must not take mu.
+	active sync.Map // key → *upstream
+}
+
+// upstream is the bridge subscription of one key.
+type upstream struct {
+	sub  *bridge.Subscription
+	next atomic.Uint32 // round-robin position of a shared key
+}
+
+// New returns a Router subscribing through up.
+func New(up Subscriber, log *slog.Logger) *Router {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Router{up: up, log: log.With("component", "router"), tenants: make(map[string]*tenantSubs)}
+}
+
+func (r *Router) tenant(tenant string) *tenantSubs {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := r.tenants[tenant]
+	if t == nil {
+		t = &tenantSubs{tenant: tenant, upstream: make(map[string]*upstream)}
+		r.tenants[tenant] = t
+	}
+	return t
+}
+
+// Add subscribes s in tenant. When s is the first subscription of its key,
+// Add subscribes upstream first and fails if that fails, leaving nothing
+// behind.
+func (r *Router) Add(tenant string, s *Sub) error {
+	key := s.Options.Filter
+	group, inner, shared, err := topic.ParseShared(key)
+	if err != nil {
+		return fmt.Errorf("router: subscribe: %w", err)
+	}
+	if !shared {
+		inner = key
+		if err := topic.ValidateFilter(key); err != nil {
+			return fmt.Errorf("router: subscribe: %w", err)
+		}
+	}
+	s.shared = shared
+	t := r.tenant(tenant)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.tree.Add(key, s) {
+		return nil
+	}
+	u := &upstream{}
+	sub, err := r.up.Subscribe(tenant, inner, group, func(m *bridge.Message) { r.deliver(t, key, shared, u, m) })
+	if err != nil {
+		t.tree.Remove(key, s)
+		return fmt.Errorf("router: subscribe to %q: %w", key, err)
+	}
+	u.sub = sub
+	t.upstream[key] = u
+	if !shared {
+		t.active.Store(key, u)
+	}
+	return nil
+}
+
+// Remove unsubscribes s. It reports whether s was subscribed. Removing the
+// last subscription of a key ends its upstream subscription.
+func (r *Router) Remove(tenant string, s *Sub) bool {
+	key := s.Options.Filter
+	t := r.tenant(tenant)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	removed, last := t.tree.Remove(key, s)
+	if !last {
+		return removed
+	}
+	u := t.upstream[key]
+	delete(t.upstream, key)
+	t.active.Delete(key)
+	if u != nil && u.sub != nil {
+		if err := u.sub.Unsubscribe(); err != nil && !errors.Is(err, bridge.ErrClosed) {
+			r.log.Warn("could not end the NATS subscription of a filter nobody uses any more",
+				"tenant_id", tenant, "filter", key, "err", err)
+		}
+	}
+	return removed
+}
+
+// Upstreams reports how many upstream subscriptions tenant holds.
+func (r *Router) Upstreams(tenant string) int {
+	t := r.tenant(tenant)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.upstream)
+}
+
+// deliver handles one copy of m that arrived through key.
+func (r *Router) deliver(t *tenantSubs, key string, shared bool, u *upstream, m *bridge.Message) {
+	if shared {
+		var buf [8]*Sub
+		vals := t.tree.Values(key, buf[:0])
+		if len(vals) == 0 {
+			return
+		}
+		s := vals[int(u.next.Add(1)-1)%len(vals)]
+		d := Delivery{QoS: s.Options.QoS, Shared: true}
+		if s.Options.RetainAsPublished {
+			d.Retain = m.Retain
+		}
+		if s.Options.SubscriptionID != 0 {
+			d.SubIDs = []uint32{s.Options.SubscriptionID}
+		}
+		s.Client.Deliver(m, d)
+		return
+	}
+	if !t.canonical(key, m.Topic) {
+		return
+	}
+	var buf [16]*Sub
+	vals := t.tree.Match(m.Topic, buf[:0])
+	type target struct {
+		c Client
+		d Delivery
+	}
+	var tbuf [16]target
+	targets := tbuf[:0]
+	var index map[Client]int
+	if len(vals) > len(tbuf) {
+		index = make(map[Client]int, len(vals))
+	}
+	for _, s := range vals {
+		if s.shared {
+			continue
+		}
+		if s.Options.NoLocal && s.ClientID == m.Origin {
+			continue // [MQTT-3.8.3-3]
+		}
+		i := -1
+		if index != nil {
+			if j, ok := index[s.Client]; ok {
+				i = j
+			}
+		} else {
+			for j := range targets {
+				if targets[j].c == s.Client {
+					i = j
+					break
+				}
+			}
+		}
+		if i < 0 {
+			targets = append(targets, target{c: s.Client})
+			i = len(targets) - 1
+			if index != nil {
+				index[s.Client] = i
+			}
+		}
+		tg := &targets[i]
+		tg.d.QoS = max(tg.d.QoS, s.Options.QoS)
+		if s.Options.RetainAsPublished && m.Retain {
+			tg.d.Retain = true
+		}
+		if s.Options.SubscriptionID != 0 {
+			tg.d.SubIDs = append(tg.d.SubIDs, s.Options.SubscriptionID)
+		}
+	}
+	for i := range targets {
+		targets[i].c.Deliver(m, targets[i].d)
+	}
+}
+
+// canonical reports whether the copy that arrived through key is the one to
+// process: key is the smallest established plain key matching name, or no
+// established plain key matches and key is the smallest of all.
+func (t *tenantSubs) canonical(key, name string) bool {
+	var buf [8]string
+	keys := t.tree.MatchFilters(name, buf[:0])
+	best, bestAny := "", ""
+	for _, k := range keys {
+		if len(k) >= 6 && k[:6] == "$share" {
+			if _, _, shared, _ := topic.ParseShared(k); shared {
+				continue
+			}
+		}
+		if bestAny == "" || k < bestAny {
+			bestAny = k
+		}
+		if _, ok := t.active.Load(k); ok && (best == "" || k < best) {
+			best = k
+		}
+	}
+	if best == "" {
+		return key == bestAny || bestAny == ""
+	}
+	return key == best
+}

@@ -1,0 +1,210 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/flockmq/flockmq/internal/natsembed/natstest"
+	"github.com/flockmq/flockmq/pkg/session"
+	"github.com/flockmq/flockmq/services/gateway/internal/bridge"
+)
+
+// recorder is a Client that records what it is given.
+type recorder struct {
+	mu   sync.Mutex
+	msgs []string // payload
+	dels []Delivery
+}
+
+func (r *recorder) Deliver(m *bridge.Message, d Delivery) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, string(m.Payload))
+	r.dels = append(r.dels, d)
+}
+
+func (r *recorder) got() ([]string, []Delivery) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.msgs), slices.Clone(r.dels)
+}
+
+// waitFor polls until r has n messages.
+func (r *recorder) waitFor(tb testing.TB, n int) []string {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		msgs, _ := r.got()
+		if len(msgs) >= n {
+			return msgs
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("got %d messages %v, want %d", len(msgs), msgs, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func newRouter(tb testing.TB) (*Router, *bridge.Bridge) {
+	tb.Helper()
+	srv := natstest.Start(tb)
+	nc, err := nats.Connect("", nats.InProcessServer(srv))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	br, err := bridge.New(nc, bridge.Config{GatewayID: "gw1"}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = br.Close() })
+	return New(br, nil), br
+}
+
+func sub(c Client, id, filter string, qos byte) *Sub {
+	return &Sub{Client: c, ClientID: id, Options: session.Subscription{Filter: filter, QoS: qos}}
+}
+
+func publish(tb testing.TB, br *bridge.Bridge, origin, topic, payload string) {
+	tb.Helper()
+	if _, err := br.Publish(context.Background(), &bridge.Message{Tenant: "acme", Topic: topic, Payload: []byte(payload), Origin: origin}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func TestOneUpstreamPerKey(t *testing.T) {
+	r, _ := newRouter(t)
+	a, b := &recorder{}, &recorder{}
+	sa, sb := sub(a, "a", "x/+", 0), sub(b, "b", "x/+", 0)
+	sh := sub(b, "b", "$share/g/x/+", 0)
+	for _, s := range []*Sub{sa, sb, sh} {
+		if err := r.Add("acme", s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.Upstreams("acme"); n != 2 {
+		t.Fatalf("Upstreams = %d, want 2 (one plain, one shared key)", n)
+	}
+	r.Remove("acme", sa)
+	if n := r.Upstreams("acme"); n != 2 {
+		t.Fatalf("after one Remove: Upstreams = %d, want 2", n)
+	}
+	r.Remove("acme", sb)
+	r.Remove("acme", sh)
+	if n := r.Upstreams("acme"); n != 0 {
+		t.Fatalf("after removing all: Upstreams = %d, want 0", n)
+	}
+	if err := r.Add("acme", sub(a, "a", "bad/#/x", 0)); err == nil {
+		t.Fatal("Add of an invalid filter succeeded")
+	}
+}
+
+func TestOverlappingFiltersDeliverOnce(t *testing.T) {
+	r, br := newRouter(t)
+	a, b := &recorder{}, &recorder{}
+	subs := []*Sub{
+		sub(a, "a", "o/+", 0),
+		sub(a, "a", "o/#", 2),
+		sub(a, "a", "#", 1),
+		sub(b, "b", "o/x", 1),
+	}
+	subs[1].Options.SubscriptionID = 7
+	subs[2].Options.SubscriptionID = 9
+	for _, s := range subs {
+		if err := r.Add("acme", s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		publish(t, br, "p", "o/x", fmt.Sprint(i))
+	}
+	publish(t, br, "p", "o/x", "end")
+	// Every message once per client [MQTT-3.3.4-2], in order.
+	want := []string{"0", "1", "2", "3", "4", "end"}
+	if got := a.waitFor(t, 6); !slices.Equal(got, want) {
+		t.Fatalf("client a got %v, want %v", got, want)
+	}
+	if got := b.waitFor(t, 6); !slices.Equal(got, want) {
+		t.Fatalf("client b got %v, want %v", got, want)
+	}
+	_, dels := a.got()
+	d := dels[0]
+	slices.Sort(d.SubIDs)
+	if d.QoS != 2 || !slices.Equal(d.SubIDs, []uint32{7, 9}) {
+		t.Fatalf("delivery %+v, want QoS 2 with subscription ids [7 9]", d)
+	}
+}
+
+func TestSharedSubscriptionRoundRobin(t *testing.T) {
+	r, br := newRouter(t)
+	a, b, plain := &recorder{}, &recorder{}, &recorder{}
+	for _, s := range []*Sub{sub(a, "a", "$share/g/s/#", 1), sub(b, "b", "$share/g/s/#", 1), sub(plain, "c", "s/#", 0)} {
+		if err := r.Add("acme", s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 4 {
+		publish(t, br, "p", "s/t", fmt.Sprint(i))
+	}
+	// The plain subscriber gets all four; the group shares them
+	// [MQTT-4.8.2-3], alternating between its two local members.
+	plain.waitFor(t, 4)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ma, _ := a.got()
+		mb, _ := b.got()
+		if len(ma)+len(mb) == 4 {
+			if len(ma) != 2 || len(mb) != 2 {
+				t.Fatalf("group members got %v and %v, want two each", ma, mb)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group members got %v and %v, want four in all", ma, mb)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestNoLocal(t *testing.T) {
+	r, br := newRouter(t)
+	a := &recorder{}
+	s := sub(a, "a", "n/#", 0)
+	s.Options.NoLocal = true
+	if err := r.Add("acme", s); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, br, "a", "n/1", "own")
+	publish(t, br, "b", "n/1", "other")
+	// [MQTT-3.8.3-3] not its own message.
+	if got := a.waitFor(t, 1); !slices.Equal(got, []string{"other"}) {
+		t.Fatalf("got %v, want [other]", got)
+	}
+}
+
+func TestTenantsAreSeparate(t *testing.T) {
+	r, br := newRouter(t)
+	a, b := &recorder{}, &recorder{}
+	if err := r.Add("acme", sub(a, "a", "#", 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Add("globex", sub(b, "a", "#", 0)); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, br, "p", "t", "for acme")
+	if _, err := br.Publish(context.Background(), &bridge.Message{Tenant: "globex", Topic: "t", Payload: []byte("for globex")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.waitFor(t, 1); !slices.Equal(got, []string{"for acme"}) {
+		t.Fatalf("acme got %v", got)
+	}
+	if got := b.waitFor(t, 1); !slices.Equal(got, []string{"for globex"}) {
+		t.Fatalf("globex got %v", got)
+	}
+}

@@ -1,0 +1,330 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/flockmq/flockmq/pkg/auth"
+	"github.com/flockmq/flockmq/pkg/session"
+	"github.com/flockmq/flockmq/services/gateway/internal/bridge"
+	"github.com/flockmq/flockmq/services/gateway/internal/conn"
+	"github.com/flockmq/flockmq/services/gateway/internal/listener"
+	"github.com/flockmq/flockmq/services/gateway/internal/router"
+)
+
+// ErrServerClosed is returned by Run and Start after Shutdown.
+var ErrServerClosed = errors.New("gateway: server closed")
+
+// Deps are the gateway's collaborators. NATS, Sessions and Auth are
+// required; Logger and Clock default to a discarding logger and time.Now.
+type Deps struct {
+	NATS     *nats.Conn
+	Sessions session.Store
+	Auth     auth.Authenticator
+	Logger   *slog.Logger
+	Clock    func() time.Time
+}
+
+// Server is one gateway. It is safe for concurrent use.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+	br  *bridge.Bridge
+	env *conn.Env
+
+	kick *bridge.Subscription
+
+	mu        sync.Mutex // guards the fields below
+	sessions  map[session.Key]*conn.Conn
+	conns     map[*conn.Conn]struct{}
+	listeners []*listener.Listener
+	closed    bool
+	started   bool
+
+	wg           sync.WaitGroup // connections served by ServeConn
+	bg           sync.WaitGroup // listener and sweeper goroutines
+	bgCancel     context.CancelFunc
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New returns a Server; Start or Run opens its listeners.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	switch {
+	case deps.NATS == nil:
+		return nil, errors.New("gateway: Deps.NATS is required")
+	case deps.Sessions == nil:
+		return nil, errors.New("gateway: Deps.Sessions is required")
+	case deps.Auth == nil:
+		return nil, errors.New("gateway: Deps.Auth is required")
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	clock := deps.Clock
+	if clock == nil {
+		clock = time.Now
+	}
+	log = log.With("component", "gateway", "gateway_id", cfg.GatewayID)
+	br, err := bridge.New(deps.NATS, cfg.Bridge, log)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      log,
+		br:       br,
+		sessions: make(map[session.Key]*conn.Conn),
+		conns:    make(map[*conn.Conn]struct{}),
+	}
+	s.env = &conn.Env{
+		GatewayID: cfg.GatewayID,
+		Bridge:    br,
+		Router:    router.New(br, log),
+		Sessions:  deps.Sessions,
+		Auth:      deps.Auth,
+		Registry:  (*registry)(s),
+		Wills:     conn.NewWills(br, deps.Sessions, log, clock),
+		Log:       log,
+		Clock:     clock,
+		Limits: conn.Limits{
+			MaxPacketSize:     cfg.MaxPacketSize,
+			ReceiveMaximum:    cfg.ReceiveMaximum,
+			MaxInflight:       cfg.MaxInflight,
+			MaxQueuedBytes:    cfg.MaxQueuedBytes,
+			MaxPending:        cfg.MaxPending,
+			TopicAliasMaximum: cfg.TopicAliasMaximum,
+			KeepAliveMin:      cfg.KeepAliveMin,
+			KeepAliveMax:      cfg.KeepAliveMax,
+			ServerKeepAlive:   cfg.ServerKeepAlive,
+			ConnectTimeout:    cfg.ConnectTimeout,
+			WriteTimeout:      cfg.WriteTimeout,
+			SessionExpiryMax:  cfg.SessionExpiryMax,
+			RetainAvailable:   !cfg.DisableRetain,
+			WildcardAvailable: !cfg.DisableWildcardSubs,
+			SubIDsAvailable:   !cfg.DisableSubIDs,
+			SharedAvailable:   !cfg.DisableSharedSubs,
+			ServerReference:   cfg.ServerReference,
+		},
+	}
+	s.kick, err = br.OnKick(s.onKick)
+	if err != nil {
+		_ = br.Close()
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	return s, nil
+}
+
+// registry implements conn.Registry over the Server's session map.
+type registry Server
+
+func (r *registry) Swap(key session.Key, c *conn.Conn) *conn.Conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.sessions[key]
+	r.sessions[key] = c
+	return old
+}
+
+func (r *registry) Remove(key session.Key, c *conn.Conn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sessions[key] == c {
+		delete(r.sessions, key)
+	}
+}
+
+// onKick closes the local connection of a session another gateway took over.
+func (s *Server) onKick(k bridge.Kick) {
+	s.mu.Lock()
+	c := s.sessions[session.Key{Tenant: k.Tenant, ClientID: k.ClientID}]
+	s.mu.Unlock()
+	if c != nil && c.Epoch() < k.Epoch {
+		c.Kill(conn.CloseTakenOver)
+		select {
+		case <-c.Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// Start opens the configured listeners and starts serving them, and starts
+// the session expiry sweeper. It returns once the sockets are bound.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrServerClosed
+	}
+	if s.started {
+		return errors.New("gateway: Start called twice")
+	}
+	s.started = true
+	var ls []*listener.Listener
+	for _, lc := range s.cfg.Listeners {
+		l, err := listener.Listen(lc, s.log)
+		if err != nil {
+			for _, o := range ls {
+				_ = o.Close()
+			}
+			return fmt.Errorf("gateway: %w", err)
+		}
+		ls = append(ls, l)
+	}
+	s.listeners = ls
+	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.bgCancel = cancel
+	for _, l := range ls {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			err := l.Serve(bgCtx, listener.HandlerFunc(s.ServeConn))
+			if err != nil && !errors.Is(err, listener.ErrClosed) {
+				s.log.Error(fmt.Sprintf("listener %s stopped", l.Name()), "err", err)
+			}
+		}()
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.env.Wills.RunSweeper(bgCtx, s.cfg.ExpirySweepInterval)
+	}()
+	return nil
+}
+
+// Addr returns the bound address of the listener named name, or nil.
+func (s *Server) Addr(name string) net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.listeners {
+		if l.Name() == name {
+			return l.Addr()
+		}
+	}
+	return nil
+}
+
+// Run starts the server, serves until ctx ends, then shuts down within
+// ShutdownTimeout. It returns nil after a shutdown caused by ctx.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	return s.Shutdown(sctx)
+}
+
+// ServeConn serves one client connection until it ends, and closes nc. It
+// is the listeners' handler and may be called directly (tests, custom
+// transports). ctx ending shuts the connection down like Shutdown does.
+func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = nc.Close()
+		return
+	}
+	c := conn.New(s.env, nc)
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	c.Serve(ctx)
+}
+
+// Revoke disconnects every connection whose identity r covers, with MQTT 5
+// reason 0x98 (administrative action), and reports how many it closed.
+func (s *Server) Revoke(r auth.Revocation) int {
+	s.mu.Lock()
+	var victims []*conn.Conn
+	for _, c := range s.sessions {
+		if r.Covers(c.Identity()) {
+			victims = append(victims, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range victims {
+		c.Kill(conn.CloseAdministrative)
+	}
+	return len(victims)
+}
+
+// Connections reports the number of connections being served.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Shutdown stops accepting, disconnects every client (MQTT 5 clients get
+// DISCONNECT 0x8B, or 0x9C with the server reference; wills are published
+// as for any abnormal close [MQTT-3.1.2-8]), waits for the connections until
+// ctx ends, and releases the bridge. It is idempotent; later calls return
+// the first result.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	ls := s.listeners
+	conns := make([]*conn.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	cancel := s.bgCancel
+	s.mu.Unlock()
+	s.log.Info(fmt.Sprintf("gateway %s is shutting down: disconnecting %d clients", s.cfg.GatewayID, len(conns)))
+	for _, c := range conns {
+		c.Kill(conn.CloseServerShutdown)
+	}
+	var errs []error
+	for _, l := range ls {
+		if err := l.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("gateway: shutdown: %w", ctx.Err()))
+	}
+	if cancel != nil {
+		cancel()
+	}
+	s.bg.Wait()
+	s.env.Wills.Close()
+	if s.kick != nil {
+		_ = s.kick.Unsubscribe()
+	}
+	if err := s.br.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("gateway: %w", err))
+	}
+	return errors.Join(errs...)
+}
