@@ -56,7 +56,7 @@ func startFlockd(tb testing.TB, extra ...string) *server {
 	tb.Helper()
 	logs := &syncBuffer{}
 	args := append([]string{"all",
-		"--mqtt-addr", "127.0.0.1:0", "--ws-addr", "127.0.0.1:0",
+		"--mqtt-addr", "127.0.0.1:0", "--ws-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
 		"--data-dir", tb.TempDir(), "--log-level", "debug",
 	}, extra...)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -13,15 +13,20 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/flockmq/flockmq/pkg/tenant"
+	"github.com/flockmq/flockmq/services/controlplane"
 	"github.com/flockmq/flockmq/services/gateway"
 )
 
 // Config is flockd's configuration: defaults, then the config file, then
 // FLOCKD_* environment variables, then flags.
 type Config struct {
-	Role            string         `json:"role"`             // all (default) or gateway
+	Role            string         `json:"role"`             // all (default), gateway or controlplane
 	MQTTAddr        string         `json:"mqtt_addr"`        // MQTT over TCP; "" disables
 	WSAddr          string         `json:"ws_addr"`          // MQTT over WebSocket at /mqtt; "" disables
+	HTTPAddr        string         `json:"http_addr"`        // control-plane API, /metrics and /healthz; "" disables
+	NATSAddr        string         `json:"nats_addr"`        // all role: expose the embedded NATS here too; "" keeps it in-process
+	AdminKey        string         `json:"admin_key"`        // operator key for /v1/admin; "" disables the admin API
 	DataDir         string         `json:"data_dir"`         // embedded NATS JetStream storage
 	LogFormat       string         `json:"log_format"`       // text or json
 	LogLevel        string         `json:"log_level"`        // debug, info, warn, error
@@ -30,7 +35,29 @@ type Config struct {
 	GatewayID       string         `json:"gateway_id"`       // unique per gateway process
 	AnonymousTenant string         `json:"anonymous_tenant"` // lets clients in without credentials as this tenant
 	Gateway         gateway.Config `json:"gateway"`          // protocol limits and extra listeners
+	// ControlPlane configures the control plane (roles all and
+	// controlplane); its addr and admin_key come from HTTPAddr and AdminKey.
+	ControlPlane controlplane.Config `json:"controlplane"`
+	// AnonymousQuotas are the quotas of the anonymous tenant, which has no
+	// control-plane record; zero fields take generous development defaults.
+	AnonymousQuotas tenant.Quotas `json:"anonymous_quotas"`
 }
+
+// anonymousQuotaDefaults keep a development instance from throttling
+// benchmarks and test suites pointed at it.
+var anonymousQuotaDefaults = tenant.Quotas{
+	MaxConnections:            100000,
+	MaxMessagesPerSecond:      10000000,
+	MaxBytesPerSecond:         1 << 34,
+	MaxPayloadBytes:           1 << 20,
+	MaxSubscriptionsPerDevice: 10000,
+	MaxRetained:               1000000,
+	MaxQueuedMessages:         1000000,
+	MaxSessionExpirySeconds:   365 * 24 * 3600,
+}
+
+func (c Config) hasGateway() bool      { return c.Role == "all" || c.Role == "gateway" }
+func (c Config) hasControlPlane() bool { return c.Role == "all" || c.Role == "controlplane" }
 
 func defaults() Config {
 	host, _ := os.Hostname()
@@ -42,6 +69,7 @@ func defaults() Config {
 		Role:      "all",
 		MQTTAddr:  ":1883",
 		WSAddr:    ":8083",
+		HTTPAddr:  ":8080",
 		LogFormat: "text",
 		LogLevel:  "info",
 		GatewayID: id,
@@ -86,6 +114,9 @@ func envVars(c *Config) map[string]*string {
 		"FLOCKD_ROLE":             &c.Role,
 		"FLOCKD_MQTT_ADDR":        &c.MQTTAddr,
 		"FLOCKD_WS_ADDR":          &c.WSAddr,
+		"FLOCKD_HTTP_ADDR":        &c.HTTPAddr,
+		"FLOCKD_NATS_ADDR":        &c.NATSAddr,
+		"FLOCKD_ADMIN_KEY":        &c.AdminKey,
 		"FLOCKD_DATA_DIR":         &c.DataDir,
 		"FLOCKD_LOG_FORMAT":       &c.LogFormat,
 		"FLOCKD_LOG_LEVEL":        &c.LogLevel,
@@ -112,6 +143,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	var f Config
 	fs.StringVar(&f.MQTTAddr, "mqtt-addr", c.MQTTAddr, "address of the MQTT over TCP listener (empty disables it)")
 	fs.StringVar(&f.WSAddr, "ws-addr", c.WSAddr, "address of the MQTT over WebSocket listener, path /mqtt (empty disables it)")
+	fs.StringVar(&f.HTTPAddr, "http-addr", c.HTTPAddr, "address of the HTTP listener: control-plane API, /metrics, /healthz (empty disables it)")
+	fs.StringVar(&f.NATSAddr, "nats-addr", "", "all role: also expose the embedded NATS server on this address, so other flockd processes can join with --nats-url")
+	fs.StringVar(&f.AdminKey, "admin-key", "", "operator key for the /v1/admin API, at least 32 characters (empty disables it)")
 	fs.StringVar(&f.DataDir, "data-dir", "", "directory of the embedded NATS JetStream storage (default: a temporary directory)")
 	fs.StringVar(&f.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.StringVar(&f.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
@@ -120,7 +154,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&f.GatewayID, "gateway-id", c.GatewayID, "unique id of this gateway among those sharing NATS")
 	fs.StringVar(&f.AnonymousTenant, "anonymous-tenant", "", "let clients without credentials in as this tenant (all-in-one default: dev)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: flockd [all|gateway] [flags]\n\nRoles:\n  all      everything in one process: embedded NATS, in-memory sessions, gateway (default)\n  gateway  the MQTT gateway only, against --nats-url\n\nEvery flag can also be set as FLOCKD_<NAME> (e.g. FLOCKD_MQTT_ADDR).\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: flockd [all|gateway|controlplane] [flags]\n\nRoles:\n  all           everything in one process: embedded NATS, in-memory sessions, gateway, control plane (default)\n  gateway       the MQTT gateway only, against --nats-url\n  controlplane  the control-plane HTTP API only, against --nats-url\n\nEvery flag can also be set as FLOCKD_<NAME> (e.g. FLOCKD_MQTT_ADDR).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -152,7 +186,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	apply := map[string]struct{ dst, src *string }{
 		"mqtt-addr": {&c.MQTTAddr, &f.MQTTAddr}, "ws-addr": {&c.WSAddr, &f.WSAddr},
-		"data-dir": {&c.DataDir, &f.DataDir}, "log-format": {&c.LogFormat, &f.LogFormat},
+		"http-addr": {&c.HTTPAddr, &f.HTTPAddr}, "nats-addr": {&c.NATSAddr, &f.NATSAddr},
+		"admin-key": {&c.AdminKey, &f.AdminKey},
+		"data-dir":  {&c.DataDir, &f.DataDir}, "log-format": {&c.LogFormat, &f.LogFormat},
 		"log-level": {&c.LogLevel, &f.LogLevel}, "nats-url": {&c.NATSURL, &f.NATSURL},
 		"redis-addr": {&c.RedisAddr, &f.RedisAddr}, "gateway-id": {&c.GatewayID, &f.GatewayID},
 		"anonymous-tenant": {&c.AnonymousTenant, &f.AnonymousTenant},
@@ -181,9 +217,9 @@ func lookup(getenv func(string) string, name string) (string, bool) {
 
 func (c Config) validate() error {
 	switch c.Role {
-	case "all", "gateway":
+	case "all", "gateway", "controlplane":
 	default:
-		return fmt.Errorf("flockd: unknown role %q (want all or gateway)", c.Role)
+		return fmt.Errorf("flockd: unknown role %q (want all, gateway or controlplane)", c.Role)
 	}
 	switch c.LogFormat {
 	case "text", "json":
@@ -193,11 +229,23 @@ func (c Config) validate() error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
 	}
-	if c.Role == "gateway" && c.NATSURL == "" {
-		return errors.New("flockd: the gateway role needs --nats-url (the all role embeds NATS)")
+	if c.Role != "all" && c.NATSURL == "" {
+		return fmt.Errorf("flockd: the %s role needs --nats-url (the all role embeds NATS)", c.Role)
 	}
-	if c.MQTTAddr == "" && c.WSAddr == "" && len(c.Gateway.Listeners) == 0 {
+	if c.NATSAddr != "" && c.NATSURL != "" {
+		return errors.New("flockd: nats_addr exposes the embedded NATS server and cannot be combined with nats_url")
+	}
+	if c.hasGateway() && c.MQTTAddr == "" && c.WSAddr == "" && len(c.Gateway.Listeners) == 0 {
 		return errors.New("flockd: no listener: set --mqtt-addr or --ws-addr")
+	}
+	if c.Role == "controlplane" && c.HTTPAddr == "" {
+		return errors.New("flockd: the controlplane role needs --http-addr")
+	}
+	if c.AdminKey != "" && len(c.AdminKey) < 32 {
+		return errors.New("flockd: admin_key: must be at least 32 characters")
+	}
+	if err := c.AnonymousQuotas.Validate(); err != nil {
+		return fmt.Errorf("flockd: anonymous_quotas: %w", err)
 	}
 	return nil
 }

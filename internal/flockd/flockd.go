@@ -15,18 +15,24 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flockmq/flockmq/internal/natsembed"
 	"github.com/flockmq/flockmq/pkg/auth"
+	"github.com/flockmq/flockmq/pkg/auth/jwtauth"
+	"github.com/flockmq/flockmq/pkg/auth/keycache"
 	"github.com/flockmq/flockmq/pkg/session"
 	"github.com/flockmq/flockmq/pkg/session/memstore"
 	"github.com/flockmq/flockmq/pkg/session/redisstore"
+	"github.com/flockmq/flockmq/services/controlplane"
 	"github.com/flockmq/flockmq/services/gateway"
 )
 
@@ -53,7 +59,8 @@ type Options struct {
 type Instance struct {
 	cfg        Config
 	log        *slog.Logger
-	gw         *gateway.Server
+	gw         *gateway.Server // nil in the controlplane role
+	http       net.Addr        // nil without an HTTP listener
 	components []Component
 	cleanups   []func()
 }
@@ -90,56 +97,151 @@ func Start(ctx context.Context, args []string, opts Options) (_ *Instance, err e
 			inst.cleanup()
 		}
 	}()
+	b := banner{role: cfg.Role, gatewayID: cfg.GatewayID}
 
-	// NATS: embedded or external.
-	var nc *nats.Conn
-	var natsDesc string
+	nc, err := inst.connectNATS(cfg, &b)
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("flockd: JetStream: %w", err)
+	}
+
+	// The HTTP listener carries the control-plane API (when this process
+	// runs it), /metrics and /healthz.
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+
+	// The control plane first: it creates the configuration bucket that
+	// gateways watch.
+	if cfg.hasControlPlane() {
+		cpcfg := cfg.ControlPlane
+		cpcfg.Addr = cfg.HTTPAddr
+		if cfg.AdminKey != "" {
+			cpcfg.AdminKey = cfg.AdminKey
+		}
+		cp, err := controlplane.New(cpcfg, controlplane.Deps{NATS: nc, Logger: log.With("component", "controlplane")})
+		if err != nil {
+			return nil, fmt.Errorf("flockd: control plane: %w", err)
+		}
+		mux.Handle("/", cp.Handler())
+		inst.cleanups = append(inst.cleanups, func() { _ = cp.Shutdown(context.Background()) })
+		b.controlPlane = true
+	}
+
+	if cfg.hasGateway() {
+		if err := inst.startGateway(ctx, cfg, nc, js, opts, &b); err != nil {
+			return nil, err
+		}
+	}
+
+	if cfg.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return nil, fmt.Errorf("flockd: http_addr %s: %w", cfg.HTTPAddr, err)
+		}
+		inst.http = ln.Addr()
+		b.http = ln.Addr()
+		inst.components = append(inst.components, &httpComponent{ln: ln, srv: &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}})
+	}
+	inst.components = append(inst.components, opts.Extra...)
+	b.mqtt, b.ws = inst.MQTTAddr(), inst.WSAddr()
+	b.print(opts.Stdout, log)
+	return inst, nil
+}
+
+// connectNATS connects to the external NATS, or starts the embedded one.
+func (i *Instance) connectNATS(cfg Config, b *banner) (*nats.Conn, error) {
+	name := nats.Name("flockd " + cfg.Role + " " + cfg.GatewayID)
 	if cfg.NATSURL != "" {
-		nc, err = nats.Connect(cfg.NATSURL, nats.Name("flockd "+cfg.GatewayID), nats.MaxReconnects(-1))
+		nc, err := nats.Connect(cfg.NATSURL, name, nats.MaxReconnects(-1))
 		if err != nil {
 			return nil, fmt.Errorf("flockd: connect to NATS at %s: %w", cfg.NATSURL, err)
 		}
-		natsDesc = "external NATS at " + cfg.NATSURL
-	} else {
-		ns, err := natsembed.Start(natsembed.Config{Port: -1, DataDir: cfg.DataDir, ServerName: cfg.GatewayID}, log)
-		if err != nil {
-			return nil, fmt.Errorf("flockd: start embedded NATS: %w", err)
-		}
-		inst.cleanups = append(inst.cleanups, ns.Shutdown)
-		nc, err = nats.Connect("", nats.InProcessServer(ns.NATS()), nats.Name("flockd "+cfg.GatewayID))
-		if err != nil {
-			return nil, fmt.Errorf("flockd: connect to embedded NATS: %w", err)
-		}
-		natsDesc = "embedded NATS with JetStream, data in " + ns.StoreDir()
+		i.cleanups = append(i.cleanups, nc.Close)
+		b.nats = "external NATS at " + cfg.NATSURL
+		return nc, nil
 	}
-	inst.cleanups = append(inst.cleanups, nc.Close)
+	ncfg := natsembed.Config{Port: -1, DataDir: cfg.DataDir, ServerName: cfg.GatewayID}
+	if cfg.NATSAddr != "" {
+		host, port, err := net.SplitHostPort(cfg.NATSAddr)
+		if err != nil {
+			return nil, fmt.Errorf("flockd: nats_addr %q: %w", cfg.NATSAddr, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("flockd: nats_addr %q: port: %w", cfg.NATSAddr, err)
+		}
+		ncfg.Host, ncfg.Port = host, p
+	}
+	ns, err := natsembed.Start(ncfg, i.log)
+	if err != nil {
+		return nil, fmt.Errorf("flockd: start embedded NATS: %w", err)
+	}
+	i.cleanups = append(i.cleanups, ns.Shutdown)
+	nc, err := nats.Connect("", nats.InProcessServer(ns), name)
+	if err != nil {
+		return nil, fmt.Errorf("flockd: connect to embedded NATS: %w", err)
+	}
+	i.cleanups = append(i.cleanups, nc.Close)
+	b.nats = "embedded NATS with JetStream, data in " + ns.StoreDir()
+	if u := ns.ClientURL(); u != "" {
+		b.nats += "; other flockd processes can join with --nats-url " + u
+	}
+	return nc, nil
+}
 
-	// Sessions: Redis or memory.
+// startGateway builds the session store, authentication and the gateway.
+func (i *Instance) startGateway(ctx context.Context, cfg Config, nc *nats.Conn, js jetstream.JetStream, opts Options, b *banner) error {
+	log := i.log
 	var store session.Store
-	var storeDesc string
 	if cfg.RedisAddr != "" {
 		client := redisstore.NewClient(redisstore.Config{Addrs: []string{cfg.RedisAddr}})
-		inst.cleanups = append(inst.cleanups, func() { _ = client.Close() })
+		i.cleanups = append(i.cleanups, func() { _ = client.Close() })
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		perr := client.Ping(pctx).Err()
 		cancel()
 		if perr != nil {
-			return nil, fmt.Errorf("flockd: connect to Redis at %s: %w", cfg.RedisAddr, perr)
+			return fmt.Errorf("flockd: connect to Redis at %s: %w", cfg.RedisAddr, perr)
 		}
 		store = redisstore.New(client, redisstore.Options{})
-		storeDesc = "Redis at " + cfg.RedisAddr
+		b.sessions = "Redis at " + cfg.RedisAddr
 	} else {
 		store = memstore.New()
-		storeDesc = "in memory (lost when flockd stops)"
+		b.sessions = "in memory (lost when flockd stops)"
 	}
 
-	// Authentication.
+	// Authentication: JWTs verified against a local mirror of the tenants'
+	// keys, never a network call per CONNECT.
+	var cache *keycache.Cache
 	authn := opts.Authenticator
 	if authn == nil {
-		if cfg.AnonymousTenant == "" {
-			return nil, errors.New("flockd: no way to authenticate clients: set --anonymous-tenant for development")
+		var err error
+		cache, err = keycache.New(keycache.Config{}, keycache.Deps{JetStream: js, Log: log.With("component", "keycache")})
+		if err != nil {
+			return fmt.Errorf("flockd: key cache: %w", err)
 		}
-		authn = auth.Anonymous{Tenant: cfg.AnonymousTenant}
+		if err := cache.Start(ctx); err != nil {
+			return fmt.Errorf("flockd: key cache: %w", err)
+		}
+		i.cleanups = append(i.cleanups, cache.Close)
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		werr := cache.WaitReady(wctx)
+		cancel()
+		if werr != nil {
+			log.Warn("the tenant key cache is not ready yet (is a control plane running?); devices with tokens are refused until it is", "err", werr)
+		}
+		verifier, err := jwtauth.New(jwtauth.Config{Audience: cfg.ControlPlane.Audience}, jwtauth.Deps{Keys: cache})
+		if err != nil {
+			return fmt.Errorf("flockd: token verifier: %w", err)
+		}
+		authn = authChain{jwt: verifier, anonymous: cfg.AnonymousTenant}
+		b.anonymous = cfg.AnonymousTenant
 	}
 
 	gcfg := cfg.Gateway
@@ -152,22 +254,39 @@ func Start(ctx context.Context, args []string, opts Options) (_ *Instance, err e
 	}
 	gw, err := gateway.New(gcfg, gateway.Deps{NATS: nc, Sessions: store, Auth: authn, Logger: log})
 	if err != nil {
-		return nil, err
+		return err
+	}
+	if cache != nil {
+		// Revoking a device, key or token ends the live sessions it covers.
+		cache.OnRevoke(func(r auth.Revocation) { gw.Revoke(r) })
 	}
 	if err := gw.Start(ctx); err != nil {
-		return nil, err
+		return err
 	}
-	inst.gw = gw
-	inst.components = append([]Component{gatewayComponent{gw}}, opts.Extra...)
-	inst.printBanner(opts.Stdout, natsDesc, storeDesc, opts.Authenticator == nil)
-	return inst, nil
+	i.gw = gw
+	i.components = append(i.components, gatewayComponent{gw})
+	return nil
 }
 
 // MQTTAddr returns the bound address of the MQTT over TCP listener, or nil.
-func (i *Instance) MQTTAddr() net.Addr { return i.gw.Addr("mqtt") }
+func (i *Instance) MQTTAddr() net.Addr {
+	if i.gw == nil {
+		return nil
+	}
+	return i.gw.Addr("mqtt")
+}
 
 // WSAddr returns the bound address of the WebSocket listener, or nil.
-func (i *Instance) WSAddr() net.Addr { return i.gw.Addr("ws") }
+func (i *Instance) WSAddr() net.Addr {
+	if i.gw == nil {
+		return nil
+	}
+	return i.gw.Addr("ws")
+}
+
+// HTTPAddr returns the bound address of the HTTP listener (control-plane
+// API, /metrics, /healthz), or nil.
+func (i *Instance) HTTPAddr() net.Addr { return i.http }
 
 // Gateway returns the gateway server.
 func (i *Instance) Gateway() *gateway.Server { return i.gw }
@@ -214,28 +333,71 @@ func (g gatewayComponent) Run(ctx context.Context) error {
 	return g.gw.Shutdown(sctx)
 }
 
-// printBanner says in plain words what runs where and how to connect.
-func (i *Instance) printBanner(w io.Writer, natsDesc, storeDesc string, anonymous bool) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "\nFlockMQ is running (role %s, gateway %s).\n\n", i.cfg.Role, i.cfg.GatewayID)
-	if a := i.MQTTAddr(); a != nil {
-		port := a.(*net.TCPAddr).Port
-		fmt.Fprintf(&b, "  MQTT over TCP        %s\n", a)
-		fmt.Fprintf(&b, "      try: mosquitto_sub -h localhost -p %d -t 'demo/#' -v\n", port)
-		fmt.Fprintf(&b, "           mosquitto_pub -h localhost -p %d -t demo/hello -m 'hi'\n", port)
+// banner says in plain words what runs where and how to connect.
+type banner struct {
+	role, gatewayID string
+	nats, sessions  string
+	mqtt, ws, http  net.Addr
+	controlPlane    bool
+	anonymous       string // anonymous tenant, "" when off
+}
+
+func (b banner) print(w io.Writer, log *slog.Logger) {
+	var s strings.Builder
+	fmt.Fprintf(&s, "\nFlockMQ is running (role %s, gateway id %s).\n\n", b.role, b.gatewayID)
+	if b.mqtt != nil {
+		port := b.mqtt.(*net.TCPAddr).Port
+		fmt.Fprintf(&s, "  MQTT over TCP        %s\n", b.mqtt)
+		fmt.Fprintf(&s, "      try: mosquitto_sub -h localhost -p %d -t 'demo/#' -v\n", port)
+		fmt.Fprintf(&s, "           mosquitto_pub -h localhost -p %d -t demo/hello -m 'hi'\n", port)
 	}
-	if a := i.WSAddr(); a != nil {
-		fmt.Fprintf(&b, "  MQTT over WebSocket  ws://localhost:%d/mqtt\n", a.(*net.TCPAddr).Port)
+	if b.ws != nil {
+		fmt.Fprintf(&s, "  MQTT over WebSocket  ws://localhost:%d/mqtt\n", b.ws.(*net.TCPAddr).Port)
 	}
-	fmt.Fprintf(&b, "  Messaging            %s\n", natsDesc)
-	fmt.Fprintf(&b, "  Sessions             %s\n", storeDesc)
-	if anonymous {
-		fmt.Fprintf(&b, "\n  !!! ANONYMOUS ACCESS IS ON: any client can connect without credentials, as tenant %q. !!!\n", i.cfg.AnonymousTenant)
-		b.WriteString("  !!! Do not expose this instance to a network you do not trust. !!!\n")
+	if b.http != nil {
+		port := b.http.(*net.TCPAddr).Port
+		if b.controlPlane {
+			fmt.Fprintf(&s, "  Control plane API    http://localhost:%d/v1  (sign up: flockctl signup --url http://localhost:%d --name acme)\n", port, port)
+		}
+		fmt.Fprintf(&s, "  Metrics and health   http://localhost:%d/metrics, /healthz\n", port)
 	}
-	b.WriteString("\nStop with Ctrl-C.\n\n")
-	_, _ = io.WriteString(w, b.String())
-	if anonymous {
-		i.log.Warn(fmt.Sprintf("anonymous access is on: clients without credentials connect as tenant %s", i.cfg.AnonymousTenant))
+	if b.nats != "" {
+		fmt.Fprintf(&s, "  Messaging            %s\n", b.nats)
 	}
+	if b.sessions != "" {
+		fmt.Fprintf(&s, "  Sessions             %s\n", b.sessions)
+	}
+	if b.anonymous != "" {
+		fmt.Fprintf(&s, "\n  !!! ANONYMOUS ACCESS IS ON: any client without credentials connects as tenant %q. !!!\n", b.anonymous)
+		s.WriteString("  !!! Clients presenting a token are still verified. Turn it off with --anonymous-tenant \"\". !!!\n")
+		s.WriteString("  !!! Do not expose this instance to a network you do not trust. !!!\n")
+	}
+	s.WriteString("\nStop with Ctrl-C.\n\n")
+	_, _ = io.WriteString(w, s.String())
+	if b.anonymous != "" {
+		log.Warn(fmt.Sprintf("anonymous access is on: clients without credentials connect as tenant %s", b.anonymous))
+	}
+}
+
+// httpComponent serves the HTTP listener until ctx ends.
+type httpComponent struct {
+	ln  net.Listener
+	srv *http.Server
+}
+
+func (*httpComponent) Name() string { return "http" }
+
+func (h *httpComponent) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- h.srv.Serve(h.ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := h.srv.Shutdown(sctx)
+	<-errc
+	return err
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,7 +114,7 @@ func TestStartAllInOne(t *testing.T) {
 	var out, logs bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	inst, err := Start(ctx, []string{"--mqtt-addr", "127.0.0.1:0", "--ws-addr", "127.0.0.1:0", "--data-dir", t.TempDir()},
+	inst, err := Start(ctx, []string{"--mqtt-addr", "127.0.0.1:0", "--ws-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--data-dir", t.TempDir()},
 		Options{Stdout: &out, Stderr: &logs, Getenv: env(nil)})
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +122,7 @@ func TestStartAllInOne(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- inst.Run(ctx) }()
 	banner := out.String()
-	for _, want := range []string{"MQTT over TCP", "mosquitto_sub -h localhost -p", "ws://localhost:", "ANONYMOUS ACCESS IS ON", `tenant "dev"`, "embedded NATS with JetStream, data in "} {
+	for _, want := range []string{"MQTT over TCP", "mosquitto_sub -h localhost -p", "ws://localhost:", "ANONYMOUS ACCESS IS ON", `tenant "dev"`, "embedded NATS with JetStream, data in ", "Control plane API    http://localhost:"} {
 		if !strings.Contains(banner, want) {
 			t.Errorf("banner lacks %q:\n%s", want, banner)
 		}
@@ -131,6 +132,17 @@ func TestStartAllInOne(t *testing.T) {
 		t.Fatalf("dial MQTT listener: %v", err)
 	}
 	nc.Close()
+	// The control plane answers on the HTTP listener, next to /healthz.
+	for _, path := range []string{"/healthz", "/v1/tenant"} {
+		resp, err := http.Get("http://" + inst.HTTPAddr().String() + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		resp.Body.Close()
+		if want := map[string]int{"/healthz": 200, "/v1/tenant": 401}[path]; resp.StatusCode != want {
+			t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, want)
+		}
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -153,14 +165,14 @@ func TestStartGatewayRoleWithExternalNATSAndRedis(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	inst, err := Start(ctx, []string{"gateway", "--nats-url", ns.ClientURL(), "--redis-addr", rs.Addr(),
-		"--mqtt-addr", "127.0.0.1:0", "--ws-addr", "", "--anonymous-tenant", "acme", "--gateway-id", "edge-1"},
+		"--mqtt-addr", "127.0.0.1:0", "--ws-addr", "", "--http-addr", "", "--anonymous-tenant", "acme", "--gateway-id", "edge-1"},
 		Options{Stdout: &out, Stderr: &logs, Getenv: env(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- inst.Run(ctx) }()
-	for _, want := range []string{"role gateway, gateway edge-1", "external NATS at nats://", "Redis at " + rs.Addr()} {
+	for _, want := range []string{"role gateway, gateway id edge-1", "external NATS at nats://", "Redis at " + rs.Addr()} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("banner lacks %q:\n%s", want, out.String())
 		}
