@@ -105,9 +105,15 @@ func (c *conn) subscribe(filter string, qos mqtt.QoS) error {
 	}
 }
 
+// disconnectPacket is a 3.1.1 DISCONNECT.
+var disconnectPacket = []byte{0xE0, 0x00}
+
+// close says goodbye and closes the socket. It writes straight to the
+// socket, not through the buffer, because a reader goroutine may be
+// flushing acknowledgements at the same time; one Write is never
+// interleaved with another on a TCP connection.
 func (c *conn) close() {
-	c.send(&mqtt.Disconnect{})
-	c.w.Flush()
+	c.nc.Write(disconnectPacket)
 	c.nc.Close()
 }
 
