@@ -95,7 +95,8 @@ func runBench(ctx context.Context, args []string) error {
 
 func findFlockd(flagValue string) (string, error) {
 	if flagValue != "" {
-		return flagValue, nil
+		// The broker runs in its own scratch directory: resolve relative paths now.
+		return filepath.Abs(flagValue)
 	}
 	if exe, err := os.Executable(); err == nil {
 		p := filepath.Join(filepath.Dir(exe), "flockd")
