@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
 	"github.com/flockmq/flockmq/api/controlplane/v1/client"
@@ -17,7 +18,7 @@ import (
 func init() {
 	register(command{
 		name:    "devices",
-		summary: "create, list, get, update, delete and import (CSV) devices",
+		summary: "create, list, get, update, delete and import (CSV) devices; show their connection status",
 		run: func(ctx context.Context, args []string) error {
 			return devicesCmd(ctx, args, os.Stdin, os.Stdout)
 		},
@@ -27,8 +28,10 @@ func init() {
 const devicesUsage = `usage: flockctl devices <subcommand> [flags]
 
   create ID [--tag k=v]... [--meta k=v]... [--disabled]
-  list [--limit N] [--prefix P] [--tag k=v]... [--all]
+  list [--limit N] [--prefix P] [--tag k=v]... [--all] [--status]
   get ID
+  status ID              is it connected, on which gateway, since when,
+                         and why did it last disconnect
   update ID [--tag k=v]... [--meta k=v]... [--disable | --enable]
                          (--tag/--meta replace all tags/metadata)
   delete ID
@@ -75,6 +78,7 @@ func devicesCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 	limit := fs.Int("limit", 0, "page size (1-1000)")
 	prefix := fs.String("prefix", "", "only ids beginning with this")
 	all := fs.Bool("all", false, "follow every page")
+	withStatus := fs.Bool("status", false, "list: add each device's connection status")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -122,6 +126,22 @@ func devicesCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 			return fmt.Errorf("devices get: %w", err)
 		}
 		return printDevices(stdout, af.output, d)
+	case "status":
+		id, err := needID()
+		if err != nil {
+			return err
+		}
+		if err := connect(); err != nil {
+			return err
+		}
+		st, err := c.DeviceStatus(ctx, id)
+		if err != nil {
+			return fmt.Errorf("devices status: %w", err)
+		}
+		if af.output == "json" {
+			return printJSON(stdout, st)
+		}
+		return printStatus(stdout, st, time.Now())
 	case "update":
 		id, err := needID()
 		if err != nil {
@@ -178,7 +198,7 @@ func devicesCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 		if err := connect(); err != nil {
 			return err
 		}
-		opts := client.ListDevicesOptions{Limit: *limit, Prefix: *prefix, Tags: tags}
+		opts := client.ListDevicesOptions{Limit: *limit, Prefix: *prefix, Tags: tags, IncludeStatus: *withStatus}
 		var items []apiv1.Device
 		next := ""
 		for {
@@ -196,7 +216,12 @@ func devicesCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 		if af.output == "json" {
 			return printJSON(stdout, apiv1.DeviceList{Items: items, NextCursor: next})
 		}
-		if err := printDevices(stdout, "table", items...); err != nil {
+		if *withStatus {
+			err = printDeviceStatuses(stdout, time.Now(), items...)
+		} else {
+			err = printDevices(stdout, "table", items...)
+		}
+		if err != nil {
 			return err
 		}
 		if next != "" {
@@ -227,6 +252,130 @@ func printDevices(w io.Writer, output string, ds ...apiv1.Device) error {
 		t.row(d.ID, d.Disabled, d.Tags, d.Metadata, d.CreatedAt)
 	}
 	return t.flush()
+}
+
+// printDeviceStatuses writes a device table with connection columns.
+func printDeviceStatuses(w io.Writer, now time.Time, ds ...apiv1.Device) error {
+	t := newTable(w, "ID", "DISABLED", "STATUS", "SINCE", "GATEWAY", "TAGS")
+	for _, d := range ds {
+		st := apiv1.DeviceStatus{DeviceID: d.ID}
+		if d.Status != nil {
+			st = *d.Status
+		}
+		state, since := statusWord(st), "-"
+		if at := statusSince(st); at != nil {
+			since = fmtTime(*at) + " (" + ago(now, *at) + ")"
+		}
+		gw := ""
+		if n := len(st.Connections); n > 0 {
+			gw = st.Connections[n-1].Gateway
+		}
+		t.row(d.ID, d.Disabled, state, since, gw, d.Tags)
+	}
+	return t.flush()
+}
+
+// statusWord is "connected", "disconnected" or "never connected".
+func statusWord(st apiv1.DeviceStatus) string {
+	switch {
+	case st.Connected:
+		return "connected"
+	case st.ConnectedAt == nil && st.DisconnectedAt == nil:
+		return "never connected"
+	default:
+		return "disconnected"
+	}
+}
+
+// statusSince is when the device's current state began, if known.
+func statusSince(st apiv1.DeviceStatus) *time.Time {
+	if st.Connected {
+		if n := len(st.Connections); n > 0 {
+			return &st.Connections[n-1].ConnectedAt
+		}
+		return st.ConnectedAt
+	}
+	return st.DisconnectedAt
+}
+
+// printStatus writes a device's status as sentences, e.g.
+//
+//	sensor-7  connected  since 2026-11-25 10:03:04 UTC (12m ago) on gateway gw-1 from 10.1.2.3:5411, MQTT 5
+//	sensor-7  disconnected  since 2026-11-25 10:15:04 UTC (3s ago) (last reason: keepalive of 60s expired)
+//
+// A device with several connections gets one line for each older one.
+func printStatus(w io.Writer, st apiv1.DeviceStatus, now time.Time) error {
+	line := st.DeviceID + "  " + statusWord(st)
+	if at := statusSince(st); at != nil {
+		line += "  since " + fmtClock(*at) + " (" + ago(now, *at) + ")"
+	}
+	n := len(st.Connections)
+	switch {
+	case st.Connected && n > 0:
+		line += connDetail(st.Connections[n-1], st.DeviceID)
+	case !st.Connected && st.LastDisconnectReason != "":
+		line += " (last reason: " + st.LastDisconnectReason + ")"
+	}
+	if _, err := fmt.Fprintln(w, line); err != nil {
+		return err
+	}
+	for i := n - 2; i >= 0; i-- {
+		c := st.Connections[i]
+		if _, err := fmt.Fprintf(w, "  also %s since %s (%s)%s\n", c.ClientID, fmtClock(c.ConnectedAt), ago(now, c.ConnectedAt), connDetail(c, "")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// connDetail is " on gateway G from ADDR, MQTT V", naming the client id
+// when it is not the device id.
+func connDetail(c apiv1.DeviceConnection, did string) string {
+	s := ""
+	if did != "" && c.ClientID != did {
+		s += " as " + c.ClientID
+	}
+	s += " on gateway " + c.Gateway
+	if c.RemoteAddr != "" {
+		s += " from " + c.RemoteAddr
+	}
+	if v := mqttVersion(c.Protocol); v != "" {
+		s += ", " + v
+	}
+	return s
+}
+
+// mqttVersion names an MQTT protocol level.
+func mqttVersion(level int) string {
+	switch level {
+	case 3:
+		return "MQTT 3.1"
+	case 4:
+		return "MQTT 3.1.1"
+	case 5:
+		return "MQTT 5"
+	}
+	return ""
+}
+
+func fmtClock(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") }
+
+// ago says how long before now t was, coarsely: "45s ago", "12m ago",
+// "3h05m ago", "4d ago"; a t after now (clock skew) is "just now".
+func ago(now, t time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < time.Second:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm ago", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	default:
+		return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
+	}
 }
 
 // importBatch is the most devices the API takes per bulk request.

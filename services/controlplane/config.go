@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/flockmq/flockmq/pkg/presence"
 	"github.com/flockmq/flockmq/pkg/tenant"
 	"github.com/flockmq/flockmq/services/controlplane/internal/httpapi"
 )
@@ -51,6 +52,10 @@ type Config struct {
 	// tenant.ConfigBucket and tenant.SecretsBucket.
 	ConfigBucket  string `json:"config_bucket"`
 	SecretsBucket string `json:"secrets_bucket"`
+	// PresenceBucket is the KV bucket the gateways report device presence
+	// in (package presence); default presence.DefaultBucket. The control
+	// plane only reads it, and creates it if no gateway has yet.
+	PresenceBucket string `json:"presence_bucket"`
 	// Replicas of buckets the control plane creates; default 1 (use 3 on a
 	// clustered NATS).
 	Replicas int `json:"replicas"`
@@ -121,6 +126,9 @@ func (c Config) withDefaults() Config {
 	if c.SecretsBucket == "" {
 		c.SecretsBucket = tenant.SecretsBucket
 	}
+	if c.PresenceBucket == "" {
+		c.PresenceBucket = presence.DefaultBucket
+	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
 	}
@@ -162,6 +170,12 @@ func (c Config) Validate() error {
 	}
 	if c.ConfigBucket == c.SecretsBucket {
 		bad("secrets_bucket", "must differ from config_bucket: gateways read the config bucket")
+	}
+	if err := (presence.Config{Bucket: c.PresenceBucket}).Validate(); err != nil {
+		bad("presence_bucket", "%q is not a valid bucket name (A-Z a-z 0-9 _ -)", c.PresenceBucket)
+	}
+	if c.PresenceBucket == c.ConfigBucket || c.PresenceBucket == c.SecretsBucket {
+		bad("presence_bucket", "must differ from config_bucket and secrets_bucket")
 	}
 	if c.Replicas < 1 || c.Replicas > 5 {
 		bad("replicas", "%d is outside 1..5", c.Replicas)

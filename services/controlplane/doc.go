@@ -11,6 +11,15 @@
 // of instances can serve the API against the same NATS system
 // (docs/adr/0003-control-plane-state-in-jetstream-kv.md).
 //
+// Device status (GET /v1/devices/{id}/status, include=status on the device
+// list, usage.connected_devices of the tenant) is read from the presence
+// bucket the gateways write (package presence), never by calling a
+// gateway. The control plane only reads that bucket; when no gateway has
+// created it yet, it creates it empty, so every device reads as never
+// seen. The tenant's connected_devices count reads the status of every
+// device of the tenant ever seen, linear in the tenant's size like the
+// device listing.
+//
 // Lifecycle: New binds the buckets (creating missing ones); Handler serves
 // the API (use it directly in tests or behind another server); Run listens on
 // Config.Addr until its context ends or Shutdown is called.

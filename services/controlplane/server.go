@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/flockmq/flockmq/pkg/presence"
 	"github.com/flockmq/flockmq/services/controlplane/internal/httpapi"
 	"github.com/flockmq/flockmq/services/controlplane/internal/store"
 )
@@ -66,6 +68,17 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
+	// Gateways write presence; the reader only reads it, and creates the
+	// bucket on first use when no gateway has run yet, so a device never
+	// seen reads as such rather than as an error.
+	js, err := jetstream.New(deps.NATS)
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: JetStream: %w", err)
+	}
+	pres, err := presence.NewReader(js, presence.Config{Bucket: cfg.PresenceBucket, Now: deps.Clock})
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: %w", err)
+	}
 	api := httpapi.New(httpapi.Config{
 		Audience:       cfg.Audience,
 		Issuer:         cfg.Issuer,
@@ -79,6 +92,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		APIKeyLimit:    cfg.APIKeyRateLimit,
 		Defaults:       cfg.DefaultQuotas,
 		TrustedProxies: proxies,
+		Presence:       pres,
 	}, st, log, deps.Clock)
 	return &Server{cfg: cfg, log: log, api: api, shutdown: make(chan struct{})}, nil
 }

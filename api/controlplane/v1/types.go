@@ -69,7 +69,11 @@ type Tenant struct {
 
 // Usage is what the control plane knows of a tenant's consumption.
 type Usage struct {
+	// Devices is the number of registered devices.
 	Devices int64 `json:"devices"`
+	// ConnectedDevices is the number of devices holding at least one live
+	// connection, as the gateways report it.
+	ConnectedDevices int64 `json:"connected_devices"`
 }
 
 // Quotas are a tenant's limits; in a PUT, zero or absent fields mean the
@@ -136,6 +140,39 @@ type Device struct {
 	Disabled  bool              `json:"disabled"`
 	CreatedAt time.Time         `json:"created_at"`
 	UpdatedAt time.Time         `json:"updated_at"`
+	// Status is the device's connection status; only in listings asked
+	// for with include=status.
+	Status *DeviceStatus `json:"status,omitempty"`
+}
+
+// DeviceStatus says whether a device is connected, where and since when,
+// and why it last disconnected. A device never seen connected has
+// Connected false and no timestamps.
+type DeviceStatus struct {
+	DeviceID string `json:"device_id"`
+	// Connected reports whether the device holds at least one live
+	// connection (listed in Connections).
+	Connected   bool               `json:"connected"`
+	Connections []DeviceConnection `json:"connections"`
+	// ConnectedAt is when the device's most recent connection began, kept
+	// after it ends.
+	ConnectedAt *time.Time `json:"connected_at,omitempty"`
+	// DisconnectedAt and LastDisconnectReason describe the device's last
+	// connection that ended, e.g. "keepalive of 60s expired".
+	DisconnectedAt       *time.Time `json:"disconnected_at,omitempty"`
+	LastDisconnectReason string     `json:"last_disconnect_reason,omitempty"`
+}
+
+// DeviceConnection is one live connection of a device.
+type DeviceConnection struct {
+	// ClientID is the MQTT client id: the device id, or "<device id>:<suffix>".
+	ClientID string `json:"client_id"`
+	// Gateway is the id of the gateway holding the connection.
+	Gateway    string `json:"gateway"`
+	RemoteAddr string `json:"remote_addr,omitempty"`
+	// Protocol is the MQTT protocol level: 3 (3.1), 4 (3.1.1) or 5.
+	Protocol    int       `json:"protocol,omitempty"`
+	ConnectedAt time.Time `json:"connected_at"`
 }
 
 // CreateDeviceRequest registers a device.

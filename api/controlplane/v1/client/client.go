@@ -170,12 +170,21 @@ func (c *Client) DeleteDevice(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/devices/"+esc(id), nil, nil)
 }
 
+// DeviceStatus returns whether a device is connected, where and since
+// when, and why it last disconnected.
+func (c *Client) DeviceStatus(ctx context.Context, id string) (apiv1.DeviceStatus, error) {
+	var out apiv1.DeviceStatus
+	return out, c.do(ctx, http.MethodGet, "/v1/devices/"+esc(id)+"/status", nil, &out)
+}
+
 // ListDevicesOptions filter and page a device listing.
 type ListDevicesOptions struct {
 	Limit  int               // 0 means the server's default
 	Cursor string            // next_cursor of the previous page
 	Prefix string            // device id prefix
 	Tags   map[string]string // every tag must match
+	// IncludeStatus adds each device's connection status (include=status).
+	IncludeStatus bool
 }
 
 // ListDevices returns one page of devices.
@@ -192,6 +201,9 @@ func (c *Client) ListDevices(ctx context.Context, o ListDevicesOptions) (apiv1.D
 	}
 	for k, v := range o.Tags {
 		q.Add("tag", k+":"+v)
+	}
+	if o.IncludeStatus {
+		q.Set("include", "status")
 	}
 	path := "/v1/devices"
 	if len(q) > 0 {

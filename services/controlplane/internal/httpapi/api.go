@@ -37,6 +37,8 @@ type Config struct {
 	// TrustedProxies are the load balancers whose X-Forwarded-For is
 	// believed when attributing requests to client addresses.
 	TrustedProxies []netip.Prefix
+	// Presence answers device status queries; required.
+	Presence Presence
 }
 
 // API serves the control-plane HTTP API.
@@ -115,6 +117,7 @@ func (a *API) table() []route {
 		{"GET /v1/devices/{id}", authTenant, func(a *API) handlerFunc { return a.getDevice }},
 		{"PATCH /v1/devices/{id}", authTenant, func(a *API) handlerFunc { return a.updateDevice }},
 		{"DELETE /v1/devices/{id}", authTenant, func(a *API) handlerFunc { return a.deleteDevice }},
+		{"GET /v1/devices/{id}/status", authTenant, func(a *API) handlerFunc { return a.getDeviceStatus }},
 		{"POST /v1/devices/{id}/keys", authTenant, func(a *API) handlerFunc { return a.addDeviceKey }},
 		{"GET /v1/devices/{id}/keys", authTenant, func(a *API) handlerFunc { return a.listDeviceKeys }},
 		{"DELETE /v1/devices/{id}/keys/{kid}", authTenant, func(a *API) handlerFunc { return a.deleteDeviceKey }},

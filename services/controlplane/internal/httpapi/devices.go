@@ -460,6 +460,10 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request) error {
 		}
 		tags[k] = v
 	}
+	inc, err := includes(q["include"], "status")
+	if err != nil {
+		return err
+	}
 	keys, err := a.st.Keys(r.Context(), store.Config, tenant.DevicesPrefix(tid))
 	if err != nil {
 		return internal(err)
@@ -492,6 +496,11 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request) error {
 				}
 				break
 			}
+		}
+	}
+	if inc["status"] {
+		if err := a.addStatuses(r.Context(), tid, out.Items); err != nil {
+			return err
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

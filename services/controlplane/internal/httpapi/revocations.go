@@ -123,7 +123,7 @@ func (a *API) adminListTenants(w http.ResponseWriter, r *http.Request) error {
 			}
 			return internal(err)
 		}
-		at := a.tenantOut(t, 0)
+		at := a.tenantOut(t, 0, 0)
 		at.Usage = nil
 		out.Items = append(out.Items, at)
 	}
@@ -220,7 +220,7 @@ func (a *API) adminUpdateTenant(w http.ResponseWriter, r *http.Request) error {
 			what = "disabled"
 		}
 		a.event(ctx, tid, "operator %s tenant %s", what, tid)
-		out := a.tenantOut(t, 0)
+		out := a.tenantOut(t, 0, 0)
 		out.Usage = nil
 		writeJSON(w, http.StatusOK, out)
 		return nil

@@ -124,7 +124,7 @@ func (a *API) createSignup(w http.ResponseWriter, r *http.Request) error {
 	a.log.LogAttrs(ctx, slog.LevelInfo, fmt.Sprintf("tenant %s (%q) signed up from %s", tid, req.Name, ip),
 		slog.String("tenant_id", tid), slog.String("remote_addr", r.RemoteAddr))
 	writeJSON(w, http.StatusCreated, apiv1.SignupResponse{
-		Tenant:      a.tenantOut(t, 0),
+		Tenant:      a.tenantOut(t, 0, 0),
 		APIKey:      key,
 		PlatformKey: issuerKeyOut(pk),
 	})
@@ -196,9 +196,9 @@ func quotasIn(q apiv1.Quotas) tenant.Quotas {
 	}
 }
 
-func (a *API) tenantOut(t tenant.Tenant, devices int64) apiv1.Tenant {
+func (a *API) tenantOut(t tenant.Tenant, devices, connected int64) apiv1.Tenant {
 	return apiv1.Tenant{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt, Disabled: t.Disabled,
-		Quotas: quotasOut(t.Quotas.WithDefaults(a.cfg.Defaults)), Usage: &apiv1.Usage{Devices: devices}}
+		Quotas: quotasOut(t.Quotas.WithDefaults(a.cfg.Defaults)), Usage: &apiv1.Usage{Devices: devices, ConnectedDevices: connected}}
 }
 
 func (a *API) loadTenant(ctx context.Context, tid string) (tenant.Tenant, uint64, error) {
@@ -240,7 +240,11 @@ func (a *API) getTenant(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return internal(err)
 	}
-	writeJSON(w, http.StatusOK, a.tenantOut(t, int64(len(keys))))
+	connected, err := a.connectedDevices(r.Context(), tid)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, a.tenantOut(t, int64(len(keys)), connected))
 	return nil
 }
 
