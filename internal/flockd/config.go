@@ -13,6 +13,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/flockmq/flockmq/pkg/telemetry"
 	"github.com/flockmq/flockmq/pkg/tenant"
 	"github.com/flockmq/flockmq/services/controlplane"
 	"github.com/flockmq/flockmq/services/gateway"
@@ -38,6 +39,8 @@ type Config struct {
 	// ControlPlane configures the control plane (roles all and
 	// controlplane); its addr and admin_key come from HTTPAddr and AdminKey.
 	ControlPlane controlplane.Config `json:"controlplane"`
+	// Telemetry configures traces and metrics (OTLP export, /metrics).
+	Telemetry telemetry.Config `json:"telemetry"`
 	// AnonymousQuotas are the quotas of the anonymous tenant, which has no
 	// control-plane record; zero fields take generous development defaults.
 	AnonymousQuotas tenant.Quotas `json:"anonymous_quotas"`
@@ -73,6 +76,7 @@ func defaults() Config {
 		LogFormat: "text",
 		LogLevel:  "info",
 		GatewayID: id,
+		Telemetry: telemetry.DefaultConfig("flockd"),
 	}
 }
 
@@ -243,6 +247,9 @@ func (c Config) validate() error {
 	}
 	if c.AdminKey != "" && len(c.AdminKey) < 32 {
 		return errors.New("flockd: admin_key: must be at least 32 characters")
+	}
+	if err := c.Telemetry.Validate(); err != nil {
+		return fmt.Errorf("flockd: %w", err)
 	}
 	if err := c.AnonymousQuotas.Validate(); err != nil {
 		return fmt.Errorf("flockd: anonymous_quotas: %w", err)

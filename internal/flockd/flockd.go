@@ -32,6 +32,7 @@ import (
 	"github.com/flockmq/flockmq/pkg/session"
 	"github.com/flockmq/flockmq/pkg/session/memstore"
 	"github.com/flockmq/flockmq/pkg/session/redisstore"
+	"github.com/flockmq/flockmq/pkg/telemetry"
 	"github.com/flockmq/flockmq/services/controlplane"
 	"github.com/flockmq/flockmq/services/gateway"
 )
@@ -99,6 +100,20 @@ func Start(ctx context.Context, args []string, opts Options) (_ *Instance, err e
 	}()
 	b := banner{role: cfg.Role, gatewayID: cfg.GatewayID}
 
+	tcfg := cfg.Telemetry
+	if tcfg.InstanceID == "" {
+		tcfg.InstanceID = cfg.GatewayID
+	}
+	tel, err := telemetry.Setup(ctx, tcfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("flockd: %w", err)
+	}
+	inst.cleanups = append(inst.cleanups, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	})
+
 	nc, err := inst.connectNATS(cfg, &b)
 	if err != nil {
 		return nil, err
@@ -112,6 +127,7 @@ func Start(ctx context.Context, args []string, opts Options) (_ *Instance, err e
 	// runs it), /metrics and /healthz.
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.Handle("GET /metrics", tel.MetricsHandler())
 
 	// The control plane first: it creates the configuration bucket that
 	// gateways watch.
@@ -125,7 +141,7 @@ func Start(ctx context.Context, args []string, opts Options) (_ *Instance, err e
 		if err != nil {
 			return nil, fmt.Errorf("flockd: control plane: %w", err)
 		}
-		mux.Handle("/", cp.Handler())
+		mux.Handle("/", telemetry.HTTPMiddleware("flockd.controlplane")(cp.Handler()))
 		inst.cleanups = append(inst.cleanups, func() { _ = cp.Shutdown(context.Background()) })
 		b.controlPlane = true
 	}

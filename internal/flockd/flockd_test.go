@@ -133,13 +133,13 @@ func TestStartAllInOne(t *testing.T) {
 	}
 	nc.Close()
 	// The control plane answers on the HTTP listener, next to /healthz.
-	for _, path := range []string{"/healthz", "/v1/tenant"} {
+	for _, path := range []string{"/healthz", "/metrics", "/v1/tenant"} {
 		resp, err := http.Get("http://" + inst.HTTPAddr().String() + path)
 		if err != nil {
 			t.Fatalf("GET %s: %v", path, err)
 		}
 		resp.Body.Close()
-		if want := map[string]int{"/healthz": 200, "/v1/tenant": 401}[path]; resp.StatusCode != want {
+		if want := map[string]int{"/healthz": 200, "/metrics": 200, "/v1/tenant": 401}[path]; resp.StatusCode != want {
 			t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, want)
 		}
 	}

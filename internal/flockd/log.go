@@ -1,6 +1,8 @@
 package flockd
 
 import (
+	"github.com/flockmq/flockmq/pkg/telemetry"
+
 	"context"
 	"fmt"
 	"io"
@@ -21,10 +23,12 @@ func parseLevel(s string) (slog.Level, error) {
 // reads well on a terminal.
 func newLogger(c Config, w io.Writer) *slog.Logger {
 	level, _ := parseLevel(c.LogLevel)
+	// telemetry.LogHandler adds trace_id and span_id to lines logged
+	// inside a traced operation, so a log line leads to its trace.
 	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+		return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})))
 	}
-	return slog.New(&consoleHandler{w: w, mu: new(sync.Mutex), level: level})
+	return slog.New(telemetry.LogHandler(&consoleHandler{w: w, mu: new(sync.Mutex), level: level}))
 }
 
 // consoleHandler writes "12:03:04 INFO  message key=val ...".
