@@ -24,15 +24,18 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
 
 	"github.com/flockmq/flockmq/internal/natsembed"
 	"github.com/flockmq/flockmq/pkg/auth"
 	"github.com/flockmq/flockmq/pkg/auth/jwtauth"
 	"github.com/flockmq/flockmq/pkg/auth/keycache"
+	"github.com/flockmq/flockmq/pkg/presence"
 	"github.com/flockmq/flockmq/pkg/session"
 	"github.com/flockmq/flockmq/pkg/session/memstore"
 	"github.com/flockmq/flockmq/pkg/session/redisstore"
 	"github.com/flockmq/flockmq/pkg/telemetry"
+	"github.com/flockmq/flockmq/pkg/tenant"
 	"github.com/flockmq/flockmq/services/controlplane"
 	"github.com/flockmq/flockmq/services/gateway"
 )
@@ -268,7 +271,35 @@ func (i *Instance) startGateway(ctx context.Context, cfg Config, nc *nats.Conn, 
 	if cfg.WSAddr != "" {
 		gcfg.Listeners = append(gcfg.Listeners, gateway.ListenerConfig{Name: "ws", Kind: gateway.ListenerWS, Addr: cfg.WSAddr})
 	}
-	gw, err := gateway.New(gcfg, gateway.Deps{NATS: nc, Sessions: store, Auth: authn, Logger: log})
+	// Quotas: the tenant's overrides from the control plane's bucket, the
+	// anonymous tenant's from the configuration.
+	anonQuotas := cfg.AnonymousQuotas.WithDefaults(anonymousQuotaDefaults)
+	ld := gateway.LimitsDeps{NATS: nc, Logger: log.With("component", "limits"), Meter: otel.GetMeterProvider()}
+	ld.Overrides = func(tid string) (tenant.Quotas, bool) {
+		if tid == cfg.AnonymousTenant && tid != "" {
+			return anonQuotas, true
+		}
+		if cache != nil {
+			return cache.Quotas(tid)
+		}
+		return tenant.Quotas{}, false
+	}
+	lcfg := gcfg.Limits
+	lcfg.GatewayID = cfg.GatewayID
+	lim, err := gateway.NewLimits(lcfg, ld)
+	if err != nil {
+		return fmt.Errorf("flockd: quotas: %w", err)
+	}
+	i.components = append(i.components, runComponent{"quotas", lim.Run})
+
+	// Presence: who is connected where, for the control plane's device status.
+	rep, err := presence.NewReporter(js, presence.Config{GatewayID: cfg.GatewayID}, log.With("component", "presence"))
+	if err != nil {
+		return fmt.Errorf("flockd: presence: %w", err)
+	}
+	i.components = append(i.components, runComponent{"presence", rep.Run})
+
+	gw, err := gateway.New(gcfg, gateway.Deps{NATS: nc, Sessions: store, Auth: authn, Logger: log, Limits: lim, Presence: rep})
 	if err != nil {
 		return err
 	}
@@ -393,6 +424,21 @@ func (b banner) print(w io.Writer, log *slog.Logger) {
 	if b.anonymous != "" {
 		log.Warn(fmt.Sprintf("anonymous access is on: clients without credentials connect as tenant %s", b.anonymous))
 	}
+}
+
+// runComponent adapts a Run method to Component.
+type runComponent struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+func (r runComponent) Name() string { return r.name }
+func (r runComponent) Run(ctx context.Context) error {
+	err := r.run(ctx)
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil // stopped while still starting up: not a failure
+	}
+	return err
 }
 
 // httpComponent serves the HTTP listener until ctx ends.

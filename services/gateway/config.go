@@ -37,6 +37,10 @@ type Config struct {
 	// Bridge configures the NATS/JetStream bridge; its GatewayID is
 	// taken from GatewayID.
 	Bridge bridge.Config `json:"bridge"`
+	// Limits configures the per-tenant quotas (platform defaults, usage
+	// sharing between gateways). The gateway does not build them itself:
+	// pass this to NewLimits and the result as Deps.Limits.
+	Limits LimitsConfig `json:"limits"`
 
 	// MaxPacketSize bounds a packet from a client, in bytes; larger ones
 	// end the connection with 0x95. Default 1 MiB.
@@ -95,6 +99,9 @@ func (c Config) Validate() error {
 		return errors.New("gateway: gateway_id is required")
 	}
 	if err := b.Validate(); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	if err := c.Limits.Validate(); err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	names := map[string]bool{}

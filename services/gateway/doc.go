@@ -15,4 +15,24 @@
 //
 // A Server also publishes wills: at once, after their delay, and for
 // sessions that expire (a sweeper over Store.Expired).
+//
+// # Tenancy
+//
+// With Deps.Limits (built by NewLimits from Config.Limits) each tenant's
+// quotas hold: connections (CONNACK 0x97, or 0x03 for MQTT 3.1.1; a client
+// reconnecting at the limit takes its previous connection's place),
+// subscriptions per device (SUBACK 0x97 / 0x80 per refused filter), the
+// session expiry ceiling (the CONNACK carries the granted value), and the
+// tenant's durable and retained streams follow MaxQueuedMessages and
+// MaxRetained (a new retained topic over the limit is answered 0x97).
+// ApplyLimits applies a change of a tenant's quotas.
+//
+// With Deps.Presence every successful CONNECT and its end are reported,
+// the end with its reason as a sentence.
+//
+// A connection whose identity expires (auth.Identity.ExpiresAt) is ended
+// then: MQTT 5 clients get DISCONNECT 0x87. An MQTT 5 client that
+// connected with an Authentication Method (FLOCK-JWT for jwtauth) may
+// re-authenticate with AUTH 0x19 and a fresh token, which moves the
+// expiry [MQTT-4.12.1-1].
 package gateway

@@ -247,6 +247,7 @@ func TestConfigValidate(t *testing.T) {
 		{"small packets", gateway.Config{GatewayID: "gw", MaxPacketSize: 10}, "max_packet_size"},
 		{"keepalive bounds", gateway.Config{GatewayID: "gw", KeepAliveMin: 60, KeepAliveMax: 30}, "keepalive_min"},
 		{"negative timeout", gateway.Config{GatewayID: "gw", ConnectTimeout: -1}, "connect_timeout"},
+		{"bad limits", gateway.Config{GatewayID: "gw", Limits: gateway.LimitsConfig{ReportInterval: time.Millisecond}}, "limits: report_interval"},
 		{"bad listener", gateway.Config{GatewayID: "gw", Listeners: []gateway.ListenerConfig{{Name: "x"}}}, "listeners[0]"},
 		{"duplicate listener", gateway.Config{GatewayID: "gw", Listeners: []gateway.ListenerConfig{
 			{Name: "x", Kind: gateway.ListenerTCP, Addr: ":0"}, {Name: "x", Kind: gateway.ListenerTCP, Addr: ":0"}}}, "used twice"},

@@ -46,6 +46,7 @@ type testGateway struct {
 	srv  *gateway.Server
 	addr string
 	logs *logBuffer
+	nc   *nats.Conn // the gateway's NATS connection
 }
 
 // startGateway runs a gateway on a loopback port against a real embedded
@@ -65,6 +66,13 @@ func startGateways(tb testing.TB, n int, mutate ...func(*gateway.Config)) []*tes
 // startGatewaysWith is startGateways with the given session store.
 func startGatewaysWith(tb testing.TB, n int, store session.Store, mutate ...func(*gateway.Config)) []*testGateway {
 	tb.Helper()
+	return startGatewaysDeps(tb, n, store, nil, mutate...)
+}
+
+// startGatewaysDeps is startGatewaysWith with a hook that adjusts each
+// gateway's Deps (the NATS connection is set already).
+func startGatewaysDeps(tb testing.TB, n int, store session.Store, deps func(*gateway.Deps), mutate ...func(*gateway.Config)) []*testGateway {
+	tb.Helper()
 	ns := natstest.Start(tb)
 	var gws []*testGateway
 	for i := range n {
@@ -81,12 +89,16 @@ func startGatewaysWith(tb testing.TB, n int, store session.Store, mutate ...func
 			m(&cfg)
 		}
 		logs := &logBuffer{}
-		srv, err := gateway.New(cfg, gateway.Deps{
+		d := gateway.Deps{
 			NATS:     nc,
 			Sessions: store,
 			Auth:     auth.Anonymous{Tenant: "acme"},
 			Logger:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		})
+		}
+		if deps != nil {
+			deps(&d)
+		}
+		srv, err := gateway.New(cfg, d)
 		if err != nil {
 			tb.Fatalf("gateway.New: %v", err)
 		}
@@ -103,7 +115,7 @@ func startGatewaysWith(tb testing.TB, n int, store session.Store, mutate ...func
 				tb.Logf("log of %s:\n%s", cfg.GatewayID, logs.String())
 			}
 		})
-		gws = append(gws, &testGateway{srv: srv, addr: srv.Addr("mqtt").String(), logs: logs})
+		gws = append(gws, &testGateway{srv: srv, addr: srv.Addr("mqtt").String(), logs: logs, nc: nc})
 	}
 	return gws
 }

@@ -12,9 +12,11 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/flockmq/flockmq/pkg/auth"
+	"github.com/flockmq/flockmq/pkg/presence"
 	"github.com/flockmq/flockmq/pkg/session"
 	"github.com/flockmq/flockmq/services/gateway/internal/bridge"
 	"github.com/flockmq/flockmq/services/gateway/internal/conn"
+	"github.com/flockmq/flockmq/services/gateway/internal/limits"
 	"github.com/flockmq/flockmq/services/gateway/internal/listener"
 	"github.com/flockmq/flockmq/services/gateway/internal/router"
 )
@@ -27,9 +29,56 @@ var ErrServerClosed = errors.New("gateway: server closed")
 type Deps struct {
 	NATS     *nats.Conn
 	Sessions session.Store
-	Auth     auth.Authenticator
-	Logger   *slog.Logger
-	Clock    func() time.Time
+	// Auth verifies every CONNECT. When it implements
+	// auth.Reauthenticator, MQTT 5 re-authentication (AUTH 0x19) goes
+	// through it; otherwise through Authenticate, and the new identity
+	// must name the same tenant and device.
+	Auth   auth.Authenticator
+	Logger *slog.Logger
+	Clock  func() time.Time
+	// Limits enforces per-tenant quotas (build it with NewLimits and run
+	// its Run); nil means no quotas. When set, each tenant's durable and
+	// retained streams also follow its MaxQueuedMessages and MaxRetained.
+	Limits *Limits
+	// Presence is told of every connection that succeeds and of its end;
+	// nil means no presence reporting.
+	Presence Presence
+}
+
+// Presence receives device presence from the gateway: Connected after
+// every successful CONNACK (tenant and device from the authenticated
+// identity), Disconnected when that connection ends, with the reason as a
+// sentence ("keepalive of 1m0s expired", "client sent DISCONNECT"). The
+// gateway calls both on the connection's goroutine, so they must not
+// block; *presence.Reporter, which queues, implements it.
+type Presence interface {
+	Connected(ctx context.Context, s presence.Status) error
+	Disconnected(ctx context.Context, tenantID, deviceID, clientID, reason string, at time.Time) error
+}
+
+var _ Presence = (*presence.Reporter)(nil)
+
+// Limits enforces per-tenant quotas; see NewLimits.
+type Limits = limits.Limits
+
+// LimitsConfig configures Limits (Config.Limits).
+type LimitsConfig = limits.Config
+
+// LimitsDeps are the collaborators of Limits: NATS for cluster-wide
+// connection counts, Overrides for the tenants' quota overrides.
+type LimitsDeps = limits.Deps
+
+// NewLimits returns the per-tenant quota enforcer to pass as Deps.Limits.
+// Run its Run(ctx) for connection counts across gateways, and call its
+// Invalidate(tenantID) (or Server.ApplyLimits) when a tenant's quotas
+// change. Set cfg.GatewayID to the gateway's id so its usage reports are
+// recognisable.
+func NewLimits(cfg LimitsConfig, deps LimitsDeps) (*Limits, error) {
+	l, err := limits.New(cfg, deps)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	return l, nil
 }
 
 // Server is one gateway. It is safe for concurrent use.
@@ -78,6 +127,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		clock = time.Now
 	}
 	log = log.With("component", "gateway", "gateway_id", cfg.GatewayID)
+	if deps.Limits != nil {
+		cfg.Bridge.TenantLimits = quotaStreamLimits(deps.Limits, cfg.Bridge.TenantLimits)
+	}
 	br, err := bridge.New(deps.NATS, cfg.Bridge, log)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -99,6 +151,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		Wills:     conn.NewWills(br, deps.Sessions, log, clock),
 		Log:       log,
 		Clock:     clock,
+		Quotas:    deps.Limits,
+		Presence:  deps.Presence,
 		Limits: conn.Limits{
 			MaxPacketSize:     cfg.MaxPacketSize,
 			ReceiveMaximum:    cfg.ReceiveMaximum,
@@ -127,6 +181,43 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	return s, nil
 }
 
+// quotaStreamLimits returns a bridge.Config.TenantLimits under which a
+// tenant's streams follow its quotas (MaxQueuedMessages, MaxRetained), with
+// next's values, when it has any, taking precedence.
+func quotaStreamLimits(l *Limits, next func(string) (bridge.Limits, bool)) func(string) (bridge.Limits, bool) {
+	return func(tenantID string) (bridge.Limits, bool) {
+		q := l.For(tenantID).Quotas()
+		bl := bridge.Limits{MaxQueuedMessages: q.MaxQueuedMessages, MaxRetained: q.MaxRetained}
+		if next != nil {
+			if o, ok := next(tenantID); ok {
+				if o.MaxQueuedMessages != 0 {
+					bl.MaxQueuedMessages = o.MaxQueuedMessages
+				}
+				if o.MaxRetained != 0 {
+					bl.MaxRetained = o.MaxRetained
+				}
+				bl.MaxQueuedBytes, bl.MaxQueueAge = o.MaxQueuedBytes, o.MaxQueueAge
+			}
+		}
+		return bl, true
+	}
+}
+
+// ApplyLimits makes a change of the tenant's quotas take effect: the
+// quota checks use the new values from the next check on (Limits.Invalidate)
+// and the tenant's streams get the new queue and retained limits. Call it
+// when quotas.<tenant id> changes; without Deps.Limits it only reapplies
+// the stream limits.
+func (s *Server) ApplyLimits(ctx context.Context, tenantID string) error {
+	if s.env.Quotas != nil {
+		s.env.Quotas.Invalidate(tenantID)
+	}
+	if err := s.br.ApplyLimits(ctx, tenantID); err != nil {
+		return fmt.Errorf("gateway: apply the limits of tenant %s: %w", tenantID, err)
+	}
+	return nil
+}
+
 // registry implements conn.Registry over the Server's session map.
 type registry Server
 
@@ -136,6 +227,12 @@ func (r *registry) Swap(key session.Key, c *conn.Conn) *conn.Conn {
 	old := r.sessions[key]
 	r.sessions[key] = c
 	return old
+}
+
+func (r *registry) Lookup(key session.Key) *conn.Conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sessions[key]
 }
 
 func (r *registry) Remove(key session.Key, c *conn.Conn) {
@@ -253,6 +350,7 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 
 // Revoke disconnects every connection whose identity r covers, with MQTT 5
 // reason 0x98 (administrative action), and reports how many it closed.
+// Their presence records say "credentials revoked".
 func (s *Server) Revoke(r auth.Revocation) int {
 	s.mu.Lock()
 	var victims []*conn.Conn
@@ -263,7 +361,7 @@ func (s *Server) Revoke(r auth.Revocation) int {
 	}
 	s.mu.Unlock()
 	for _, c := range victims {
-		c.Kill(conn.CloseAdministrative)
+		c.Kill(conn.CloseRevoked)
 	}
 	return len(victims)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/flockmq/flockmq/pkg/mqtt"
 	"github.com/flockmq/flockmq/pkg/session"
 	"github.com/flockmq/flockmq/services/gateway/internal/bridge"
+	"github.com/flockmq/flockmq/services/gateway/internal/limits"
 	"github.com/flockmq/flockmq/services/gateway/internal/router"
 )
 
@@ -55,7 +56,6 @@ type Conn struct {
 	// Set by the handshake, read-only afterwards.
 	version        mqtt.Version
 	key            session.Key
-	identity       auth.Identity
 	epoch          uint64
 	persistent     bool
 	expiry         uint32
@@ -64,7 +64,23 @@ type Conn struct {
 	receiveMax     uint16        // outbound in-flight bound
 	will           *session.Will
 	requestProblem bool
-	connacked      bool // CONNACK sent: the server may send DISCONNECT
+	connacked      bool           // CONNACK sent: the server may send DISCONNECT
+	quota          *limits.Tenant // the tenant's quotas; nil when there are none
+	releaseConn    func()         // gives back the connection quota; nil when none was taken
+	authMethod     string         // MQTT 5 enhanced authentication method; "" when none
+	presenceOn     bool           // Presence.Connected was called
+
+	// identity is replaced by a re-authentication (serving goroutine) and
+	// read by Identity from any goroutine.
+	idMu     sync.Mutex
+	identity auth.Identity
+
+	// Token lifetime: tokenTimer, guarded by tokenMu (a leaf lock), ends
+	// the connection at expiresAt (UnixNano of the identity's ExpiresAt, 0
+	// when it does not expire), which a re-authentication moves.
+	tokenMu    sync.Mutex
+	tokenTimer *time.Timer
+	expiresAt  atomic.Int64
 
 	// Owned by the serving goroutine.
 	reader       *mqtt.Reader
@@ -129,7 +145,18 @@ func (c *Conn) Key() session.Key { return c.key }
 func (c *Conn) Epoch() uint64 { return c.epoch }
 
 // Identity returns the authenticated identity.
-func (c *Conn) Identity() auth.Identity { return c.identity }
+func (c *Conn) Identity() auth.Identity {
+	c.idMu.Lock()
+	defer c.idMu.Unlock()
+	return c.identity
+}
+
+// setIdentity replaces the authenticated identity.
+func (c *Conn) setIdentity(id auth.Identity) {
+	c.idMu.Lock()
+	c.identity = id
+	c.idMu.Unlock()
+}
 
 // Kill ends the connection from another goroutine with reason: the read
 // loop stops, sends an MQTT 5 DISCONNECT with the reason's code and closes
@@ -239,7 +266,7 @@ func (c *Conn) handle(p mqtt.Packet) (CloseReason, error) {
 		// [MQTT-3.1.0-2] a second CONNECT is a protocol violation.
 		return CloseProtocolError, errors.New("second CONNECT on the connection")
 	case *mqtt.Auth:
-		return CloseProtocolError, errors.New("AUTH without an authentication method in progress")
+		return c.handleAuth(p)
 	default:
 		return CloseProtocolError, fmt.Errorf("unexpected %s packet from a client", p.Type())
 	}
@@ -256,6 +283,9 @@ func (c *Conn) handleDisconnect(p *mqtt.Disconnect) (CloseReason, error) {
 		e := min(p.Properties.SessionExpiry, c.env.Limits.SessionExpiryMax)
 		if p.Properties.SessionExpiry == session.NeverExpire && c.env.Limits.SessionExpiryMax == session.NeverExpire {
 			e = session.NeverExpire
+		}
+		if c.quota != nil {
+			e = c.quota.SessionExpiry(c.key.ClientID, e)
 		}
 		c.expiryChange = &e
 	}
@@ -367,6 +397,7 @@ func (c *Conn) pumpAfterWrite() {
 // finish ends the connection: DISCONNECT, will, session, socket.
 func (c *Conn) finish(reason CloseReason, detail error) {
 	c.logClose(reason, detail)
+	c.stopTokenTimer()
 	if c.resumeDone != nil {
 		c.resumeCancel()
 		<-c.resumeDone
@@ -406,6 +437,10 @@ func (c *Conn) finish(reason CloseReason, detail error) {
 		c.endSession(reason)
 		c.env.Registry.Remove(c.key, c)
 	}
+	if c.releaseConn != nil {
+		c.releaseConn()
+	}
+	c.reportDisconnected(reason)
 	c.cancel()
 }
 
@@ -476,10 +511,6 @@ func (c *Conn) logClose(reason CloseReason, detail error) {
 		attrs = append(attrs, "dropped_qos0", dropped)
 	}
 	switch reason {
-	case CloseClientDisconnect, CloseConnectionLost:
-		c.log.Info(fmt.Sprintf("%s disconnected: %s", who, reason), attrs...)
-	case CloseKeepAliveExpired:
-		c.log.Info(fmt.Sprintf("%s disconnected: keepalive of %s expired", who, c.keepAlive), attrs...)
 	case CloseMalformedPacket, CloseProtocolError, ClosePacketTooLarge, CloseTopicAliasInvalid, CloseReceiveMaximumExceeded:
 		msg := fmt.Sprintf("%s sent a %s", who, reason)
 		if detail != nil {
@@ -493,7 +524,24 @@ func (c *Conn) logClose(reason CloseReason, detail error) {
 		c.log.Warn(msg, attrs...)
 	case CloseConnectTimeout, CloseHandshakeRefused:
 		c.log.Info(fmt.Sprintf("%s: %s", who, reason), attrs...)
+	case CloseTokenExpired, CloseReauthFailed, CloseRevoked:
+		c.log.Info(fmt.Sprintf("%s of tenant %s disconnected: %s", who, c.key.Tenant, c.closeSentence(reason)), attrs...)
 	default:
-		c.log.Info(fmt.Sprintf("%s disconnected: %s", who, reason), attrs...)
+		c.log.Info(fmt.Sprintf("%s disconnected: %s", who, c.closeSentence(reason)), attrs...)
 	}
+}
+
+// closeSentence says why the connection ended, as used in the log line
+// and reported to Presence.
+func (c *Conn) closeSentence(reason CloseReason) string {
+	switch reason {
+	case CloseKeepAliveExpired:
+		return fmt.Sprintf("keepalive of %s expired", c.keepAlive)
+	case CloseTokenExpired:
+		if at := c.expiresAt.Load(); at != 0 {
+			return "its token expired at " + time.Unix(0, at).UTC().Format(time.RFC3339)
+		}
+		return "its token expired"
+	}
+	return reason.String()
 }

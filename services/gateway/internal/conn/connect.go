@@ -120,9 +120,41 @@ func (c *Conn) handshake() (CloseReason, error) {
 		c.log.Error("the authenticator returned an invalid tenant id", "client_id", clientID, "tenant_id", id.Tenant)
 		return c.refuse(mqtt.NotAuthorized, fmt.Errorf("invalid tenant id %q", id.Tenant))
 	}
-	c.identity = id
+	c.setIdentity(id)
 	c.key = session.Key{Tenant: id.Tenant, ClientID: clientID}
 	c.log = c.log.With("tenant_id", id.Tenant, "client_id", clientID)
+	if v5 {
+		c.authMethod = cp.Properties.AuthMethod
+	}
+
+	// The tenant's connection quota, before the session is claimed, so a
+	// refused client takes over nothing.
+	if c.env.Quotas != nil {
+		c.quota = c.env.Quotas.For(id.Tenant)
+		release, err := c.quota.AcquireConnection(clientID)
+		if err != nil {
+			if old := c.env.Registry.Lookup(session.Key{Tenant: id.Tenant, ClientID: clientID}); old != nil {
+				// The client reconnects while its previous connection
+				// still counts (half-open, say): the take-over would end
+				// that one anyway [MQTT-3.1.4-3], so end it first and
+				// let this one have its place.
+				old.Kill(CloseTakenOver)
+				select {
+				case <-old.Done():
+				case <-time.After(5 * time.Second):
+				}
+				release, err = c.quota.AcquireConnection(clientID)
+			}
+		}
+		if err != nil {
+			// MQTT 5 CONNACK 0x97; MQTT 3.1.1 return code 0x03 server
+			// unavailable (the encoder maps it) [MQTT-3.2.2-5].
+			c.log.Warn(fmt.Sprintf("refused client %s of tenant %s: the tenant is at its connection limit of %d",
+				clientID, id.Tenant, c.quota.Quotas().MaxConnections), "err", err)
+			return c.refuse(mqtt.QuotaExceeded, err)
+		}
+		c.releaseConn = release
+	}
 
 	// The will [MQTT-3.1.2-8].
 	if cp.Will != nil {
@@ -164,8 +196,16 @@ func (c *Conn) handshake() (CloseReason, error) {
 		if expiry > lim.SessionExpiryMax {
 			expiry, expiryClamped = lim.SessionExpiryMax, true
 		}
+		if c.quota != nil {
+			if q := c.quota.SessionExpiry(clientID, expiry); q != expiry {
+				expiry, expiryClamped = q, true
+			}
+		}
 	case !cp.CleanStart:
 		expiry = lim.SessionExpiryMax
+		if c.quota != nil {
+			expiry = c.quota.SessionExpiry(clientID, expiry)
+		}
 	}
 	c.expiry = expiry
 	c.persistent = expiry > 0
@@ -217,8 +257,13 @@ func (c *Conn) handshake() (CloseReason, error) {
 			pr.ServerKeepAlive, pr.ServerKeepAliveSet = ka, true
 		}
 		if expiryClamped {
+			// The server's own Session Expiry Interval replaces the
+			// client's (MQTT 5.0 section 3.2.2.3.2).
 			pr.SessionExpiry, pr.SessionExpirySet = expiry, true
 		}
+		// Enhanced authentication: the CONNACK names the method the
+		// CONNECT used [MQTT-4.12.0-5].
+		pr.AuthMethod = c.authMethod
 		if lim.ReceiveMaximum != 65535 {
 			pr.ReceiveMaximum = lim.ReceiveMaximum
 		}
@@ -240,6 +285,8 @@ func (c *Conn) handshake() (CloseReason, error) {
 	c.sendControl(ack)
 	c.connacked = true
 	c.logConnect(cp, resumed)
+	c.watchToken(id.ExpiresAt)
+	c.reportConnected(now)
 
 	if resumed {
 		c.startResume(prev)

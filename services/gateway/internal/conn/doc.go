@@ -38,6 +38,19 @@
 // and expires the read deadline, so the read loop stops, sends the
 // DISCONNECT through the writer and closes the socket itself.
 //
+// # Quotas, presence and credentials
+//
+// With Env.Quotas a connection takes one of its tenant's connections after
+// authentication and before the session claim, and gives it back when it
+// ends; it checks the subscriptions-per-device quota filter by filter and
+// clamps the session expiry. Conn.quota is the tenant's *limits.Tenant for
+// the per-publish checks. With Env.Presence the connection is reported
+// after its CONNACK and when it ends (closeSentence, the same words as the
+// log line). A timer ends the connection when its identity's ExpiresAt
+// passes (CloseTokenExpired); an MQTT 5 re-authentication (AUTH 0x19, same
+// method, through auth.Reauthenticator when the authenticator has it)
+// replaces the identity and moves the timer.
+//
 // # Persistent sessions
 //
 // Outbound QoS 1/2 messages carry the stream sequence of the tenant's

@@ -1,12 +1,15 @@
 package conn
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
 	"github.com/flockmq/flockmq/pkg/auth"
+	"github.com/flockmq/flockmq/pkg/presence"
 	"github.com/flockmq/flockmq/pkg/session"
 	"github.com/flockmq/flockmq/services/gateway/internal/bridge"
+	"github.com/flockmq/flockmq/services/gateway/internal/limits"
 	"github.com/flockmq/flockmq/services/gateway/internal/router"
 )
 
@@ -34,10 +37,12 @@ type Limits struct {
 
 // Registry tracks the connections of this gateway by session. Swap
 // registers c for its session and returns the connection it replaced, if
-// any; Remove unregisters c if it is still the registered one.
+// any; Remove unregisters c if it is still the registered one; Lookup
+// returns the registered connection, or nil.
 type Registry interface {
 	Swap(key session.Key, c *Conn) (old *Conn)
 	Remove(key session.Key, c *Conn)
+	Lookup(key session.Key) *Conn
 }
 
 // Env is what every connection of a gateway shares.
@@ -52,6 +57,19 @@ type Env struct {
 	Log       *slog.Logger
 	Clock     func() time.Time
 	Limits    Limits
+	// Quotas enforces the tenants' quotas; nil means none.
+	Quotas *limits.Limits
+	// Presence is told of every connection that succeeds and ends; nil
+	// means none. Its methods must not block (a presence.Reporter queues).
+	Presence Presence
+}
+
+// Presence receives device presence: Connected after every successful
+// CONNACK, Disconnected when such a connection ends, with the reason as a
+// sentence ("keepalive of 1m0s expired"). *presence.Reporter implements it.
+type Presence interface {
+	Connected(ctx context.Context, s presence.Status) error
+	Disconnected(ctx context.Context, tenantID, deviceID, clientID, reason string, at time.Time) error
 }
 
 func (e *Env) now() time.Time { return e.Clock() }

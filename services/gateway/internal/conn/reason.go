@@ -29,11 +29,14 @@ const (
 	CloseAdministrative                     // revoked or kicked by an operator
 	CloseTopicNameInvalid                   // PUBLISH to an invalid topic name
 	CloseRetainNotSupported                 // retained PUBLISH while retain is unavailable
+	CloseRevoked                            // the credentials were revoked
+	CloseTokenExpired                       // the identity's token expired
+	CloseReauthFailed                       // MQTT 5 re-authentication failed
 )
 
 var closeText = [...]string{
 	CloseNone:                   "connection closed",
-	CloseClientDisconnect:       "client disconnected",
+	CloseClientDisconnect:       "client sent DISCONNECT",
 	CloseClientDisconnectWill:   "client disconnected asking for its will to be sent",
 	CloseClientError:            "client disconnected reporting an error",
 	CloseConnectionLost:         "connection lost",
@@ -44,7 +47,7 @@ var closeText = [...]string{
 	ClosePacketTooLarge:         "packet too large",
 	CloseTopicAliasInvalid:      "invalid topic alias",
 	CloseReceiveMaximumExceeded: "receive maximum exceeded",
-	CloseTakenOver:              "session taken over by another connection",
+	CloseTakenOver:              "session taken over by a new connection",
 	CloseServerShutdown:         "server shutting down",
 	CloseSlowClient:             "client too slow to read its messages",
 	CloseWriteFailed:            "write failed",
@@ -53,6 +56,9 @@ var closeText = [...]string{
 	CloseAdministrative:         "disconnected by an operator",
 	CloseTopicNameInvalid:       "invalid topic name",
 	CloseRetainNotSupported:     "retained message while retain is not available",
+	CloseRevoked:                "credentials revoked",
+	CloseTokenExpired:           "token expired",
+	CloseReauthFailed:           "re-authentication failed",
 }
 
 // String describes the reason in words.
@@ -87,8 +93,10 @@ func (r CloseReason) Code() (code mqtt.ReasonCode, ok bool) {
 		return mqtt.QuotaExceeded, true
 	case CloseBackendUnavailable:
 		return mqtt.ServerUnavailable, true
-	case CloseAdministrative:
+	case CloseAdministrative, CloseRevoked:
 		return mqtt.AdministrativeAction, true
+	case CloseTokenExpired, CloseReauthFailed:
+		return mqtt.NotAuthorized, true
 	case CloseTopicNameInvalid:
 		return mqtt.TopicNameInvalid, true
 	case CloseRetainNotSupported:

@@ -147,7 +147,8 @@ func (c *Conn) replay(resent map[uint64]bool) (uint64, error) {
 		c.log.Info(fmt.Sprintf("replayed %d messages client %s missed while offline", res.Delivered, c.key.ClientID))
 	}
 	if res.Missed > 0 {
-		c.log.Warn(fmt.Sprintf("client %s may have lost up to %d messages: the tenant's queue limits discarded them while it was offline", c.key.ClientID, res.Missed))
+		c.log.Warn(fmt.Sprintf("client %s of tenant %s missed %d messages while offline because the tenant's queue limit discarded them",
+			c.key.ClientID, c.key.Tenant, res.Missed), "missed", res.Missed)
 	}
 	if err != nil {
 		// Only what was delivered is covered; the live messages buffered

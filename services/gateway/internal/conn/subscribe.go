@@ -51,6 +51,15 @@ func (c *Conn) handleSubscribe(p *mqtt.Subscribe) (CloseReason, error) {
 			Filter: s.Filter, QoS: min(byte(s.QoS), 2), NoLocal: s.NoLocal,
 			RetainAsPublished: s.RetainAsPublished, RetainHandling: byte(s.RetainHandling), SubscriptionID: subID,
 		}
+		if _, replaces := c.subs[s.Filter]; !replaces && c.quota != nil {
+			// The tenant's subscriptions-per-device quota, filter by
+			// filter: MQTT 5 SUBACK 0x97, MQTT 3.1.1 0x80 (the encoder
+			// maps every failure to it) [MQTT-3.9.3-2] [MQTT-3.8.4-5].
+			if rc := c.quota.CheckSubscriptions(c.key.ClientID, len(c.subs), 1); rc != mqtt.Success {
+				codes[i] = rc
+				continue
+			}
+		}
 		sub := &router.Sub{Client: c, ClientID: c.key.ClientID, Options: opts}
 		c.subsMu.Lock()
 		old := c.subs[s.Filter]
