@@ -100,8 +100,8 @@ type Conn struct {
 	queue       [][]byte   // encoded packets for the writer
 	queued      int        // bytes in queue
 	ops         []storeOp  // store writes for the writer
-	wake        chan struct{}
-	stopping    bool // no more packets are queued; the writer drains and exits
+	writing     bool       // a writer goroutine is running (started on demand, exits when idle)
+	stopping    bool       // no more packets are queued; the writer drains and exits
 	nextID      uint16
 	inflight    map[uint16]*outFlight
 	pending     []pendingMsg
@@ -129,7 +129,6 @@ func New(env *Env, nc net.Conn) *Conn {
 		id:          id,
 		remote:      remote,
 		log:         env.Log.With("conn_id", id, "remote_addr", remote),
-		wake:        make(chan struct{}, 1),
 		room:        make(chan struct{}, 1),
 		inflight:    make(map[uint16]*outFlight),
 		outstanding: make(map[uint64]int),
@@ -183,9 +182,6 @@ func (c *Conn) Serve(ctx context.Context) CloseReason {
 	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, func() { c.Kill(CloseServerShutdown) })
 	defer stop()
-	c.wg.Add(1)
-	go c.writeLoop()
-
 	reason, detail := c.run()
 	if k := CloseReason(c.killed.Load()); k != CloseNone {
 		reason, detail = k, nil
@@ -322,10 +318,21 @@ func (c *Conn) enqueueLocked(b []byte) {
 	}
 	c.queue = append(c.queue, b)
 	c.queued += len(b)
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	c.wakeLocked()
+}
+
+// wakeLocked makes sure a writer goroutine will drain the queue. The writer
+// runs only while there is something to write and exits when the queue is
+// empty, so an idle connection holds one goroutine (its reader), not two:
+// that halves the stack memory of the many idle connections a gateway
+// holds. Callers hold c.mu.
+func (c *Conn) wakeLocked() {
+	if c.writing {
+		return
 	}
+	c.writing = true
+	c.wg.Add(1)
+	go c.writeLoop()
 }
 
 // addOpLocked queues a store write for the writer (persistent sessions only).
@@ -334,20 +341,29 @@ func (c *Conn) addOpLocked(op storeOp) {
 		return
 	}
 	c.ops = append(c.ops, op)
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.wakeLocked()
 }
 
-// writeLoop is the writer goroutine.
+// writeLoop is the writer goroutine: it writes what is queued, in batches
+// of one write each, and exits once the queue and the store writes are
+// empty (wakeLocked starts it again).
 func (c *Conn) writeLoop() {
 	defer c.wg.Done()
-	var buf []byte
+	bp := writeBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 256<<10 {
+			*bp = (*bp)[:0]
+			writeBufs.Put(bp)
+		}
+	}()
 	for {
-		<-c.wake
 		c.mu.Lock()
-		q, ops, stopping := c.queue, c.ops, c.stopping
+		q, ops := c.queue, c.ops
+		if len(q) == 0 && len(ops) == 0 {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
 		c.queue, c.ops, c.queued = nil, nil, 0
 		c.mu.Unlock()
 		for _, op := range ops {
@@ -360,10 +376,11 @@ func (c *Conn) writeLoop() {
 			}
 		}
 		if len(q) > 0 {
-			buf = buf[:0]
+			buf := (*bp)[:0]
 			for _, b := range q {
 				buf = append(buf, b...)
 			}
+			*bp = buf
 			_ = c.nc.SetWriteDeadline(time.Now().Add(c.env.Limits.WriteTimeout))
 			if _, err := c.nc.Write(buf); err != nil {
 				if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -373,19 +390,19 @@ func (c *Conn) writeLoop() {
 				}
 				c.mu.Lock()
 				c.stopping = true
+				c.writing = false
+				c.queue, c.ops, c.queued = nil, nil, 0
 				c.mu.Unlock()
 				return
 			}
-			if cap(buf) > 256<<10 {
-				buf = nil
-			}
 			c.pumpAfterWrite()
-		}
-		if stopping {
-			return
 		}
 	}
 }
+
+// writeBufs recycles the writers' batch buffers between bursts, so an idle
+// connection holds no write buffer.
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // pumpAfterWrite moves pending messages into the queue the write emptied.
 func (c *Conn) pumpAfterWrite() {
@@ -425,9 +442,8 @@ func (c *Conn) finish(reason CloseReason, detail error) {
 	}
 	c.mu.Lock()
 	c.stopping = true
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if len(c.queue) > 0 || len(c.ops) > 0 {
+		c.wakeLocked() // drain what is left (the DISCONNECT above, store writes)
 	}
 	c.mu.Unlock()
 	c.wg.Wait()
