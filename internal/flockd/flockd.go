@@ -255,7 +255,8 @@ func (i *Instance) startGateway(ctx context.Context, cfg Config, nc *nats.Conn, 
 		if werr != nil {
 			log.Warn("the tenant key cache is not ready yet (is a control plane running?); devices with tokens are refused until it is", "err", werr)
 		}
-		verifier, err := jwtauth.New(jwtauth.Config{Audience: cfg.ControlPlane.Audience}, jwtauth.Deps{Keys: cache})
+		// A client without a client id gets its device id [MQTT-3.1.3-6].
+		verifier, err := jwtauth.New(jwtauth.Config{Audience: cfg.ControlPlane.Audience, AllowEmptyClientID: true}, jwtauth.Deps{Keys: cache})
 		if err != nil {
 			return fmt.Errorf("flockd: token verifier: %w", err)
 		}

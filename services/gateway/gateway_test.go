@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flockmq/flockmq/pkg/auth"
 	"github.com/flockmq/flockmq/pkg/mqtt"
+	"github.com/flockmq/flockmq/pkg/session/memstore"
 	"github.com/flockmq/flockmq/services/gateway"
 )
 
@@ -388,5 +390,24 @@ func TestResentMessagesNotReplayedAgain(t *testing.T) {
 	}
 	if want := []string{"0 dup=true", "1 dup=true", "marker dup=false"}; !slices.Equal(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+// TestAssignedClientIDIsTheDevice: a client that sends no client id but
+// credentials naming a device gets the device id as its client id.
+func TestAssignedClientIDIsTheDevice(t *testing.T) {
+	g := startGatewaysDeps(t, 1, memstore.New(), func(d *gateway.Deps) {
+		d.Auth = auth.AuthenticatorFunc(func(_ context.Context, req auth.Request) (auth.Identity, error) {
+			if req.ClientID != "" {
+				return auth.Identity{}, auth.ErrNotAuthorized
+			}
+			return auth.Identity{Tenant: "acme", Device: "sensor-7"}, nil
+		})
+	})[0]
+	c := dial(t, g.addr, mqtt.V5)
+	ack := c.connect(&mqtt.Connect{CleanStart: true, Password: []byte("token"), PasswordSet: true})
+	// [MQTT-3.2.2-16] the assigned identifier is sent back.
+	if ack.ReasonCode != mqtt.Success || ack.Properties.AssignedClientID != "sensor-7" {
+		t.Fatalf("CONNACK %v, want success with assigned client id sensor-7", ack)
 	}
 }

@@ -85,12 +85,11 @@ func (c *Conn) handshake() (CloseReason, error) {
 	lim := &c.env.Limits
 
 	// Client identifier [MQTT-3.1.3-6] [MQTT-3.1.3-8].
+	// An empty one is assigned after authentication: the device id the
+	// credentials name when there is one, else a random id.
 	clientID, assigned := cp.ClientID, false
-	if clientID == "" {
-		if cp.Version != mqtt.V5 && (!cp.CleanStart || cp.Version == mqtt.V31) {
-			return c.refuse(mqtt.ClientIDNotValid, errors.New("empty client identifier without clean session"))
-		}
-		clientID, assigned = newClientID(), true
+	if clientID == "" && cp.Version != mqtt.V5 && (!cp.CleanStart || cp.Version == mqtt.V31) {
+		return c.refuse(mqtt.ClientIDNotValid, errors.New("empty client identifier without clean session"))
 	}
 	if len(clientID) > maxClientIDLen || !utf8.ValidString(clientID) {
 		return c.refuse(mqtt.ClientIDNotValid, fmt.Errorf("client identifier of %d bytes refused", len(clientID)))
@@ -119,6 +118,15 @@ func (c *Conn) handshake() (CloseReason, error) {
 	if !bridge.ValidTenant(id.Tenant) {
 		c.log.Error("the authenticator returned an invalid tenant id", "client_id", clientID, "tenant_id", id.Tenant)
 		return c.refuse(mqtt.NotAuthorized, fmt.Errorf("invalid tenant id %q", id.Tenant))
+	}
+	if clientID == "" {
+		clientID, assigned = id.Device, true
+		if clientID == "" {
+			clientID = newClientID()
+		}
+		if id.Device == "" {
+			id.Device = clientID
+		}
 	}
 	c.setIdentity(id)
 	c.key = session.Key{Tenant: id.Tenant, ClientID: clientID}
