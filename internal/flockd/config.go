@@ -28,6 +28,7 @@ type Config struct {
 	HTTPAddr        string         `json:"http_addr"`        // control-plane API, /metrics and /healthz; "" disables
 	NATSAddr        string         `json:"nats_addr"`        // all role: expose the embedded NATS here too; "" keeps it in-process
 	AdminKey        string         `json:"admin_key"`        // operator key for /v1/admin; "" disables the admin API
+	Pprof           bool           `json:"pprof"`            // serve Go's /debug/pprof/ profiles on the HTTP listener
 	DataDir         string         `json:"data_dir"`         // embedded NATS JetStream storage
 	LogFormat       string         `json:"log_format"`       // text or json
 	LogLevel        string         `json:"log_level"`        // debug, info, warn, error
@@ -150,6 +151,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&f.HTTPAddr, "http-addr", c.HTTPAddr, "address of the HTTP listener: control-plane API, /metrics, /healthz (empty disables it)")
 	fs.StringVar(&f.NATSAddr, "nats-addr", "", "all role: also expose the embedded NATS server on this address, so other flockd processes can join with --nats-url")
 	fs.StringVar(&f.AdminKey, "admin-key", "", "operator key for the /v1/admin API, at least 32 characters (empty disables it)")
+	pprof := fs.Bool("pprof", false, "serve Go's /debug/pprof/ profiles on the HTTP listener (for diagnosing; do not expose)")
 	fs.StringVar(&f.DataDir, "data-dir", "", "directory of the embedded NATS JetStream storage (default: a temporary directory)")
 	fs.StringVar(&f.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.StringVar(&f.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
@@ -196,6 +198,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		"log-level": {&c.LogLevel, &f.LogLevel}, "nats-url": {&c.NATSURL, &f.NATSURL},
 		"redis-addr": {&c.RedisAddr, &f.RedisAddr}, "gateway-id": {&c.GatewayID, &f.GatewayID},
 		"anonymous-tenant": {&c.AnonymousTenant, &f.AnonymousTenant},
+	}
+	if *pprof {
+		c.Pprof = true
 	}
 	for name, a := range apply {
 		if set[name] {

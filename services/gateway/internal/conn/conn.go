@@ -1,7 +1,6 @@
 package conn
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -192,7 +191,7 @@ func (c *Conn) Serve(ctx context.Context) CloseReason {
 
 // run is the handshake and the read loop; it returns why they ended.
 func (c *Conn) run() (CloseReason, error) {
-	c.reader = mqtt.NewReader(bufio.NewReaderSize(c.nc, 4096), c.env.Limits.MaxPacketSize)
+	c.reader = mqtt.NewReader(newLazyReader(c.nc), c.env.Limits.MaxPacketSize)
 	if reason, err := c.handshake(); reason != CloseNone {
 		return reason, err
 	}
