@@ -146,7 +146,7 @@ func Start(ctx context.Context, args []string, opts Options) (_ *Instance, err e
 		if cfg.AdminKey != "" {
 			cpcfg.AdminKey = cfg.AdminKey
 		}
-		cp, err := controlplane.New(cpcfg, controlplane.Deps{NATS: nc, Logger: log.With("component", "controlplane")})
+		cp, err := controlplane.New(cpcfg, controlplane.Deps{NATS: nc, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("flockd: control plane: %w", err)
 		}
@@ -247,7 +247,7 @@ func (i *Instance) startGateway(ctx context.Context, cfg Config, nc *nats.Conn, 
 	authn := opts.Authenticator
 	if authn == nil {
 		var err error
-		cache, err = keycache.New(keycache.Config{}, keycache.Deps{JetStream: js, Log: log.With("component", "keycache")})
+		cache, err = keycache.New(keycache.Config{}, keycache.Deps{JetStream: js, Log: log})
 		if err != nil {
 			return fmt.Errorf("flockd: key cache: %w", err)
 		}
@@ -281,7 +281,7 @@ func (i *Instance) startGateway(ctx context.Context, cfg Config, nc *nats.Conn, 
 	// Quotas: the tenant's overrides from the control plane's bucket, the
 	// anonymous tenant's from the configuration.
 	anonQuotas := cfg.AnonymousQuotas.WithDefaults(anonymousQuotaDefaults)
-	ld := gateway.LimitsDeps{NATS: nc, Logger: log.With("component", "limits"), Meter: otel.GetMeterProvider()}
+	ld := gateway.LimitsDeps{NATS: nc, Logger: log, Meter: otel.GetMeterProvider()}
 	ld.Overrides = func(tid string) (tenant.Quotas, bool) {
 		if tid == cfg.AnonymousTenant && tid != "" {
 			return anonQuotas, true
@@ -300,7 +300,7 @@ func (i *Instance) startGateway(ctx context.Context, cfg Config, nc *nats.Conn, 
 	i.components = append(i.components, runComponent{"quotas", lim.Run})
 
 	// Presence: who is connected where, for the control plane's device status.
-	rep, err := presence.NewReporter(js, presence.Config{GatewayID: cfg.GatewayID}, log.With("component", "presence"))
+	rep, err := presence.NewReporter(js, presence.Config{GatewayID: cfg.GatewayID}, log)
 	if err != nil {
 		return fmt.Errorf("flockd: presence: %w", err)
 	}

@@ -112,7 +112,11 @@ func (c *Conn) handshake() (CloseReason, error) {
 		case errors.Is(err, auth.ErrBadMethod):
 			code = mqtt.BadAuthenticationMethod
 		}
-		c.log.Info(fmt.Sprintf("refused client %s: %v", clientID, err), "client_id", clientID, "err", err)
+		who := "client " + clientID
+		if clientID == "" {
+			who = "a client without a client id"
+		}
+		c.log.Info(fmt.Sprintf("refused %s from %s: %v", who, c.remote, err), "client_id", clientID, "err", err)
 		return c.refuse(code, err)
 	}
 	if !bridge.ValidTenant(id.Tenant) {
