@@ -28,7 +28,11 @@
 // limits on messages, bytes and age, DiscardOld so that the oldest messages
 // age out instead of refusing new ones). Publish returns only once JetStream
 // has acknowledged the message, so the gateway sends PUBACK/PUBREC only for
-// durable messages. The stream republishes every stored message to
+// durable messages. PublishAsync starts the same publish and returns a
+// PubFuture to wait on: publishes of one Bridge reach the stream in call
+// order, so a connection hands its client's publishes over in arrival
+// order, keeps reading, and acknowledges each when its future reports it
+// stored, without a round trip per message. The stream republishes every stored message to
 // flock.<t>.q.<topic> (StreamConfig.RePublish); live subscribers therefore
 // get each durable message exactly once, after it is stored, with the stream
 // sequence in the Nats-Sequence header, which becomes Message.Seq. RePublish

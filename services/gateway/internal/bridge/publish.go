@@ -79,23 +79,87 @@ func (b *Bridge) Publish(ctx context.Context, m *Message) (seq uint64, err error
 		}
 		return 0, nil
 	}
-	if err := b.ensureQueue(ctx, m.Tenant); err != nil {
+	f, err := b.PublishAsync(ctx, m)
+	if err != nil {
 		return 0, err
 	}
-	subj := string(appendSubject(make([]byte, 0, 64), durableRoot, m.Tenant, "", m.Topic))
-	data := EncodeMessage(make([]byte, 0, EncodedLen(m)), m)
-	hdr := traceHeader(ctx)
-	seq, err = b.publishDurable(ctx, subj, data, hdr)
+	return f.Wait(ctx)
+}
+
+// PubFuture is a durable publish in flight, returned by PublishAsync.
+type PubFuture struct {
+	b      *Bridge
+	tenant string
+	topic  string
+	subj   string
+	data   []byte
+	hdr    nats.Header
+	fut    jetstream.PubAckFuture
+}
+
+// PublishAsync stores the QoS 1 or 2 message m in its tenant's durable
+// stream without waiting for JetStream's acknowledgement; Wait on the
+// returned future reports it. Messages published by one Bridge reach the
+// stream in the order of the PublishAsync calls, so a caller that calls it
+// in arrival order and waits the futures in that same order acknowledges
+// in order, each message only once it is durable. PublishAsync blocks
+// (at most PublishTimeout) while MaxPendingPublishes are unacknowledged,
+// and on the first use of a tenant while its stream is created. Errors
+// are those of Publish; QoS 0 messages are refused.
+func (b *Bridge) PublishAsync(ctx context.Context, m *Message) (*PubFuture, error) {
+	if err := b.checkPublish(m); err != nil {
+		return nil, err
+	}
+	if m.QoS == 0 {
+		return nil, fmt.Errorf("bridge: asynchronous publish to %q: QoS 0 messages are not stored", m.Topic)
+	}
+	if err := b.ensureQueue(ctx, m.Tenant); err != nil {
+		return nil, err
+	}
+	f := &PubFuture{
+		b:      b,
+		tenant: m.Tenant,
+		topic:  m.Topic,
+		subj:   string(appendSubject(make([]byte, 0, 64), durableRoot, m.Tenant, "", m.Topic)),
+		data:   EncodeMessage(make([]byte, 0, EncodedLen(m)), m),
+		hdr:    traceHeader(ctx),
+	}
+	fut, err := b.js.PublishMsgAsync(&nats.Msg{Subject: f.subj, Data: f.data, Header: f.hdr},
+		jetstream.WithStallWait(b.cfg.PublishTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("bridge: durable publish to %q of tenant %s: %w", m.Topic, m.Tenant, classify(err))
+	}
+	f.fut = fut
+	return f, nil
+}
+
+// Wait returns the stream sequence of the message once JetStream
+// acknowledged it, or why it was not stored. It returns within
+// PublishTimeout (twice that when the tenant's stream had vanished and is
+// created again) or when ctx ends. Call it from one goroutine.
+func (f *PubFuture) Wait(ctx context.Context) (uint64, error) {
+	var seq uint64
+	var err error
+	select {
+	case ack := <-f.fut.Ok():
+		seq = ack.Sequence
+	case err = <-f.fut.Err():
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
 	if errors.Is(err, jetstream.ErrNoStreamResponse) {
 		// The stream vanished (deleted by an operator): create it again.
-		b.forget(m.Tenant, false)
-		if err = b.ensureQueue(ctx, m.Tenant); err != nil {
+		b := f.b
+		ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
+		defer cancel()
+		b.forget(f.tenant, false)
+		if err = b.ensureQueue(ctx, f.tenant); err != nil {
 			return 0, err
 		}
-		seq, err = b.publishDurable(ctx, subj, data, hdr)
+		seq, err = b.publishDurable(ctx, f.subj, f.data, f.hdr)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("bridge: durable publish to %q of tenant %s: %w", m.Topic, m.Tenant, classify(err))
+		return 0, fmt.Errorf("bridge: durable publish to %q of tenant %s: %w", f.topic, f.tenant, classify(err))
 	}
 	return seq, nil
 }

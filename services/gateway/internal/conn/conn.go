@@ -100,6 +100,7 @@ type Conn struct {
 	queued      int        // bytes in queue
 	ops         []storeOp  // store writes for the writer
 	writing     bool       // a writer goroutine is running (started on demand, exits when idle)
+	pipe        *pubPipe   // inbound QoS 1/2 publishes awaiting JetStream; nil when none
 	stopping    bool       // no more packets are queued; the writer drains and exits
 	nextID      uint16
 	inflight    map[uint16]*outFlight
@@ -426,6 +427,9 @@ func (c *Conn) finish(reason CloseReason, detail error) {
 		}
 		c.subsMu.Unlock()
 	}
+	// Answer the publishes already handed to JetStream first, so no PUBACK
+	// follows the DISCONNECT.
+	c.waitPipeline(0)
 	// MQTT 5: tell the client why, when the server ends the connection.
 	if code, ok := reason.Code(); ok && c.version == mqtt.V5 && c.connacked {
 		d := &mqtt.Disconnect{ReasonCode: code}

@@ -5,14 +5,18 @@
 //
 // # Goroutines
 //
-// Serve runs the read loop in the caller's goroutine. One writer goroutine
+// Serve runs the read loop in the caller's goroutine. A writer goroutine
 // drains the outbound queue: it takes everything queued at once, runs the
 // session store writes queued with it (in order, so an in-flight entry is
 // stored before its PUBLISH leaves and deleted after its acknowledgement),
 // then writes all the packets in one call; so a busy connection batches and
-// an idle one flushes at once. A resumed persistent session runs one more
-// goroutine while it replays what the client missed. Serve waits for both
-// before returning.
+// an idle one flushes at once. The writer runs only while there is
+// something to write (wakeLocked starts it) and the read buffer is pooled
+// between bursts (lazyReader), so an idle connection holds one goroutine
+// and no buffers. While inbound QoS 1/2 publishes wait for JetStream, one
+// more goroutine answers them in arrival order (publish.go, drainPipe); a
+// resumed persistent session runs another while it replays what the client
+// missed. Serve waits for all of them before returning.
 //
 // Messages from the router arrive on bridge goroutines through Deliver,
 // which never blocks: QoS 0 messages beyond the queue's byte bound are

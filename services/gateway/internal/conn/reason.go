@@ -23,6 +23,7 @@ const (
 	CloseTakenOver                          // another connection claimed the session
 	CloseServerShutdown                     // the gateway is shutting down
 	CloseSlowClient                         // the client does not read what it is sent
+	CloseRateTooHigh                        // the client publishes over its tenant's message or byte rate
 	CloseWriteFailed                        // the socket write failed
 	CloseBackendUnavailable                 // NATS or the session store failed
 	CloseHandshakeRefused                   // CONNACK with a failure code was sent
@@ -50,6 +51,7 @@ var closeText = [...]string{
 	CloseTakenOver:              "session taken over by a new connection",
 	CloseServerShutdown:         "server shutting down",
 	CloseSlowClient:             "client too slow to read its messages",
+	CloseRateTooHigh:            "publishing faster than the tenant's rate limit",
 	CloseWriteFailed:            "write failed",
 	CloseBackendUnavailable:     "messaging backbone or session store unavailable",
 	CloseHandshakeRefused:       "connection refused",
@@ -91,6 +93,8 @@ func (r CloseReason) Code() (code mqtt.ReasonCode, ok bool) {
 		return mqtt.ServerShuttingDown, true
 	case CloseSlowClient:
 		return mqtt.QuotaExceeded, true
+	case CloseRateTooHigh:
+		return mqtt.MessageRateTooHigh, true
 	case CloseBackendUnavailable:
 		return mqtt.ServerUnavailable, true
 	case CloseAdministrative, CloseRevoked:
