@@ -1,6 +1,9 @@
 package credentials
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -46,5 +49,23 @@ func TestAPIKeySecretLogValue(t *testing.T) {
 	_, full, _ := NewAPIKey()
 	if v := full.LogValue().String(); strings.Contains(v, string(full)[20:]) {
 		t.Errorf("LogValue = %q shows the secret", v)
+	}
+}
+
+// TestKeysGatewaysRefuseAreRefused: the control plane stores no key the
+// gateways' verifier would refuse, such as an RSA modulus over 8192 bits, and
+// no JWK carrying private members.
+func TestKeysGatewaysRefuseAreRefused(t *testing.T) {
+	n := make([]byte, 8200/8+1)
+	for i := range n {
+		n[i] = 0xFF
+	}
+	big := fmt.Sprintf(`{"kty":"RSA","n":%q,"e":"AQAB"}`, base64.RawURLEncoding.EncodeToString(n))
+	if _, err := ParseJWK("jwk", json.RawMessage(big)); err == nil {
+		t.Error("ParseJWK accepted an RSA key of more than 8192 bits")
+	}
+	priv := `{"kty":"RSA","n":"AQAB","e":"AQAB","qi":"AQAB"}`
+	if _, err := ParseJWK("jwk", json.RawMessage(priv)); err == nil || !strings.Contains(err.Error(), "private") {
+		t.Errorf("ParseJWK with a qi member = %v, want a private-key refusal", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"strings"
 
+	"github.com/flockmq/flockmq/pkg/auth/jwtauth"
 	"github.com/flockmq/flockmq/pkg/tenant"
 )
 
@@ -87,6 +88,11 @@ func accept(field string, pub any) (PublicKey, error) {
 	default:
 		return PublicKey{}, inputErr(field, "key type %T is not supported; use ECDSA P-256, Ed25519 or RSA", pub)
 	}
+	// Gateways verify tokens with jwtauth: store only keys it accepts too
+	// (e.g. it bounds RSA moduli from above), so no stored key verifies nothing.
+	if _, err := jwtauth.AlgorithmFor(pub); err != nil {
+		return PublicKey{}, inputErr(field, "%s", strings.TrimPrefix(err.Error(), "jwtauth: "))
+	}
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		return PublicKey{}, inputErr(field, "cannot be encoded as a public key")
@@ -115,6 +121,8 @@ type jwk struct {
 	Q  string `json:"q"`
 	K  string `json:"k"`
 	DP string `json:"dp"`
+	DQ string `json:"dq"`
+	QI string `json:"qi"`
 }
 
 // ParseJWK parses one JSON Web Key.
@@ -123,7 +131,7 @@ func ParseJWK(field string, raw json.RawMessage) (PublicKey, error) {
 	if err := json.Unmarshal(raw, &k); err != nil {
 		return PublicKey{}, inputErr(field, "is not a JSON Web Key object")
 	}
-	if k.D != "" || k.P != "" || k.Q != "" || k.DP != "" {
+	if k.D != "" || k.P != "" || k.Q != "" || k.DP != "" || k.DQ != "" || k.QI != "" {
 		return PublicKey{}, inputErr(field, "contains private key members; upload only the public key")
 	}
 	if k.K != "" || k.Kty == "oct" {
