@@ -273,17 +273,8 @@ func credentialsCmd(ctx context.Context, args []string, stdout io.Writer) error 
 }
 
 func printDeviceKeys(w io.Writer, output string, keys ...apiv1.DeviceKey) error {
-	if output == "json" {
-		if len(keys) == 1 {
-			return printJSON(w, keys[0])
-		}
-		return printJSON(w, keys)
-	}
-	t := newTable(w, "KEY ID", "DEVICE", "ALGORITHM", "NOT AFTER", "CREATED")
-	for _, k := range keys {
-		t.row(k.ID, k.DeviceID, k.Algorithm, k.NotAfter, k.CreatedAt)
-	}
-	return t.flush()
+	return printList(w, output, keys, []string{"KEY ID", "DEVICE", "ALGORITHM", "NOT AFTER", "CREATED"},
+		func(k apiv1.DeviceKey) []any { return []any{k.ID, k.DeviceID, k.Algorithm, k.NotAfter, k.CreatedAt} })
 }
 
 func printIssuerKeys(w io.Writer, output string, keys []apiv1.IssuerKey) error {

@@ -241,17 +241,8 @@ func devicesCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 }
 
 func printDevices(w io.Writer, output string, ds ...apiv1.Device) error {
-	if output == "json" {
-		if len(ds) == 1 {
-			return printJSON(w, ds[0])
-		}
-		return printJSON(w, ds)
-	}
-	t := newTable(w, "ID", "DISABLED", "TAGS", "METADATA", "CREATED")
-	for _, d := range ds {
-		t.row(d.ID, d.Disabled, d.Tags, d.Metadata, d.CreatedAt)
-	}
-	return t.flush()
+	return printList(w, output, ds, []string{"ID", "DISABLED", "TAGS", "METADATA", "CREATED"},
+		func(d apiv1.Device) []any { return []any{d.ID, d.Disabled, d.Tags, d.Metadata, d.CreatedAt} })
 }
 
 // printDeviceStatuses writes a device table with connection columns.

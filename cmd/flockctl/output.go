@@ -80,3 +80,19 @@ func fmtMap(m map[string]string) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// printList prints items for scripts (-o json: the item itself when there
+// is exactly one, else the array) or as a table for people, one row each.
+func printList[T any](w io.Writer, output string, items []T, headers []string, row func(T) []any) error {
+	if output == "json" {
+		if len(items) == 1 {
+			return printJSON(w, items[0])
+		}
+		return printJSON(w, items)
+	}
+	t := newTable(w, headers...)
+	for _, it := range items {
+		t.row(row(it)...)
+	}
+	return t.flush()
+}
