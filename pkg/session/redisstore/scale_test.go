@@ -26,7 +26,7 @@ var scale = flag.Int("session.scale", 0, "run TestScale with this many sessions 
 func TestScale(t *testing.T) {
 	n := *scale
 	if n <= 0 {
-		t.Skip("scale check runs only with -session.scale=N")
+		t.Skip("requires the -session.scale=N flag: a long scale run, not part of the suite")
 	}
 	srv := redistest.Start(t)
 	c := srv.Client(t)
