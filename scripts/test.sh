@@ -26,7 +26,11 @@ fi
 # The Debian packages start system services; the tests start their own
 # servers on free ports and do not need those.
 
-export PATH="$PATH:/usr/sbin"
+export PATH="$PATH:/usr/sbin:/usr/local/go/bin"
+if ! command -v go >/dev/null 2>&1; then
+  echo "Go is not installed: get Go 1.26 from https://go.dev/dl/ (the tests need it)" >&2
+  exit 1
+fi
 go version
 
 # --- 2. every module of the workspace (go test does not span modules) ---
