@@ -83,6 +83,7 @@ type Conn struct {
 
 	// Owned by the serving goroutine.
 	reader       *mqtt.Reader
+	in           *lazyReader       // the socket reader under reader; owned by the serving goroutine
 	inboundQoS2  map[uint16]bool   // packet ids awaiting PUBREL
 	aliases      map[uint16]string // client→server topic aliases
 	subsMu       sync.RWMutex      // guards subs: written by the serving goroutine, read by the resume goroutine
@@ -192,7 +193,8 @@ func (c *Conn) Serve(ctx context.Context) CloseReason {
 
 // run is the handshake and the read loop; it returns why they ended.
 func (c *Conn) run() (CloseReason, error) {
-	c.reader = mqtt.NewReader(newLazyReader(c.nc), c.env.Limits.MaxPacketSize)
+	c.in = newLazyReader(c.nc)
+	c.reader = mqtt.NewReader(c.in, c.env.Limits.MaxPacketSize)
 	if reason, err := c.handshake(); reason != CloseNone {
 		return reason, err
 	}
@@ -200,8 +202,10 @@ func (c *Conn) run() (CloseReason, error) {
 		_ = c.nc.SetReadDeadline(time.Time{}) // lift the CONNECT timeout
 	}
 	for {
-		if c.keepAlive > 0 {
-			// [MQTT-3.1.2-24] one and a half times the keepalive.
+		if c.keepAlive > 0 && c.in.buffered() == 0 {
+			// [MQTT-3.1.2-24] one and a half times the keepalive. Reset
+			// only when the next read may wait for the network: packets
+			// already buffered arrived in time.
 			_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
 		}
 		// Kill expires the deadline after recording its reason: checking

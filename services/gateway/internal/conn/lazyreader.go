@@ -92,3 +92,6 @@ func (l *lazyReader) Read(p []byte) (int, error) {
 	l.release()
 	return n, nil
 }
+
+// buffered reports how many bytes can be read without waiting.
+func (l *lazyReader) buffered() int { return len(l.b) }

@@ -92,16 +92,18 @@ func (c *Conn) publish(p *mqtt.Publish) (CloseReason, error) {
 		}
 	}
 	m := &bridge.Message{
-		Tenant:      c.key.Tenant,
-		Topic:       name,
-		Payload:     p.Payload,
-		QoS:         byte(p.QoS),
-		Retain:      p.Retain,
-		Origin:      c.key.ClientID,
-		PublishedAt: c.env.now(),
+		Tenant:  c.key.Tenant,
+		Topic:   name,
+		Payload: p.Payload,
+		QoS:     byte(p.QoS),
+		Retain:  p.Retain,
+		Origin:  c.key.ClientID,
 	}
 	if c.version == mqtt.V5 {
 		applyProps(m, &p.Properties)
+		if m.ExpirySet {
+			m.PublishedAt = c.env.now() // the expiry countdown starts [MQTT-3.3.2-6]
+		}
 	}
 	if p.QoS > 0 {
 		c.pipelinePublish(m, p.PacketID)
@@ -112,12 +114,14 @@ func (c *Conn) publish(p *mqtt.Publish) (CloseReason, error) {
 		// publishes before this one store theirs first.
 		c.waitPipeline(0)
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
-	_, err := c.env.Bridge.Publish(ctx, m)
+	// A QoS 0 publish to core NATS does not wait; only storing a retained
+	// message does, and only that gets a timeout (no timer per message).
+	_, err := c.env.Bridge.Publish(c.ctx, m)
 	if err == nil && p.Retain {
+		ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
 		err = c.env.Bridge.SetRetained(ctx, m) // [MQTT-3.3.1-5] [MQTT-3.3.1-10]
+		cancel()
 	}
-	cancel()
 	if err != nil {
 		c.log.Warn(fmt.Sprintf("could not publish the message of client %s to %q", c.key.ClientID, name), "err", err)
 	}
@@ -445,7 +449,7 @@ func (c *Conn) Deliver(m *bridge.Message, d router.Delivery) {
 // an in-flight slot. force skips the pending bound (retained messages on
 // subscribe, whose number the tenant's retained limit bounds).
 func (c *Conn) deliverLocked(m *bridge.Message, d router.Delivery, force bool) {
-	if m.Expired(c.env.now()) {
+	if m.ExpirySet && m.Expired(c.env.now()) {
 		return // [MQTT-3.3.2-5]
 	}
 	qos := min(m.QoS, d.QoS) // [MQTT-3.8.4-8]
