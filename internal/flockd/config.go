@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -105,12 +106,69 @@ func loadFile(path string, c *Config) error {
 			return fmt.Errorf("flockd: config %s: %w", path, err)
 		}
 	}
+	data, err = durationsToNanoseconds(data)
+	if err != nil {
+		return fmt.Errorf("flockd: config %s: %w", path, err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(c); err != nil {
 		return fmt.Errorf("flockd: config %s: %w", path, err)
 	}
 	return nil
+}
+
+// durationKeys are the configuration keys whose values are durations. In a
+// file they may be written as Go durations ("10s", "1m30s") or as integer
+// nanoseconds.
+var durationKeys = map[string]bool{
+	"cert_reload_interval": true, "connect_timeout": true, "expiry_sweep_interval": true,
+	"handshake_timeout": true, "heartbeat": true, "leeway": true, "log_interval": true,
+	"max_backoff": true, "max_device_token_lifetime": true, "max_queue_age": true,
+	"max_token_ttl": true, "metric_interval": true, "overrides_ttl": true,
+	"proxy_header_timeout": true, "publish_timeout": true, "ready_timeout": true,
+	"report_interval": true, "shutdown_timeout": true, "write_timeout": true,
+}
+
+// durationsToNanoseconds rewrites duration strings under durationKeys, at
+// any depth of the JSON document, as nanoseconds, which is how the Go
+// configuration types decode them. A malformed duration is an error naming
+// its key.
+func durationsToNanoseconds(data []byte) ([]byte, error) {
+	var doc any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	var walk func(v any, path string) error
+	walk = func(v any, path string) error {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if str, ok := x.(string); ok && durationKeys[k] {
+					d, err := time.ParseDuration(str)
+					if err != nil {
+						return fmt.Errorf("%s%s: %q is not a duration (write e.g. \"10s\" or \"1m30s\")", path, k, str)
+					}
+					v[k] = int64(d)
+					continue
+				}
+				if err := walk(x, path+k+"."); err != nil {
+					return err
+				}
+			}
+		case []any:
+			for i, x := range v {
+				if err := walk(x, fmt.Sprintf("%s%d.", path, i)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(doc, ""); err != nil {
+		return nil, err
+	}
+	return json.Marshal(doc)
 }
 
 // envVars maps FLOCKD_* variables to fields.

@@ -185,3 +185,22 @@ func TestStartGatewayRoleWithExternalNATSAndRedis(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 }
+
+func TestConfigFileDurations(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("gateway:\n  connect_timeout: 300ms\n  write_timeout: 5000000000\n  listeners:\n    - name: extra\n      kind: tcp\n      addr: 127.0.0.1:0\n      proxy_header_timeout: 2s\n"), 0o600)
+	c, err := parse([]string{"--config", good}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Gateway.ConnectTimeout != 300*time.Millisecond || c.Gateway.WriteTimeout != 5*time.Second ||
+		c.Gateway.Listeners[0].ProxyHeaderTimeout != 2*time.Second {
+		t.Errorf("durations = %v, %v, %v; want 300ms, 5s, 2s", c.Gateway.ConnectTimeout, c.Gateway.WriteTimeout, c.Gateway.Listeners[0].ProxyHeaderTimeout)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("gateway:\n  connect_timeout: 3 parsecs\n"), 0o600)
+	if _, err := parse([]string{"--config", bad}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "gateway.connect_timeout") {
+		t.Errorf("parse with a bad duration = %v, want an error naming gateway.connect_timeout", err)
+	}
+}
