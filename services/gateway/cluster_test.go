@@ -1,11 +1,15 @@
 package gateway_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/flockmq/flockmq/internal/testutil/redistest"
 	"github.com/flockmq/flockmq/pkg/mqtt"
+	"github.com/flockmq/flockmq/pkg/session"
+	"github.com/flockmq/flockmq/pkg/session/memstore"
 	"github.com/flockmq/flockmq/pkg/session/redisstore"
 )
 
@@ -71,5 +75,52 @@ func TestPersistentSessionMovesBetweenGatewaysWithRedis(t *testing.T) {
 		if got := sub.expectPublish(); string(got.Payload) != fmt.Sprint(i) {
 			t.Fatalf("message %d: got %q", i, got.Payload)
 		}
+	}
+}
+
+// TestWillOfConnectionOnDeadGateway: the session store says client
+// "orphan" is connected on gateway gw-dead, which no longer answers. When
+// the client connects again, the new gateway publishes the will of that
+// lost connection [MQTT-3.1.2-8]; a delayed will of a resumed session stays
+// unsent.
+func TestWillOfConnectionOnDeadGateway(t *testing.T) {
+	store := memstore.New()
+	g := startGatewaysWith(t, 1, store)[0]
+	sub := connectClient(t, g, mqtt.V5, "watcher", true)
+	sub.subscribe(1, mqtt.Subscription{Filter: "wills/#", QoS: 1})
+
+	ctx := context.Background()
+	for _, tc := range []struct {
+		client    string
+		delay     uint32
+		clean     bool
+		published bool
+	}{
+		{"orphan", 0, false, true},
+		{"orphan-delayed", 60, false, false},
+		{"orphan-delayed-clean", 60, true, true},
+	} {
+		key := session.Key{Tenant: "acme", ClientID: tc.client}
+		cl, err := store.Claim(ctx, key, "gw-dead", 5, true, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.SetExpiry(ctx, key, cl.Epoch, 3600); err != nil {
+			t.Fatal(err)
+		}
+		will := &session.Will{Topic: "wills/" + tc.client, Payload: []byte("gone"), QoS: 1, Delay: tc.delay}
+		if err := store.SetWill(ctx, key, cl.Epoch, will); err != nil {
+			t.Fatal(err)
+		}
+		connectClient(t, g, mqtt.V5, tc.client, tc.clean)
+		if tc.published {
+			if got := sub.expectPublish(); got.Topic != "wills/"+tc.client || string(got.Payload) != "gone" {
+				t.Fatalf("%s: got %v, want its will", tc.client, got)
+			}
+		}
+	}
+	// Nothing else arrived: the delayed will of the resumed session stayed unsent.
+	if p, err := sub.readErr(300 * time.Millisecond); err == nil {
+		t.Fatalf("unexpected packet %v", p)
 	}
 }

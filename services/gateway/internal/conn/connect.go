@@ -241,7 +241,16 @@ func (c *Conn) handshake() (CloseReason, error) {
 	}
 	c.epoch = claimed.Epoch
 	prev := claimed.Previous
-	c.takeOver(ctx, prev)
+	if c.takeOver(ctx, prev) && prev.Will != nil && (prev.Will.Delay == 0 || cp.CleanStart) {
+		// The gateway that held the previous connection is gone, so it
+		// closed without a DISCONNECT and nobody published its will
+		// [MQTT-3.1.2-8]. A delayed will of a session this client now
+		// resumes stays unsent, as if the client had come back in time.
+		c.log.Info(fmt.Sprintf("gateway %s that held client %s's previous connection is gone; publishing that connection's will", prev.Owner, c.key.ClientID))
+		if err := c.env.Wills.Publish(ctx, c.key.Tenant, c.key.ClientID, prev.Will); err != nil {
+			c.log.Warn("could not publish the will of the previous connection", "err", err)
+		}
+	}
 	if claimed.Expired != nil && claimed.Expired.Will != nil {
 		if err := c.env.Wills.Publish(ctx, c.key.Tenant, c.key.ClientID, claimed.Expired.Will); err != nil {
 			c.log.Warn("could not publish the will of the expired session", "err", err)
@@ -306,8 +315,9 @@ func (c *Conn) handshake() (CloseReason, error) {
 	return CloseNone, nil
 }
 
-// takeOver closes the connection that held the session before.
-func (c *Conn) takeOver(ctx context.Context, prev *session.State) {
+// takeOver closes the connection that held the session before. It reports
+// whether that connection was on another gateway that no longer answers.
+func (c *Conn) takeOver(ctx context.Context, prev *session.State) (ownerGone bool) {
 	if old := c.env.Registry.Swap(c.key, c); old != nil {
 		old.Kill(CloseTakenOver) // [MQTT-3.1.4-3]
 		select {
@@ -316,14 +326,18 @@ func (c *Conn) takeOver(ctx context.Context, prev *session.State) {
 		}
 	}
 	if prev == nil || !prev.Connected || prev.Owner == c.env.GatewayID {
-		return
+		return false
 	}
 	err := c.env.Bridge.Kick(ctx, prev.Owner, bridge.Kick{
 		Tenant: c.key.Tenant, ClientID: c.key.ClientID, Epoch: c.epoch, Reason: byte(mqtt.SessionTakenOver),
 	})
-	if err != nil && !errors.Is(err, bridge.ErrNotFound) {
+	if errors.Is(err, bridge.ErrNotFound) {
+		return true
+	}
+	if err != nil {
 		c.log.Warn(fmt.Sprintf("could not ask gateway %s to close the previous connection of client %s", prev.Owner, c.key.ClientID), "err", err)
 	}
+	return false
 }
 
 // initSession writes the new connection's settings into the store and
