@@ -153,6 +153,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		Clock:     clock,
 		Quotas:    deps.Limits,
 		Presence:  deps.Presence,
+		Cooldowns: new(conn.Cooldowns),
 		Limits: conn.Limits{
 			MaxPacketSize:     cfg.MaxPacketSize,
 			ReceiveMaximum:    cfg.ReceiveMaximum,

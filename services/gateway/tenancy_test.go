@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -470,4 +471,34 @@ func TestApplyLimitsTakesAQuotaChange(t *testing.T) {
 	if rc := retain(3, "b"); rc != mqtt.Success {
 		t.Fatalf("second retained topic after raising the quota: PUBACK %v, want success", rc)
 	}
+}
+
+// TestRateCooldown: a client disconnected for publishing over its tenant's
+// rate (0x96) is refused for a moment when it reconnects at once (CONNACK
+// 0x9F), then let in again; other clients of the tenant are not affected.
+func TestRateCooldown(t *testing.T) {
+	g := startQuotaGateway(t, map[string]tenant.Quotas{"noisy": {MaxMessagesPerSecond: 5}})
+	c := connectClient(t, g, mqtt.V5, "flooder", true, withUsername("noisy"))
+	for i := range 50 {
+		b, _ := mqtt.Append(nil, &mqtt.Publish{Topic: "f/" + strconv.Itoa(i), Payload: []byte("x")}, mqtt.V5)
+		if _, err := c.nc.Write(b); err != nil {
+			break // already cut off
+		}
+	}
+	pkts := c.expectClosed()
+	if len(pkts) == 0 || pkts[len(pkts)-1].Type() != mqtt.DISCONNECT || pkts[len(pkts)-1].(*mqtt.Disconnect).ReasonCode != mqtt.MessageRateTooHigh {
+		t.Fatalf("flooder got %v, want DISCONNECT 0x96", pkts)
+	}
+	again := dial(t, g.addr, mqtt.V5)
+	if ack := again.connect(&mqtt.Connect{ClientID: "flooder", CleanStart: true, Username: "noisy", UsernameSet: true}); ack.ReasonCode != mqtt.ConnectionRateExceeded {
+		t.Fatalf("immediate reconnect: CONNACK %v, want 0x9F", ack)
+	}
+	connectClient(t, g, mqtt.V5, "bystander", true, withUsername("noisy"))
+	checkFor(t, 5*time.Second, func() error {
+		cl := dial(t, g.addr, mqtt.V5)
+		if ack := cl.connect(&mqtt.Connect{ClientID: "flooder", CleanStart: true, Username: "noisy", UsernameSet: true}); ack.ReasonCode != mqtt.Success {
+			return fmt.Errorf("reconnect after the cooldown: CONNACK %v", ack)
+		}
+		return nil
+	})
 }

@@ -463,6 +463,10 @@ func (c *Conn) finish(reason CloseReason, detail error) {
 	if c.releaseConn != nil {
 		c.releaseConn()
 	}
+	if reason == CloseRateTooHigh && c.env.Cooldowns != nil {
+		now := c.env.now()
+		c.env.Cooldowns.add(c.key, now.Add(RateCooldown), now)
+	}
 	c.reportDisconnected(reason)
 	c.cancel()
 }

@@ -139,6 +139,13 @@ func (c *Conn) handshake() (CloseReason, error) {
 		c.authMethod = cp.Properties.AuthMethod
 	}
 
+	// A client just cut off for its publish rate waits a moment.
+	if c.env.Cooldowns != nil && c.env.Cooldowns.active(c.key, c.env.now()) {
+		c.log.Info(fmt.Sprintf("refused client %s of tenant %s: it reconnected within %s of being disconnected for its publish rate",
+			clientID, id.Tenant, RateCooldown))
+		return c.refuse(mqtt.ConnectionRateExceeded, errors.New("reconnected during its rate cooldown"))
+	}
+
 	// The tenant's connection quota, before the session is claimed, so a
 	// refused client takes over nothing.
 	if c.env.Quotas != nil {

@@ -62,6 +62,9 @@ type Env struct {
 	// Presence is told of every connection that succeeds and ends; nil
 	// means none. Its methods must not block (a presence.Reporter queues).
 	Presence Presence
+	// Cooldowns refuses quick reconnects of clients cut off for their
+	// publish rate; nil means none.
+	Cooldowns *Cooldowns
 }
 
 // Presence receives device presence: Connected after every successful
