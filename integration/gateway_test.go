@@ -47,6 +47,7 @@ func (s *syncBuffer) String() string {
 type server struct {
 	mqtt string // host:port
 	ws   string // host:port
+	http string // host:port of the control-plane API, /metrics, /healthz
 	logs *syncBuffer
 }
 
@@ -79,7 +80,7 @@ func startFlockd(tb testing.TB, extra ...string) *server {
 			tb.Logf("flockd log:\n%s", logs.String())
 		}
 	})
-	return &server{mqtt: inst.MQTTAddr().String(), ws: inst.WSAddr().String(), logs: logs}
+	return &server{mqtt: inst.MQTTAddr().String(), ws: inst.WSAddr().String(), http: inst.HTTPAddr().String(), logs: logs}
 }
 
 func (s *server) port() string {

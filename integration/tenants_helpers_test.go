@@ -25,7 +25,6 @@ import (
 
 	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
 	"github.com/flockmq/flockmq/api/controlplane/v1/client"
-	"github.com/flockmq/flockmq/internal/flockd"
 	"github.com/flockmq/flockmq/pkg/auth/jwtauth"
 	"github.com/flockmq/flockmq/pkg/mqtt"
 	"github.com/flockmq/flockmq/pkg/tenant"
@@ -47,44 +46,13 @@ type tenantServer struct {
 // testAdminKey is the operator's key of every tenantServer.
 const testAdminKey = "integration-admin-key-0123456789abcdef"
 
-// startTenantServer runs flockd in the test process like startFlockd does,
-// and also keeps the bound address of the HTTP listener.
+// startTenantServer runs flockd like startFlockd, with anonymous access
+// off (every client must present a token) and an operator admin key.
 func startTenantServer(tb testing.TB) *tenantServer {
 	tb.Helper()
-	logs := &syncBuffer{}
-	args := []string{"all",
-		"--mqtt-addr", "127.0.0.1:0", "--ws-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
-		"--data-dir", tb.TempDir(), "--log-level", "debug", "--anonymous-tenant", "", "--admin-key", testAdminKey,
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	inst, err := flockd.Start(ctx, args, flockd.Options{
-		Stdout: io.Discard, Stderr: logs,
-		Getenv: func(string) string { return "" },
-	})
-	if err != nil {
-		cancel()
-		tb.Fatalf("flockd.Start: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- inst.Run(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("flockd Run: %v", err)
-		}
-		if tb.Failed() {
-			tb.Logf("flockd log:\n%s", logs.String())
-		}
-	})
-	if inst.HTTPAddr() == nil {
-		tb.Fatal("flockd has no HTTP listener")
-	}
-	api := "http://" + inst.HTTPAddr().String()
-	return &tenantServer{
-		server: &server{mqtt: inst.MQTTAddr().String(), ws: inst.WSAddr().String(), logs: logs},
-		api:    api,
-		admin:  client.New(api, testAdminKey, nil),
-	}
+	srv := startFlockd(tb, "--anonymous-tenant", "", "--admin-key", testAdminKey)
+	api := "http://" + srv.http
+	return &tenantServer{server: srv, api: api, admin: client.New(api, testAdminKey, nil)}
 }
 
 // account is a tenant signed up through the API, with a client holding its
