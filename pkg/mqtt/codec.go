@@ -375,6 +375,16 @@ func Append(dst []byte, p Packet, v Version) ([]byte, error) {
 	return cp.encode(dst, v)
 }
 
+// AppendPublish is Append for a PUBLISH. Unlike Append it does not make p
+// escape to the heap, so a caller may encode from a Publish on its stack
+// without allocating for it.
+func AppendPublish(dst []byte, p *Publish, v Version) ([]byte, error) {
+	if !v.valid() {
+		return dst, newErr(UnsupportedProtocolVersion, 0, "", "cannot encode for protocol version "+v.String())
+	}
+	return p.encode(dst, v)
+}
+
 // Decode decodes one whole packet (fixed header included) from the start of
 // b and reports how many bytes it used. It returns io.ErrUnexpectedEOF when b
 // holds only part of a packet. The packet aliases b (its strings and byte

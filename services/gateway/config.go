@@ -80,6 +80,12 @@ type Config struct {
 	DisableWildcardSubs bool `json:"disable_wildcard_subscriptions"`
 	DisableSubIDs       bool `json:"disable_subscription_identifiers"`
 	DisableSharedSubs   bool `json:"disable_shared_subscriptions"`
+	// DisableLocalDelivery sends the gateway's own QoS 0 publishes to its
+	// own subscribers through NATS and back, like those of other gateways,
+	// instead of handing them over in process while NATS carries them to
+	// the other gateways only (docs/adr/0006). It roughly doubles the work
+	// per message; it exists to compare and to diagnose.
+	DisableLocalDelivery bool `json:"disable_local_delivery"`
 	// ServerReference, when set, is sent to MQTT 5 clients at shutdown
 	// with DISCONNECT 0x9C (use another server).
 	ServerReference string `json:"server_reference"`

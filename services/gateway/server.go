@@ -134,6 +134,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	rt := router.New(br, log)
+	if !cfg.DisableLocalDelivery {
+		if err := br.DeliverLocally(rt.DeliverLocal); err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+	}
 	s := &Server{
 		cfg:      cfg,
 		log:      log,
@@ -144,7 +150,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.env = &conn.Env{
 		GatewayID: cfg.GatewayID,
 		Bridge:    br,
-		Router:    router.New(br, log),
+		Router:    rt,
 		Sessions:  deps.Sessions,
 		Auth:      deps.Auth,
 		Registry:  (*registry)(s),

@@ -201,6 +201,12 @@ type Bridge struct {
 	cfg Config
 	log *slog.Logger
 
+	// live and local are set by DeliverLocally: live is a connection
+	// without echo for QoS 0 publishes and plain subscriptions, local
+	// receives this Bridge's own QoS 0 publishes.
+	live  *nats.Conn
+	local LocalHandler
+
 	closed atomic.Bool
 
 	// streams maps a tenant to its *tenantStreams; entries are never removed.
@@ -284,7 +290,69 @@ func (b *Bridge) Close() error {
 	case <-timer.C:
 		errs = append(errs, fmt.Errorf("bridge: close: %d durable publishes still unacknowledged", b.js.PublishAsyncPending()))
 	}
+	if b.live != nil {
+		if err := b.live.FlushTimeout(b.cfg.PublishTimeout); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			errs = append(errs, fmt.Errorf("bridge: close: flush QoS 0 publishes: %w", err))
+		}
+		b.live.Close()
+	}
 	return errors.Join(errs...)
+}
+
+// LocalHandler receives the QoS 0 messages published through the Bridge
+// itself (see DeliverLocally). m and everything it refers to are valid
+// only during the call: a handler that keeps the message keeps m.Clone().
+type LocalHandler func(m *Message)
+
+// DeliverLocally makes the Bridge hand its own QoS 0 publishes to h, in the
+// publisher's goroutine, instead of receiving them back from NATS: they
+// still go to NATS for every other gateway, over a second connection
+// opened without echo (nats.NoEcho), on which the Bridge also makes its
+// plain subscriptions. Messages published by this process then cross NATS
+// only when another gateway wants them (docs/adr/0006). Queue
+// subscriptions (MQTT shared subscriptions) stay on the main connection,
+// so NATS still picks the member of a group across all gateways, local
+// members included. Durable (QoS 1/2) messages are unchanged: the stream
+// republishes them to every gateway, this one included.
+//
+// Call it once, before the first Subscribe. The second connection uses
+// the main connection's options (servers, credentials, TLS, in-process
+// server) and is closed by Close.
+func (b *Bridge) DeliverLocally(h LocalHandler) error {
+	if h == nil {
+		return errors.New("bridge: deliver locally: nil handler")
+	}
+	if b.live != nil {
+		return errors.New("bridge: deliver locally: already set")
+	}
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	b.mu.Lock()
+	n := len(b.subs)
+	b.mu.Unlock()
+	if n > 0 {
+		return errors.New("bridge: deliver locally: must be set before the first Subscribe")
+	}
+	opts := b.nc.Opts
+	opts.NoEcho = true
+	if opts.Name != "" {
+		opts.Name += " (live)"
+	}
+	live, err := opts.Connect()
+	if err != nil {
+		return fmt.Errorf("bridge: open the live NATS connection: %w", classify(err))
+	}
+	b.live, b.local = live, h
+	return nil
+}
+
+// liveConn is the connection of QoS 0 publishes and plain subscriptions.
+func (b *Bridge) liveConn() *nats.Conn {
+	if b.live != nil {
+		return b.live
+	}
+	return b.nc
 }
 
 func (b *Bridge) track(s *Subscription) error {

@@ -1,9 +1,11 @@
 package bridge
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -35,6 +37,60 @@ type Message struct {
 	// trace.ContextWithRemoteSpanContext to continue the trace). It travels
 	// in NATS headers (W3C trace context), not in the envelope.
 	Trace trace.SpanContext
+	// Borrowed reports that the message's strings and byte slices alias
+	// memory valid only during the delivery call (a LocalHandler's
+	// message): whoever keeps it keeps Clone().
+	Borrowed bool
+	// Packets caches the QoS 0 PUBLISH packets encoded for this message,
+	// so that one message delivered to many clients is encoded once per
+	// form (see PacketCache). It is never part of the envelope.
+	Packets PacketCache
+}
+
+// PacketCache holds a message's encoded QoS 0 PUBLISH packets by form:
+// protocol 5 or earlier, retain flag set or not. A message is delivered by
+// one goroutine at a time, so the cache needs no lock; the cached bytes are
+// shared by every client that sends them and must not be modified.
+type PacketCache struct {
+	b [4][]byte
+}
+
+func packetForm(v5, retain bool) int {
+	i := 0
+	if v5 {
+		i = 2
+	}
+	if retain {
+		i++
+	}
+	return i
+}
+
+// Get returns the cached packet of a form, or nil.
+func (c *PacketCache) Get(v5, retain bool) []byte { return c.b[packetForm(v5, retain)] }
+
+// Put caches the packet of a form.
+func (c *PacketCache) Put(v5, retain bool, b []byte) { c.b[packetForm(v5, retain)] = b }
+
+// Clone returns a copy of m that shares no memory with it (the packet
+// cache is not copied).
+func (m *Message) Clone() *Message {
+	c := *m
+	c.Borrowed = false
+	c.Packets = PacketCache{}
+	c.Topic = strings.Clone(m.Topic)
+	c.Origin = strings.Clone(m.Origin)
+	c.ContentType = strings.Clone(m.ContentType)
+	c.ResponseTopic = strings.Clone(m.ResponseTopic)
+	c.Payload = bytes.Clone(m.Payload)
+	c.CorrelationData = bytes.Clone(m.CorrelationData)
+	if m.UserProperties != nil {
+		c.UserProperties = make([]mqtt.UserProperty, len(m.UserProperties))
+		for i, u := range m.UserProperties {
+			c.UserProperties[i] = mqtt.UserProperty{Key: strings.Clone(u.Key), Value: strings.Clone(u.Value)}
+		}
+	}
+	return &c
 }
 
 // Expired reports whether the message's expiry interval has elapsed at now

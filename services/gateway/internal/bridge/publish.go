@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flockmq/flockmq/pkg/subject"
 )
@@ -60,15 +61,24 @@ func (b *Bridge) Publish(ctx context.Context, m *Message) (seq uint64, err error
 		return 0, err
 	}
 	if m.QoS == 0 {
+		if b.local != nil {
+			// This gateway's subscribers get the message now; NATS, which
+			// does not echo it back, takes it to the others.
+			if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+				m.Trace = sc
+			}
+			b.local(m)
+		}
+		nc := b.liveConn()
 		bp := bufPool.Get().(*[]byte)
 		buf := appendSubject((*bp)[:0], liveRoot, m.Tenant, ".m", m.Topic)
 		n := len(buf)
 		buf = EncodeMessage(buf, m)
 		var err error
 		if h := traceHeader(ctx); h != nil {
-			err = b.nc.PublishMsg(&nats.Msg{Subject: string(buf[:n]), Data: buf[n:], Header: h})
+			err = nc.PublishMsg(&nats.Msg{Subject: string(buf[:n]), Data: buf[n:], Header: h})
 		} else {
-			err = b.nc.Publish(string(buf[:n]), buf[n:])
+			err = nc.Publish(string(buf[:n]), buf[n:])
 		}
 		if cap(buf) <= maxPooledBuf {
 			*bp = buf[:0]

@@ -58,13 +58,17 @@ func (b *Bridge) Subscribe(tenant, filter, queueGroup string, h Handler) (*Subsc
 	}
 	s := &Subscription{b: b}
 	cb := func(msg *nats.Msg) { s.deliver(tenant, msg, h) }
+	nc := b.nc
+	if queueGroup == "" {
+		nc = b.liveConn()
+	}
 	for _, subj := range subject.Filter(liveRoot+tenant+".*", filter) {
 		var ns *nats.Subscription
 		var err error
 		if queueGroup != "" {
-			ns, err = b.nc.QueueSubscribe(subj, queueGroup, cb)
+			ns, err = nc.QueueSubscribe(subj, queueGroup, cb)
 		} else {
-			ns, err = b.nc.Subscribe(subj, cb)
+			ns, err = nc.Subscribe(subj, cb)
 		}
 		if err != nil {
 			s.unsubscribe()
@@ -75,7 +79,7 @@ func (b *Bridge) Subscribe(tenant, filter, queueGroup string, h Handler) (*Subsc
 	if len(s.subs) == 0 {
 		return nil, fmt.Errorf("bridge: subscribe to %q of tenant %s: the filter maps to no subject", filter, tenant)
 	}
-	if err := b.nc.FlushTimeout(b.cfg.PublishTimeout); err != nil {
+	if err := nc.FlushTimeout(b.cfg.PublishTimeout); err != nil {
 		s.unsubscribe()
 		return nil, fmt.Errorf("bridge: subscribe to %q of tenant %s: %w", filter, tenant, classify(err))
 	}

@@ -52,6 +52,13 @@ type Conn struct {
 
 	killed atomic.Int32 // CloseReason set by Kill; 0 until then
 
+	// inPub receives the PUBLISH packets the reader decodes (allocated on
+	// the first one; see run).
+	inPub *mqtt.Publish
+	// msg0 carries each QoS 0 publish of the client to the bridge (the
+	// reader's only; allocated on first use).
+	msg0 *bridge.Message
+
 	// Set by the handshake, read-only afterwards.
 	version        mqtt.Version
 	key            session.Key
@@ -213,7 +220,12 @@ func (c *Conn) run() (CloseReason, error) {
 		if k := CloseReason(c.killed.Load()); k != CloseNone {
 			return k, nil
 		}
-		p, err := c.reader.ReadPacket()
+		// A PUBLISH is decoded into c.inPub, in the Reader's buffer, and is
+		// valid until the next read: publish clones what it keeps.
+		if c.inPub == nil {
+			c.inPub = new(mqtt.Publish)
+		}
+		p, err := c.reader.ReadPacketReuse(c.inPub)
 		if err != nil {
 			return c.readError(err)
 		}

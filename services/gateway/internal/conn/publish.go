@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"strings"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +32,11 @@ func (c *Conn) handlePublish(p *mqtt.Publish) (CloseReason, error) {
 // publish checks a PUBLISH and hands its message to the bridge.
 func (c *Conn) publish(p *mqtt.Publish) (CloseReason, error) {
 	lim := &c.env.Limits
+	if p.QoS > 0 {
+		// The message outlives the read buffer p aliases: it waits in the
+		// pipeline for JetStream's acknowledgement.
+		p = p.Clone()
+	}
 	name := p.Topic
 	if c.version == mqtt.V5 && p.Properties.TopicAlias != 0 {
 		a := p.Properties.TopicAlias
@@ -48,7 +54,7 @@ func (c *Conn) publish(p *mqtt.Publish) (CloseReason, error) {
 			}
 			name = t
 		} else {
-			c.aliases[a] = name
+			c.aliases[a] = strings.Clone(name) // name aliases the read buffer
 		}
 	}
 	if err := topic.ValidateName(name); err != nil {
@@ -91,14 +97,21 @@ func (c *Conn) publish(p *mqtt.Publish) (CloseReason, error) {
 			return reason, err
 		}
 	}
-	m := &bridge.Message{
-		Tenant:  c.key.Tenant,
-		Topic:   name,
-		Payload: p.Payload,
-		QoS:     byte(p.QoS),
-		Retain:  p.Retain,
-		Origin:  c.key.ClientID,
+	var m *bridge.Message
+	if p.QoS == 0 {
+		// A QoS 0 message is delivered and sent to NATS before the next
+		// read reuses the buffer it aliases, and nothing keeps it: one
+		// Message per connection serves them all.
+		if c.msg0 == nil {
+			c.msg0 = new(bridge.Message)
+		}
+		m = c.msg0
+		*m = bridge.Message{Borrowed: true}
+	} else {
+		m = new(bridge.Message)
 	}
+	m.Tenant, m.Topic, m.Payload = c.key.Tenant, name, p.Payload
+	m.QoS, m.Retain, m.Origin = byte(p.QoS), p.Retain, c.key.ClientID
 	if c.version == mqtt.V5 {
 		applyProps(m, &p.Properties)
 		if m.ExpirySet {
@@ -433,6 +446,9 @@ func (c *Conn) Deliver(m *bridge.Message, d router.Delivery) {
 			c.dropped++
 			return
 		}
+		if m.Borrowed {
+			m = m.Clone()
+		}
 		c.resumeBuf = append(c.resumeBuf, pendingMsg{m: m, d: d})
 		return
 	}
@@ -602,6 +618,16 @@ func (c *Conn) ackOut(id uint16, step session.InflightState, failed bool) {
 // encodePublish encodes m for the client, or returns nil when the packet
 // would exceed the client's Maximum Packet Size [MQTT-3.1.2-24].
 func (c *Conn) encodePublish(m *bridge.Message, d router.Delivery, qos byte, id uint16, dup bool) []byte {
+	// A QoS 0 packet without per-client parts (subscription identifiers,
+	// the expiry left) is the same for every client of a protocol
+	// generation: encode it once per message.
+	shareable := qos == 0 && len(d.SubIDs) == 0 && !m.ExpirySet
+	v5 := c.version == mqtt.V5
+	if shareable {
+		if b := m.Packets.Get(v5, d.Retain); b != nil {
+			return c.fits(m, b)
+		}
+	}
 	p := mqtt.Publish{Dup: dup, QoS: mqtt.QoS(qos), Retain: d.Retain, Topic: m.Topic, PacketID: id, Payload: m.Payload}
 	if c.version == mqtt.V5 {
 		pr := &p.Properties
@@ -625,11 +651,20 @@ func (c *Conn) encodePublish(m *bridge.Message, d router.Delivery, qos byte, id 
 			pr.MessageExpiry, pr.MessageExpirySet = left, true
 		}
 	}
-	b, err := mqtt.Append(nil, &p, c.version)
+	b, err := mqtt.AppendPublish(nil, &p, c.version)
 	if err != nil {
 		c.log.Warn(fmt.Sprintf("could not encode a message on %q for client %s", m.Topic, c.key.ClientID), "err", err)
 		return nil
 	}
+	if shareable {
+		m.Packets.Put(v5, d.Retain, b)
+	}
+	return c.fits(m, b)
+}
+
+// fits returns b, or nil when the packet exceeds the client's Maximum
+// Packet Size.
+func (c *Conn) fits(m *bridge.Message, b []byte) []byte {
 	if c.maxOutPacket > 0 && uint32(len(b)) > c.maxOutPacket {
 		// [MQTT-3.1.2-25] discard what the client cannot take.
 		c.log.Debug(fmt.Sprintf("dropped a message of %d bytes on %q: client %s accepts at most %d", len(b), m.Topic, c.key.ClientID, c.maxOutPacket))

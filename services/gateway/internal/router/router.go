@@ -34,6 +34,10 @@ type Sub struct {
 	ClientID string
 	Options  session.Subscription // Options.Filter is the key, $share prefix included
 	shared   bool
+	// subs counts the client's subscriptions in the tenant (shared by all
+	// of them): a message matching a Sub whose client has one subscription
+	// needs no merging with others.
+	subs *atomic.Int32
 }
 
 // Subscriber is the upstream the Router subscribes through; *bridge.Bridge
@@ -47,7 +51,7 @@ type Router struct {
 	up  Subscriber
 	log *slog.Logger
 
-	mu      sync.Mutex // guards tenants
+	mu      sync.RWMutex // guards tenants
 	tenants map[string]*tenantSubs
 }
 
@@ -58,6 +62,7 @@ type tenantSubs struct {
 
 	mu       sync.Mutex // serialises Add/Remove with their upstream changes; guards upstream
 	upstream map[string]*upstream
+	clients  map[Client]*atomic.Int32 // subscriptions per client; guarded by mu
 	// active mirrors the established plain keys for the delivery path,
 	// which must not take mu.
 	active sync.Map // key → *upstream
@@ -78,14 +83,24 @@ func New(up Subscriber, log *slog.Logger) *Router {
 }
 
 func (r *Router) tenant(tenant string) *tenantSubs {
+	if t := r.lookup(tenant); t != nil {
+		return t
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	t := r.tenants[tenant]
 	if t == nil {
-		t = &tenantSubs{tenant: tenant, upstream: make(map[string]*upstream)}
+		t = &tenantSubs{tenant: tenant, upstream: make(map[string]*upstream), clients: make(map[Client]*atomic.Int32)}
 		r.tenants[tenant] = t
 	}
 	return t
+}
+
+// lookup returns the subscriptions of tenant, nil when it never had any.
+func (r *Router) lookup(tenant string) *tenantSubs {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.tenants[tenant]
 }
 
 // Add subscribes s in tenant. When s is the first subscription of its key,
@@ -107,6 +122,7 @@ func (r *Router) Add(tenant string, s *Sub) error {
 	t := r.tenant(tenant)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.countLocked(s, 1)
 	if !t.tree.Add(key, s) {
 		return nil
 	}
@@ -114,6 +130,7 @@ func (r *Router) Add(tenant string, s *Sub) error {
 	sub, err := r.up.Subscribe(tenant, inner, group, func(m *bridge.Message) { r.deliver(t, key, shared, u, m) })
 	if err != nil {
 		t.tree.Remove(key, s)
+		t.countLocked(s, -1)
 		return fmt.Errorf("router: subscribe to %q: %w", key, err)
 	}
 	u.sub = sub
@@ -124,6 +141,20 @@ func (r *Router) Add(tenant string, s *Sub) error {
 	return nil
 }
 
+// countLocked adds delta to the subscription count of s's client and
+// points s at it.
+func (t *tenantSubs) countLocked(s *Sub, delta int32) {
+	n := t.clients[s.Client]
+	if n == nil {
+		n = new(atomic.Int32)
+		t.clients[s.Client] = n
+	}
+	s.subs = n
+	if n.Add(delta) <= 0 {
+		delete(t.clients, s.Client)
+	}
+}
+
 // Remove unsubscribes s. It reports whether s was subscribed. Removing the
 // last subscription of a key ends its upstream subscription.
 func (r *Router) Remove(tenant string, s *Sub) bool {
@@ -132,6 +163,9 @@ func (r *Router) Remove(tenant string, s *Sub) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	removed, last := t.tree.Remove(key, s)
+	if removed {
+		t.countLocked(s, -1)
+	}
 	if !last {
 		return removed
 	}
@@ -177,18 +211,30 @@ func (r *Router) deliver(t *tenantSubs, key string, shared bool, u *upstream, m 
 	if !t.canonical(key, m.Topic) {
 		return
 	}
-	var buf [16]*Sub
-	vals := t.tree.Match(m.Topic, buf[:0])
-	type target struct {
-		c Client
-		d Delivery
+	t.fanOut(m)
+}
+
+// DeliverLocal delivers a message published on this gateway to its local
+// plain subscribers, once per client with the merged options of the
+// client's matching subscriptions. It is the bridge's LocalHandler
+// (bridge.DeliverLocally): NATS does not echo such messages back, so
+// DeliverLocal replaces the copy the upstream subscriptions would have
+// received. Shared subscriptions are left to NATS queue groups, which
+// include this gateway's members.
+func (r *Router) DeliverLocal(m *bridge.Message) {
+	if t := r.lookup(m.Tenant); t != nil {
+		t.fanOut(m)
 	}
-	var tbuf [16]target
-	targets := tbuf[:0]
+}
+
+// fanOut delivers m to every local client with a plain subscription
+// matching its topic.
+func (t *tenantSubs) fanOut(m *bridge.Message) {
+	sc := scratches.Get().(*scratch)
+	vals := t.tree.Match(m.Topic, sc.subs[:0])
+	targets := sc.targets[:0]
+	merged := sc.merged[:0] // indexes in targets of clients with several subscriptions
 	var index map[Client]int
-	if len(vals) > len(tbuf) {
-		index = make(map[Client]int, len(vals))
-	}
 	for _, s := range vals {
 		if s.shared {
 			continue
@@ -196,13 +242,22 @@ func (r *Router) deliver(t *tenantSubs, key string, shared bool, u *upstream, m 
 		if s.Options.NoLocal && s.ClientID == m.Origin {
 			continue // [MQTT-3.8.3-3]
 		}
+		if s.subs == nil || s.subs.Load() <= 1 {
+			// The client's only subscription: nothing to merge with.
+			targets = append(targets, target{c: s.Client})
+			targets[len(targets)-1].add(s, m)
+			continue
+		}
+		// Deliver once per client, with the largest QoS and every
+		// subscription identifier of its matching subscriptions
+		// [MQTT-3.3.4-2] [MQTT-3.3.4-3].
 		i := -1
 		if index != nil {
 			if j, ok := index[s.Client]; ok {
 				i = j
 			}
 		} else {
-			for j := range targets {
+			for _, j := range merged {
 				if targets[j].c == s.Client {
 					i = j
 					break
@@ -212,23 +267,59 @@ func (r *Router) deliver(t *tenantSubs, key string, shared bool, u *upstream, m 
 		if i < 0 {
 			targets = append(targets, target{c: s.Client})
 			i = len(targets) - 1
+			merged = append(merged, i)
 			if index != nil {
 				index[s.Client] = i
+			} else if len(merged) > 16 {
+				index = make(map[Client]int, 2*len(merged))
+				for _, j := range merged {
+					index[targets[j].c] = j
+				}
 			}
 		}
-		tg := &targets[i]
-		tg.d.QoS = max(tg.d.QoS, s.Options.QoS)
-		if s.Options.RetainAsPublished && m.Retain {
-			tg.d.Retain = true
-		}
-		if s.Options.SubscriptionID != 0 {
-			tg.d.SubIDs = append(tg.d.SubIDs, s.Options.SubscriptionID)
-		}
+		targets[i].add(s, m)
 	}
 	for i := range targets {
 		targets[i].c.Deliver(m, targets[i].d)
 	}
+	clear(vals)
+	clear(targets)
+	if cap(vals) <= maxScratch && cap(targets) <= maxScratch {
+		sc.subs, sc.targets, sc.merged = vals[:0], targets[:0], merged[:0]
+		scratches.Put(sc)
+	}
 }
+
+// target is one client a message goes to, with its merged options.
+type target struct {
+	c Client
+	d Delivery
+}
+
+func (tg *target) add(s *Sub, m *bridge.Message) {
+	tg.d.QoS = max(tg.d.QoS, s.Options.QoS)
+	if s.Options.RetainAsPublished && m.Retain {
+		tg.d.Retain = true
+	}
+	if s.Options.SubscriptionID != 0 {
+		tg.d.SubIDs = append(tg.d.SubIDs, s.Options.SubscriptionID)
+	}
+}
+
+// scratch holds the buffers of one fanOut; they are pooled because a
+// message may go to thousands of clients and fanOut runs for every message.
+type scratch struct {
+	subs    []*Sub
+	targets []target
+	merged  []int
+}
+
+// maxScratch bounds the buffers kept in the pool.
+const maxScratch = 1 << 14
+
+var scratches = sync.Pool{New: func() any {
+	return &scratch{subs: make([]*Sub, 0, 16), targets: make([]target, 0, 16), merged: make([]int, 0, 8)}
+}}
 
 // canonical reports whether the copy that arrived through key is the one to
 // process: key is the smallest established plain key matching name, or no
