@@ -11,6 +11,7 @@ import (
 	"github.com/flockmq/flockmq/pkg/session"
 	"github.com/flockmq/flockmq/pkg/session/memstore"
 	"github.com/flockmq/flockmq/pkg/session/redisstore"
+	"github.com/flockmq/flockmq/services/gateway"
 )
 
 func TestMessagesCrossGateways(t *testing.T) {
@@ -122,5 +123,40 @@ func TestWillOfConnectionOnDeadGateway(t *testing.T) {
 	// Nothing else arrived: the delayed will of the resumed session stayed unsent.
 	if p, err := sub.readErr(300 * time.Millisecond); err == nil {
 		t.Fatalf("unexpected packet %v", p)
+	}
+}
+
+// TestQoS0DeliveredOnceEverywhere: a QoS 0 publish reaches subscribers on
+// the publisher's gateway (in process) and on another gateway (through
+// NATS) exactly once each, in order, with local delivery on or off
+// (docs/adr/0006); a v3.1.1 and a v5 subscriber on one gateway each get
+// their own encoding of the shared packet.
+func TestQoS0DeliveredOnceEverywhere(t *testing.T) {
+	for _, disable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("disable_local_delivery=%v", disable), func(t *testing.T) {
+			gws := startGateways(t, 2, func(c *gateway.Config) { c.DisableLocalDelivery = disable })
+			here5 := connectClient(t, gws[0], mqtt.V5, "here5", true)
+			here5.subscribe(1, mqtt.Subscription{Filter: "x/#"}, mqtt.Subscription{Filter: "x/+"})
+			here4 := connectClient(t, gws[0], mqtt.V311, "here4", true)
+			here4.subscribe(1, mqtt.Subscription{Filter: "x/#"})
+			there := connectClient(t, gws[1], mqtt.V5, "there", true)
+			there.subscribe(1, mqtt.Subscription{Filter: "x/#"})
+			pub := connectClient(t, gws[0], mqtt.V5, "pub", true)
+			const n = 50
+			for i := range n {
+				pub.publish(&mqtt.Publish{Topic: "x/y", Payload: []byte(fmt.Sprint(i))})
+			}
+			pub.publish(&mqtt.Publish{Topic: "x/end", Payload: []byte("end")})
+			for _, c := range []*client{here5, here4, there} {
+				for i := range n {
+					if got := c.expectPublish(); string(got.Payload) != fmt.Sprint(i) || got.Topic != "x/y" {
+						t.Fatalf("message %d = %v, want payload %d on x/y, each once and in order", i, got, i)
+					}
+				}
+				if got := c.expectPublish(); string(got.Payload) != "end" {
+					t.Fatalf("got %v, want the end marker (no duplicate)", got)
+				}
+			}
+		})
 	}
 }

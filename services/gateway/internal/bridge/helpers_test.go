@@ -101,7 +101,7 @@ func (c *collector) len() int {
 // them).
 func settle(t testing.TB, s *Subscription, conns ...*nats.Conn) {
 	t.Helper()
-	for _, nc := range append(conns, s.b.nc) {
+	for _, nc := range append(conns, s.b.nc, s.b.liveConn()) {
 		if err := nc.Flush(); err != nil {
 			t.Fatalf("flush: %v", err)
 		}

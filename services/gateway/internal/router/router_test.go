@@ -208,3 +208,77 @@ func TestTenantsAreSeparate(t *testing.T) {
 		t.Fatalf("globex got %v", got)
 	}
 }
+
+// newLocalRouter is newRouter with the bridge delivering its own QoS 0
+// publishes through the router (bridge.DeliverLocally), as a gateway does.
+func newLocalRouter(tb testing.TB) (*Router, *bridge.Bridge) {
+	tb.Helper()
+	r, br := newRouter(tb)
+	if err := br.DeliverLocally(r.DeliverLocal); err != nil {
+		tb.Fatal(err)
+	}
+	return r, br
+}
+
+// TestLocalDeliveryMerges: through the local path, every client still gets
+// a message once, with the largest QoS and every subscription identifier
+// of its matching subscriptions [MQTT-3.3.4-2] [MQTT-3.3.4-3], also when
+// more clients than the merge buffer holds have overlapping subscriptions;
+// no-local holds [MQTT-3.8.3-3]; shared subscriptions are left to NATS.
+func TestLocalDeliveryMerges(t *testing.T) {
+	r, br := newLocalRouter(t)
+	const multi, single = 40, 5
+	var multis, singles []*recorder
+	for i := range multi {
+		c := &recorder{}
+		multis = append(multis, c)
+		id := fmt.Sprintf("m%d", i)
+		s1, s2 := sub(c, id, "o/+", 0), sub(c, id, "o/#", 1)
+		s1.Options.SubscriptionID, s2.Options.SubscriptionID = 3, 4
+		for _, s := range []*Sub{s1, s2} {
+			if err := r.Add("acme", s); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range single {
+		c := &recorder{}
+		singles = append(singles, c)
+		if err := r.Add("acme", sub(c, fmt.Sprintf("s%d", i), "o/x", 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	self := &recorder{}
+	nl := sub(self, "pub", "o/#", 0)
+	nl.Options.NoLocal = true
+	if err := r.Add("acme", nl); err != nil {
+		t.Fatal(err)
+	}
+	shared := &recorder{}
+	if err := r.Add("acme", sub(shared, "sh", "$share/g/o/x", 0)); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, br, "pub", "o/x", "1")
+	for i, c := range multis {
+		msgs, dels := c.got()
+		if len(msgs) != 1 {
+			t.Fatalf("client m%d got %v, want one message", i, msgs)
+		}
+		d := dels[0]
+		slices.Sort(d.SubIDs)
+		if d.QoS != 1 || !slices.Equal(d.SubIDs, []uint32{3, 4}) {
+			t.Fatalf("client m%d delivery %+v, want QoS 1 with ids [3 4]", i, d)
+		}
+	}
+	for i, c := range singles {
+		if msgs, dels := c.got(); len(msgs) != 1 || dels[0].QoS != 1 || len(dels[0].SubIDs) != 0 {
+			t.Fatalf("client s%d got %v %+v, want one QoS 1 message", i, msgs, dels)
+		}
+	}
+	if msgs, _ := self.got(); len(msgs) != 0 {
+		t.Errorf("no-local subscriber got its own message %v", msgs)
+	}
+	// The shared member gets its copy from NATS's queue group, not from
+	// the local path.
+	shared.waitFor(t, 1)
+}
