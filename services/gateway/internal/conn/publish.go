@@ -142,17 +142,36 @@ func (c *Conn) publish(p *mqtt.Publish) (CloseReason, error) {
 }
 
 // allowPublish applies the tenant's publish quotas (message size, messages
-// and bytes per second) to a PUBLISH. 0x95 and 0x96 are not PUBACK codes,
-// so a refused PUBLISH ends the connection: DISCONNECT with the code in
-// MQTT 5, a plain close in 3.1.1 [MQTT-3.3.5-2] (limits/doc.go).
+// and bytes per second) to a PUBLISH. Over a rate, the publish is held
+// back for as long as the tenant needs to be back within it (at most the
+// gateway's max_throttle): the connection is not read meanwhile, so TCP
+// slows the client down and a flooding tenant costs the gateway no more
+// than its rate. When even that is not enough, or the payload is too large,
+// the PUBLISH is refused; 0x95 and 0x96 are not PUBACK codes, so that ends
+// the connection: DISCONNECT with the code in MQTT 5, a plain close in
+// 3.1.1 [MQTT-3.3.5-2] (limits/doc.go).
 func (c *Conn) allowPublish(payloadBytes int) (CloseReason, error) {
-	switch rc := c.quota.AllowPublish(c.key.ClientID, payloadBytes); rc {
+	wait, rc := c.quota.ThrottlePublish(c.key.ClientID, payloadBytes)
+	switch rc {
 	case mqtt.Success:
+		c.hold(wait)
 		return CloseNone, nil
 	case mqtt.PacketTooLarge:
 		return ClosePacketTooLarge, fmt.Errorf("a payload of %d bytes is over the tenant's limit", payloadBytes)
 	default:
 		return CloseRateTooHigh, fmt.Errorf("publishing over the tenant's message rate: %w", rc)
+	}
+}
+
+// holdStep bounds how late hold notices a Kill.
+const holdStep = 20 * time.Millisecond
+
+// hold pauses the reader for d, or until the connection is killed.
+func (c *Conn) hold(d time.Duration) {
+	for d > 0 && c.killed.Load() == 0 {
+		step := min(d, holdStep)
+		time.Sleep(step)
+		d -= step
 	}
 }
 

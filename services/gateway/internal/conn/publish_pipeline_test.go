@@ -537,11 +537,12 @@ func TestPipelineRetainedOrder(t *testing.T) {
 }
 
 // TestPipelineQuota refuses a payload over the tenant's size limit with
-// DISCONNECT 0x95 and a burst over its message rate with a DISCONNECT
-// (see limits/doc.go); an MQTT 3.1.1 client is just disconnected.
+// DISCONNECT 0x95 and, with throttling off, a burst over its message rate
+// with a DISCONNECT (see limits/doc.go); an MQTT 3.1.1 client is just
+// disconnected.
 func TestPipelineQuota(t *testing.T) {
 	g := startPipeGateway(t, func(e *Env) {
-		q, err := limits.New(limits.Config{Defaults: tenant.Quotas{MaxPayloadBytes: 100, MaxMessagesPerSecond: 20}}, limits.Deps{})
+		q, err := limits.New(limits.Config{Defaults: tenant.Quotas{MaxPayloadBytes: 100, MaxMessagesPerSecond: 20}, MaxThrottle: -1}, limits.Deps{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -567,6 +568,45 @@ func TestPipelineQuota(t *testing.T) {
 	old.send(&mqtt.Publish{Topic: "q", QoS: 1, PacketID: 1, Payload: make([]byte, 101)})
 	if got := old.readUntilClosed(); len(got) != 0 {
 		t.Fatalf("MQTT 3.1.1 client got %v, want the connection closed", got)
+	}
+}
+
+// TestPipelineThrottle: a burst over the tenant's message rate is slowed
+// down, not refused, while holding it back is enough to keep the tenant
+// within its rate: every message arrives, in order, and the publisher
+// stays connected.
+func TestPipelineThrottle(t *testing.T) {
+	g := startPipeGateway(t, func(e *Env) {
+		q, err := limits.New(limits.Config{Defaults: tenant.Quotas{MaxMessagesPerSecond: 100}}, limits.Deps{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Quotas = q
+	})
+	sub := dialPipe(t, g, mqtt.V5, "sub")
+	sub.send(&mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "q"}}})
+	if p, err := sub.read(); err != nil || p.Type() != mqtt.SUBACK {
+		t.Fatalf("got %v, %v; want SUBACK", p, err)
+	}
+	const n = 130 // the bucket holds 100; the rest waits about 10ms each
+	wait := sub.collect(n)
+	fast := dialPipe(t, g, mqtt.V5, "fast")
+	var burst []byte
+	for i := range n {
+		burst, _ = mqtt.Append(burst, &mqtt.Publish{Topic: "q", Payload: []byte(strconv.Itoa(i))}, mqtt.V5)
+	}
+	if _, err := fast.nc.Write(burst); err != nil {
+		t.Fatal(err)
+	}
+	got := wait()
+	for i, p := range got {
+		if p != strconv.Itoa(i) {
+			t.Fatalf("message %d is %q, want every message in order: %v", i, p, got)
+		}
+	}
+	fast.send(&mqtt.Pingreq{})
+	if p, err := fast.read(); err != nil || p.Type() != mqtt.PINGRESP {
+		t.Fatalf("throttled publisher got %v, %v; want PINGRESP (still connected)", p, err)
 	}
 }
 

@@ -52,6 +52,30 @@ func (b *bucket) take(now, c int64) bool {
 	}
 }
 
+// reserve charges c nanoseconds at time now like take, but when the charge
+// does not fit yet it may still be accepted ahead of time: wait is how long
+// the caller must hold the request back for it to fit, at most maxWait. A
+// charge that would need longer is refused (ok false) and costs nothing.
+// Callers that wait before acting keep the tenant at its rate while
+// queueing behind each other, since every reservation moves tat forward.
+func (b *bucket) reserve(now, c, maxWait int64) (wait int64, ok bool) {
+	for {
+		tat := b.tat.Load()
+		next := max(tat, now) + c
+		if tat > now && next-now > burst {
+			wait = next - now - burst
+			if wait > maxWait {
+				return 0, false
+			}
+		} else {
+			wait = 0
+		}
+		if b.tat.CompareAndSwap(tat, next) {
+			return wait, true
+		}
+	}
+}
+
 // refund gives back a charge taken earlier (when a later check refuses
 // the same publish).
 func (b *bucket) refund(c int64) { b.tat.Add(-c) }

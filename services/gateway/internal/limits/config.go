@@ -52,7 +52,18 @@ type Config struct {
 	// tenant and limit; events in between are counted and the count is
 	// reported on the next line. Default DefaultLogInterval.
 	LogInterval time.Duration `json:"log_interval"`
+	// MaxThrottle is how long a publish over its tenant's message or byte
+	// rate may be held back before the client is disconnected with 0x96
+	// instead (ThrottlePublish). While a publish is held back its
+	// connection is not read, so TCP slows the client down and the
+	// tenant's flood costs the gateway no more than its rate. Default
+	// DefaultMaxThrottle; negative disables throttling, so every publish
+	// over the rate is refused at once.
+	MaxThrottle time.Duration `json:"max_throttle"`
 }
+
+// DefaultMaxThrottle is the default Config.MaxThrottle.
+const DefaultMaxThrottle = 500 * time.Millisecond
 
 // Validate reports the first invalid field, named by its JSON path.
 func (c Config) Validate() error {
@@ -92,6 +103,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LogInterval == 0 {
 		c.LogInterval = DefaultLogInterval
+	}
+	switch {
+	case c.MaxThrottle == 0:
+		c.MaxThrottle = DefaultMaxThrottle
+	case c.MaxThrottle < 0:
+		c.MaxThrottle = 0
 	}
 	return c
 }

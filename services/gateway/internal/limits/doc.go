@@ -35,15 +35,24 @@
 //	limit                    MQTT 5                                MQTT 3.1.1
 //	connections              CONNACK 0x97 quota exceeded           CONNACK 0x03 server unavailable
 //	payload size             DISCONNECT 0x95 packet too large      close the connection
-//	messages or bytes /s     DISCONNECT 0x96 message rate too high close the connection
+//	messages or bytes /s     held back up to MaxThrottle, then      held back, then
+//	                         DISCONNECT 0x96 message rate too high close the connection
 //	subscriptions            SUBACK 0x97 for the refused filters   SUBACK 0x80 for them
 //	retained                 PUBACK/PUBREC 0x97, not retained      not retained
 //	queued per session       message not queued (0x97 to a waiting publisher, where one exists)
 //	session expiry           CONNACK Session Expiry Interval       (no expiry on the wire)
 //
 // 0x95 and 0x96 are not valid in a PUBACK, so a refused PUBLISH ends the
-// connection; a gateway that would rather slow a client down can stop
-// reading from it until AllowPublish would succeed.
+// connection. Before refusing, the gateway slows the client down:
+// ThrottlePublish charges a publish over the rate ahead of time and says
+// how long to hold it back, and the connection is not read meanwhile, so
+// TCP flow control pushes back on the client. Only when the tenant is so
+// far over its rate that a publish would wait longer than
+// Config.MaxThrottle (500ms by default) is it refused with 0x96. A
+// flooding tenant thus costs the gateway its rate's worth of work and no
+// more, and the other tenants keep their latency (measured by
+// BenchmarkQuietTenantLatency in services/gateway). AllowPublish is the
+// check without throttling.
 //
 // # Visibility
 //

@@ -49,9 +49,17 @@ func (t *Tenant) message(k Limit, clientID string, code mqtt.ReasonCode, limit, 
 		return fmt.Sprintf("tenant %s is at its limit of %d connections (%d on this gateway, %d on others); client %s's connection refused with %s",
 			id, limit, a, b, clientID, rc)
 	case LimitMessageRate:
+		if code == mqtt.Success {
+			return fmt.Sprintf("tenant %s is over its limit of %d messages/s; its clients are slowed down (client %s's publish held back %s)",
+				id, limit, clientID, time.Duration(a))
+		}
 		return fmt.Sprintf("tenant %s is over its limit of %d messages/s; client %s's publish refused with %s",
 			id, limit, clientID, rc)
 	case LimitByteRate:
+		if code == mqtt.Success {
+			return fmt.Sprintf("tenant %s is over its limit of %d payload bytes/s; its clients are slowed down (client %s's publish of %d bytes held back %s)",
+				id, limit, clientID, a, time.Duration(b))
+		}
 		return fmt.Sprintf("tenant %s is over its limit of %d payload bytes/s; client %s's publish of %d bytes refused with %s",
 			id, limit, clientID, a, rc)
 	case LimitPayloadSize:

@@ -242,6 +242,48 @@ func (t *Tenant) AllowPublish(clientID string, payloadBytes int) mqtt.ReasonCode
 	return mqtt.Success
 }
 
+// ThrottlePublish is AllowPublish for a caller that can hold a publish
+// back: when the tenant is over MaxMessagesPerSecond or MaxBytesPerSecond
+// but would be back under them within Config.MaxThrottle, it charges the
+// publish and returns how long to wait before forwarding it (and before
+// reading the client's next packet). Only a publish that would have to wait
+// longer is refused with mqtt.MessageRateTooHigh (0x96), nothing charged;
+// mqtt.PacketTooLarge is as in AllowPublish. Waiting publishers queue
+// behind each other in the tenant's buckets, so the tenant as a whole
+// keeps to its rates while its clients are slowed down, and the gateway
+// spends on it no more than those rates allow.
+func (t *Tenant) ThrottlePublish(clientID string, payloadBytes int) (time.Duration, mqtt.ReasonCode) {
+	now := t.l.nanotime()
+	s := t.current(now)
+	n := int64(payloadBytes)
+	if n > s.q.MaxPayloadBytes {
+		t.hit(now, LimitPayloadSize, clientID, mqtt.PacketTooLarge, s.q.MaxPayloadBytes, n, 0)
+		return 0, mqtt.PacketTooLarge
+	}
+	maxWait := int64(t.l.cfg.MaxThrottle)
+	w1, ok := t.msgs.reserve(now, s.msgCost, maxWait)
+	if !ok {
+		t.hit(now, LimitMessageRate, clientID, mqtt.MessageRateTooHigh, s.q.MaxMessagesPerSecond, 0, 0)
+		return 0, mqtt.MessageRateTooHigh
+	}
+	bc := cost(n, s.q.MaxBytesPerSecond)
+	w2, ok := t.bytes.reserve(now, bc, maxWait)
+	if !ok {
+		t.msgs.refund(s.msgCost)
+		t.hit(now, LimitByteRate, clientID, mqtt.MessageRateTooHigh, s.q.MaxBytesPerSecond, n, 0)
+		return 0, mqtt.MessageRateTooHigh
+	}
+	if w1 == 0 && w2 == 0 {
+		return 0, mqtt.Success
+	}
+	if w1 >= w2 {
+		t.hit(now, LimitMessageRate, clientID, mqtt.Success, s.q.MaxMessagesPerSecond, w1, 0)
+	} else {
+		t.hit(now, LimitByteRate, clientID, mqtt.Success, s.q.MaxBytesPerSecond, n, w2)
+	}
+	return time.Duration(max(w1, w2)), mqtt.Success
+}
+
 // CheckSubscriptions checks a SUBSCRIBE that would add adding new topic
 // filters to a session that holds current (filters it replaces do not
 // count as adding). It returns mqtt.Success, or mqtt.QuotaExceeded (0x97)
