@@ -196,10 +196,11 @@ func retainedStream(tenant string) string { return "FLOCK_RET_" + strings.ToUppe
 
 // Bridge connects one gateway to NATS. It is safe for concurrent use.
 type Bridge struct {
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	cfg Config
-	log *slog.Logger
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	acks *acker // durable publishes and their acknowledgements
+	cfg  Config
+	log  *slog.Logger
 
 	// live and local are set by DeliverLocally: live is a connection
 	// without echo for QoS 0 publishes and plain subscriptions, local
@@ -244,16 +245,18 @@ func New(nc *nats.Conn, cfg Config, log *slog.Logger) (*Bridge, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	js, err := jetstream.New(nc,
-		jetstream.WithPublishAsyncMaxPending(cfg.MaxPendingPublishes),
-		jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout),
-	)
+	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("bridge: open JetStream context: %w", err)
+	}
+	acks, err := newAcker(nc, cfg.GatewayID, cfg.MaxPendingPublishes, cfg.PublishTimeout)
+	if err != nil {
+		return nil, err
 	}
 	return &Bridge{
 		nc:   nc,
 		js:   js,
+		acks: acks,
 		cfg:  cfg,
 		log:  log.With("component", "bridge", "gateway_id", cfg.GatewayID),
 		subs: make(map[*Subscription]bool),
@@ -285,10 +288,8 @@ func (b *Bridge) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	select {
-	case <-b.js.PublishAsyncComplete():
-	case <-timer.C:
-		errs = append(errs, fmt.Errorf("bridge: close: %d durable publishes still unacknowledged", b.js.PublishAsyncPending()))
+	if err := b.acks.close(timer.C); err != nil {
+		errs = append(errs, err)
 	}
 	if b.live != nil {
 		if err := b.live.FlushTimeout(b.cfg.PublishTimeout); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {

@@ -104,7 +104,7 @@ type PubFuture struct {
 	subj   string
 	data   []byte
 	hdr    nats.Header
-	fut    jetstream.PubAckFuture
+	w      *ackWait
 }
 
 // PublishAsync stores the QoS 1 or 2 message m in its tenant's durable
@@ -134,12 +134,11 @@ func (b *Bridge) PublishAsync(ctx context.Context, m *Message) (*PubFuture, erro
 		data:   EncodeMessage(make([]byte, 0, EncodedLen(m)), m),
 		hdr:    traceHeader(ctx),
 	}
-	fut, err := b.js.PublishMsgAsync(&nats.Msg{Subject: f.subj, Data: f.data, Header: f.hdr},
-		jetstream.WithStallWait(b.cfg.PublishTimeout))
+	w, err := b.acks.publish(f.subj, f.data, f.hdr)
 	if err != nil {
 		return nil, fmt.Errorf("bridge: durable publish to %q of tenant %s: %w", m.Topic, m.Tenant, classify(err))
 	}
-	f.fut = fut
+	f.w = w
 	return f, nil
 }
 
@@ -148,15 +147,7 @@ func (b *Bridge) PublishAsync(ctx context.Context, m *Message) (*PubFuture, erro
 // PublishTimeout (twice that when the tenant's stream had vanished and is
 // created again) or when ctx ends. Call it from one goroutine.
 func (f *PubFuture) Wait(ctx context.Context) (uint64, error) {
-	var seq uint64
-	var err error
-	select {
-	case ack := <-f.fut.Ok():
-		seq = ack.Sequence
-	case err = <-f.fut.Err():
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
+	seq, err := f.w.wait(ctx.Done(), ctx.Err)
 	if errors.Is(err, jetstream.ErrNoStreamResponse) {
 		// The stream vanished (deleted by an operator): create it again.
 		b := f.b
@@ -177,19 +168,11 @@ func (f *PubFuture) Wait(ctx context.Context) (uint64, error) {
 // publishDurable publishes asynchronously, so concurrent callers share
 // round trips, and waits for this message's own acknowledgement.
 func (b *Bridge) publishDurable(ctx context.Context, subj string, data []byte, hdr nats.Header) (uint64, error) {
-	fut, err := b.js.PublishMsgAsync(&nats.Msg{Subject: subj, Data: data, Header: hdr},
-		jetstream.WithStallWait(b.cfg.PublishTimeout))
+	w, err := b.acks.publish(subj, data, hdr)
 	if err != nil {
 		return 0, err
 	}
-	select {
-	case ack := <-fut.Ok():
-		return ack.Sequence, nil
-	case err := <-fut.Err():
-		return 0, err
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
+	return w.wait(ctx.Done(), ctx.Err)
 }
 
 // SetRetained stores m as the retained message of its topic, replacing the
