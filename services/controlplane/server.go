@@ -68,6 +68,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
+	if !st.KeyTTLSupported() {
+		log.Warn("the NATS server cannot expire keys on its own (per-key TTLs need nats-server 2.11 or later); "+
+			"expired token revocations will be dropped by their expires_at only", "bucket", cfg.ConfigBucket)
+	}
 	// Gateways write presence; the reader only reads it, and creates the
 	// bucket on first use when no gateway has run yet, so a device never
 	// seen reads as such rather than as an error.
