@@ -14,9 +14,10 @@
 // Device status (GET /v1/devices/{id}/status, include=status on the device
 // list, usage.connected_devices of the tenant) is read from the presence
 // bucket the gateways write (package presence), never by calling a
-// gateway. The control plane only reads that bucket; when no gateway has
-// created it yet, it creates it empty, so every device reads as never
-// seen. The tenant's connected_devices count reads the status of every
+// gateway. The control plane only reads that bucket, except that deleting
+// a device deletes its presence record (presence.Reader.Forget); when no
+// gateway has created the bucket yet, it creates it empty, so every device
+// reads as never seen. The tenant's connected_devices count reads the status of every
 // device of the tenant ever seen, linear in the tenant's size like the
 // device listing.
 //
