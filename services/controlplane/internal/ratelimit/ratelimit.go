@@ -182,7 +182,9 @@ func (c *Counter) Take(ctx context.Context, keys ...Key) (Decision, error) {
 		n := now.UnixNano() / int64(k.Window.Period)
 		subj := c.prefix + token(k.Scope) + "." + token(k.ID) + "." + strconv.FormatInt(n, 10)
 		msg := &nats.Msg{Subject: subj, Header: nats.Header{"Nats-Incr": []string{"1"}}}
-		f, err := c.js.PublishMsgAsync(msg)
+		// No retry when no stream answers: the caller fails open at once
+		// rather than after the client's retry delays.
+		f, err := c.js.PublishMsgAsync(msg, jetstream.WithRetryAttempts(0))
 		if err != nil {
 			return Decision{}, fmt.Errorf("ratelimit: count %s %s: %w", k.Scope, k.ID, err)
 		}
