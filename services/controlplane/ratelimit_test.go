@@ -20,20 +20,30 @@ import (
 // rate-limit window and no token bucket refills, so counts are exact.
 func frozen() time.Time { return time.Date(2026, 11, 25, 10, 0, 1, 0, time.UTC) }
 
+// twoInstances starts two control planes with cfg and the frozen clock on
+// one NATS server.
+func twoInstances(t *testing.T, cfg controlplane.Config) (a, b *env) {
+	t.Helper()
+	ns := natstest.Start(t)
+	return newEnvClock(t, ns, cfg, frozen), newEnvClock(t, ns, cfg, frozen)
+}
+
+// tenantGetter is what the tests below call on a client.
+type tenantGetter interface {
+	Tenant(context.Context) (apiv1.Tenant, error)
+}
+
 // TestAPIKeyLimitHoldsAcrossInstances: requests with one API key through
 // two instances share the key's limit: the fifth request is refused
 // although each instance alone has seen fewer than its burst.
 func TestAPIKeyLimitHoldsAcrossInstances(t *testing.T) {
 	cfg := testConfig()
 	cfg.APIKeyRateLimit = controlplane.RateLimit{Rate: 1, Burst: 4}
-	ns := natstest.Start(t)
-	a, b := newEnvClock(t, ns, cfg, frozen), newEnvClock(t, ns, cfg, frozen)
+	a, b := twoInstances(t, cfg)
 	_, resp := a.signup("acme")
 	ca, cb := a.client(resp.APIKey.Key), b.client(resp.APIKey.Key)
 	ctx := context.Background()
-	for i, c := range []interface {
-		Tenant(context.Context) (apiv1.Tenant, error)
-	}{ca, cb, ca, cb} {
+	for i, c := range []tenantGetter{ca, cb, ca, cb} {
 		if _, err := c.Tenant(ctx); err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
@@ -58,8 +68,7 @@ func TestAPIKeyLimitHoldsAcrossInstances(t *testing.T) {
 func TestTenantLimitHoldsAcrossInstances(t *testing.T) {
 	cfg := testConfig()
 	cfg.TenantRateLimit = controlplane.RateLimit{Rate: 1, Burst: 5}
-	ns := natstest.Start(t)
-	a, b := newEnvClock(t, ns, cfg, frozen), newEnvClock(t, ns, cfg, frozen)
+	a, b := twoInstances(t, cfg)
 	ca, _ := a.signup("acme")
 	ctx := context.Background()
 	second, err := ca.CreateAPIKey(ctx, "second") // request 1
@@ -67,9 +76,7 @@ func TestTenantLimitHoldsAcrossInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	cb := b.client(second.Key)
-	for i, c := range []interface {
-		Tenant(context.Context) (apiv1.Tenant, error)
-	}{ca, cb, ca, cb} { // requests 2 to 5
+	for i, c := range []tenantGetter{ca, cb, ca, cb} { // requests 2 to 5
 		if _, err := c.Tenant(ctx); err != nil {
 			t.Fatalf("request %d: %v", i+2, err)
 		}

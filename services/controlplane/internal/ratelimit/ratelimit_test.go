@@ -51,8 +51,8 @@ func TestToken(t *testing.T) {
 	}
 }
 
-// instance is one control plane's counter, on its own NATS connection.
-func instance(t testing.TB, ns *natsembed.Server, cfg Config, now func() time.Time) (*Counter, jetstream.JetStream) {
+// connect opens a connection of its own to ns.
+func connect(t testing.TB, ns *natsembed.Server) jetstream.JetStream {
 	t.Helper()
 	nc, err := nats.Connect(ns.ClientURL())
 	if err != nil {
@@ -63,6 +63,13 @@ func instance(t testing.TB, ns *natsembed.Server, cfg Config, now func() time.Ti
 	if err != nil {
 		t.Fatal(err)
 	}
+	return js
+}
+
+// instance is one control plane's counter, on its own NATS connection.
+func instance(t testing.TB, ns *natsembed.Server, cfg Config, now func() time.Time) (*Counter, jetstream.JetStream) {
+	t.Helper()
+	js := connect(t, ns)
 	c, err := Open(context.Background(), js, cfg, now)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -216,13 +223,7 @@ func TestConfigValidate(t *testing.T) {
 // TestOpenRefusesAStreamThatCannotCount: a stream without message counters
 // (as an older NATS server would create it) is ErrUnsupported.
 func TestOpenRefusesAStreamThatCannotCount(t *testing.T) {
-	ns := natstest.Start(t)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	js := connect(t, natstest.Start(t))
 	ctx := context.Background()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: DefaultStream, Subjects: []string{"flockrate." + DefaultStream + ".>"}, Storage: jetstream.MemoryStorage}); err != nil {
 		t.Fatal(err)

@@ -15,7 +15,8 @@ import (
 	"github.com/flockmq/flockmq/internal/natsembed/natstest"
 )
 
-func openTest(t *testing.T) (*Store, *nats.Conn) {
+// connectTest starts a NATS server and connects to it.
+func connectTest(t *testing.T) *nats.Conn {
 	t.Helper()
 	ns := natstest.Start(t)
 	nc, err := nats.Connect("", nats.InProcessServer(ns))
@@ -23,6 +24,12 @@ func openTest(t *testing.T) (*Store, *nats.Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
+	return nc
+}
+
+func openTest(t *testing.T) (*Store, *nats.Conn) {
+	t.Helper()
+	nc := connectTest(t)
 	s, err := Open(context.Background(), nc, "CFG", "SEC", 1)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -147,12 +154,7 @@ func TestSecretsDoNotLog(t *testing.T) {
 // per-key TTLs were used (as in deployed installs) is updated to allow them,
 // keeping its data and its other settings.
 func TestOpenAllowsKeyTTLInAnExistingBucket(t *testing.T) {
-	ns := natstest.Start(t)
-	nc, err := nats.Connect("", nats.InProcessServer(ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := connectTest(t)
 	ctx := context.Background()
 	js, _ := jetstream.New(nc)
 	old, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "CFG", History: 1, Storage: jetstream.FileStorage, Description: "as deployed", MaxBytes: 1 << 30})
