@@ -41,6 +41,20 @@
 // has drained the reporter resynchronises every device it holds or that the
 // bucket says it holds, so the stored state converges again.
 //
+// # Deleted devices
+//
+// When a device is deleted through the control plane, Reader.Forget
+// deletes its record. The delete leaves a marker, and a Reporter that has
+// only a disconnection to record for a device without a record writes it
+// only if the key never held any value (compare-and-set expecting revision
+// 0), so the end of the deleted device's last connection, which its
+// gateway reports just after (the device's revocation cuts it off), does
+// not bring the record back. The markers stay, one small entry per deleted
+// device that had been seen, like the device's own delete marker in the
+// configuration bucket. A device created again under the same id is
+// reported as usual from its first connection on; only a connection that
+// both began and ended before the gateway wrote anything goes unrecorded.
+//
 // # Dead gateways
 //
 // A gateway that dies leaves its connections behind in the bucket. Every

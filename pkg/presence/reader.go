@@ -11,7 +11,8 @@ import (
 )
 
 // Reader answers presence queries for the control plane from the bucket
-// alone, without calling any gateway. It is safe for concurrent use.
+// alone, without calling any gateway, and forgets the record of a deleted
+// device (Forget, its one write). It is safe for concurrent use.
 type Reader struct {
 	js  jetstream.JetStream
 	cfg Config
@@ -169,4 +170,27 @@ func (r *Reader) Each(ctx context.Context, tid string, fn func(Status) bool) err
 			}
 		}
 	}
+}
+
+// Forget deletes the presence record of device did of tenant tid, which the
+// control plane does when the device is deleted; forgetting a device never
+// seen is not an error. The delete leaves a marker in the bucket, so a
+// gateway that reports the end of the device's last connection afterwards
+// (it is cut off by the device's revocation, concurrently) does not write
+// the record again: a Reporter never recreates a forgotten record only to
+// say the device disconnected. A new connection of a device with the same
+// id (created again) writes a new record as usual.
+func (r *Reader) Forget(ctx context.Context, tid, did string) error {
+	if err := checkDevice(tid, did); err != nil {
+		return err
+	}
+	kv, err := r.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	key := DeviceKey(tid, did)
+	if err := kv.Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("presence: forget %s: %w", key, err)
+	}
+	return nil
 }

@@ -549,9 +549,21 @@ func (r *Reporter) writeCAS(ctx context.Context, d device, disc disconnect, hasD
 		if err != nil {
 			return fmt.Errorf("presence: encode %s: %w", key, err)
 		}
-		if rev == 0 {
+		switch {
+		case rev == 0 && len(mine) == 0:
+			// Only a disconnection to record, and no record: write one only
+			// if the key never held any. Expecting revision 0 fails on the
+			// marker Reader.Forget leaves, so a deleted device's record is
+			// not brought back by the end of its last connection.
+			_, err = r.kv.Update(ctx, key, data, 0)
+			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+				if _, gerr := r.kv.Get(ctx, key); errors.Is(gerr, jetstream.ErrKeyNotFound) {
+					return nil // forgotten: nothing to record
+				}
+			}
+		case rev == 0:
 			_, err = r.kv.Create(ctx, key, data)
-		} else {
+		default:
 			_, err = r.kv.Update(ctx, key, data, rev)
 		}
 		if err == nil {

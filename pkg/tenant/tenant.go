@@ -119,8 +119,10 @@ func ValidRevocationKind(k RevocationKind) bool {
 // JWT times have one-second precision, so a device revocation also covers
 // tokens issued later within the same second as RevokedAt.
 //
-// A revocation past its ExpiresAt no longer applies (token revocations
-// expire with the token; the KV entry may carry a matching TTL).
+// A revocation past its ExpiresAt no longer applies. The control plane
+// writes a revocation that has an ExpiresAt (typically a token's, ending
+// with the token) with a KV per-key TTL ending then, so the server removes
+// the key and watchers see a purge; ExpiresAt stays the second guard.
 type Revocation struct {
 	TenantID  string         `json:"tenant_id"`
 	Kind      RevocationKind `json:"kind"`

@@ -9,6 +9,7 @@ import (
 	"github.com/flockmq/flockmq/pkg/presence"
 	"github.com/flockmq/flockmq/pkg/tenant"
 	"github.com/flockmq/flockmq/services/controlplane/internal/httpapi"
+	"github.com/flockmq/flockmq/services/controlplane/internal/ratelimit"
 )
 
 // RateLimit is a token bucket: Rate requests per second on average, bursts
@@ -37,8 +38,22 @@ type Config struct {
 	// bursts of 200.
 	IPRateLimit RateLimit `json:"ip_rate_limit"`
 	// APIKeyRateLimit limits authenticated requests per API key; default
-	// 50/s, bursts of 100.
+	// 50/s, bursts of 100. It holds across every control-plane instance
+	// sharing the NATS system (see RatesStream).
 	APIKeyRateLimit RateLimit `json:"api_key_rate_limit"`
+	// TenantRateLimit limits authenticated requests per tenant, all its API
+	// keys together; default 100/s, bursts of 200. It also holds across
+	// instances.
+	TenantRateLimit RateLimit `json:"tenant_rate_limit"`
+	// RatesStream names the JetStream stream in which instances share the
+	// API key and tenant rate limits (package ratelimit); default
+	// FLOCK_RATES. Each instance first applies the limits on its own, so
+	// a flood from one client never reaches NATS; the shared count then
+	// holds them across instances. The IP and signup limits are per
+	// instance (docs/adr/0005-shared-rate-limits.md). Sharing needs
+	// nats-server 2.12 or later; on an older server the limits are per
+	// instance and New logs a warning.
+	RatesStream string `json:"rates_stream"`
 	// BodyLimit is the largest request body in bytes; default 1 MiB.
 	BodyLimit int64 `json:"body_limit"`
 	// BulkBodyLimit is the largest body of POST /v1/devices:bulk; default 16 MiB.
@@ -110,6 +125,12 @@ func (c Config) withDefaults() Config {
 	if c.APIKeyRateLimit == (RateLimit{}) {
 		c.APIKeyRateLimit = RateLimit{Rate: 50, Burst: 100}
 	}
+	if c.TenantRateLimit == (RateLimit{}) {
+		c.TenantRateLimit = RateLimit{Rate: 100, Burst: 200}
+	}
+	if c.RatesStream == "" {
+		c.RatesStream = ratelimit.DefaultStream
+	}
 	if c.BodyLimit == 0 {
 		c.BodyLimit = 1 << 20
 	}
@@ -151,10 +172,20 @@ func (c Config) Validate() error {
 	if c.MaxTokenTTL < time.Minute {
 		bad("max_token_ttl", "%s is shorter than a minute", c.MaxTokenTTL)
 	}
-	for name, l := range map[string]RateLimit{"signup_rate_limit": c.SignupRateLimit, "ip_rate_limit": c.IPRateLimit, "api_key_rate_limit": c.APIKeyRateLimit} {
+	for name, l := range map[string]RateLimit{"signup_rate_limit": c.SignupRateLimit, "ip_rate_limit": c.IPRateLimit,
+		"api_key_rate_limit": c.APIKeyRateLimit, "tenant_rate_limit": c.TenantRateLimit} {
 		if l.Rate < 0 || l.Burst < 0 {
 			bad(name, "rate and burst must not be negative")
 		}
+	}
+	for name, l := range map[string]RateLimit{"api_key_rate_limit": c.APIKeyRateLimit, "tenant_rate_limit": c.TenantRateLimit} {
+		if w := ratelimit.WindowFor(l.Rate, l.Burst); w.Period > ratelimit.MaxPeriod {
+			bad(name, "burst/rate is %s; shared limits count in windows of burst/rate, at most %s: raise the rate or lower the burst",
+				w.Period, ratelimit.MaxPeriod)
+		}
+	}
+	if err := (ratelimit.Config{Stream: c.RatesStream}).Validate(); err != nil {
+		bad("rates_stream", "%q is not a valid stream name (A-Z a-z 0-9 _ -)", c.RatesStream)
 	}
 	if c.BodyLimit < 1024 {
 		bad("body_limit", "%d bytes is too small (at least 1024)", c.BodyLimit)

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/nats-io/nats.go/jetstream"
 
 	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
 	"github.com/flockmq/flockmq/pkg/tenant"
@@ -359,4 +361,47 @@ func TestExpiredRevocationsArePruned(t *testing.T) {
 	if _, err := e.kv(tenant.ConfigBucket).Get(ctx, tenant.RevokedKey(resp.Tenant.ID, tenant.RevokeToken, "jti-1")); err == nil {
 		t.Error("expired revocation still in the config bucket")
 	}
+}
+
+// TestTokenRevocationExpiresThroughKVTTL: a revocation with expires_at is
+// written with a KV per-key TTL, so the server itself removes it when it
+// ends, with no request to the control plane (ListRevocations, which also
+// drops expired ones, is not called before the key is gone). A key
+// revocation never ends, so it refuses expires_at.
+func TestTokenRevocationExpiresThroughKVTTL(t *testing.T) {
+	e := newEnv(t, testConfig())
+	ctx := context.Background()
+	c, resp := e.signup("acme")
+	exp := time.Now().Add(2 * time.Second)
+	if _, err := c.Revoke(ctx, apiv1.CreateRevocationRequest{Kind: "token", ID: "jti-short", ExpiresAt: &exp}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Revoke(ctx, apiv1.CreateRevocationRequest{Kind: "token", ID: "jti-forever"}); err != nil {
+		t.Fatal(err)
+	}
+	kv := e.kv(tenant.ConfigBucket)
+	short := tenant.RevokedKey(resp.Tenant.ID, tenant.RevokeToken, "jti-short")
+	if _, err := kv.Get(ctx, short); err != nil {
+		t.Fatalf("the revocation was not stored: %v", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := kv.Get(ctx, short)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the revocation is still in the bucket 20s after its TTL")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := kv.Get(ctx, tenant.RevokedKey(resp.Tenant.ID, tenant.RevokeToken, "jti-forever")); err != nil {
+		t.Errorf("a revocation without expires_at is gone: %v", err)
+	}
+	later := time.Now().Add(time.Hour)
+	_, err := c.Revoke(ctx, apiv1.CreateRevocationRequest{Kind: "key", ID: resp.PlatformKey.ID, ExpiresAt: &later})
+	wantAPIError(t, err, 400, apiv1.CodeInvalidArgument, "expires_at")
 }

@@ -14,13 +14,22 @@
 // Device status (GET /v1/devices/{id}/status, include=status on the device
 // list, usage.connected_devices of the tenant) is read from the presence
 // bucket the gateways write (package presence), never by calling a
-// gateway. The control plane only reads that bucket; when no gateway has
-// created it yet, it creates it empty, so every device reads as never
-// seen. The tenant's connected_devices count reads the status of every
+// gateway. The control plane only reads that bucket, except that deleting
+// a device deletes its presence record (presence.Reader.Forget); when no
+// gateway has created the bucket yet, it creates it empty, so every device
+// reads as never seen. The tenant's connected_devices count reads the status of every
 // device of the tenant ever seen, linear in the tenant's size like the
 // device listing.
 //
-// Lifecycle: New binds the buckets (creating missing ones); Handler serves
+// Rate limits: every request is limited per client address, signups
+// separately; authenticated requests per API key and per tenant. Each
+// instance applies all of them with its own token buckets; the API key and
+// tenant limits are then counted again in a JetStream stream every
+// instance shares, so they hold however many instances serve the API
+// (package internal/ratelimit, docs/adr/0005-shared-rate-limits.md).
+//
+// Lifecycle: New binds the buckets and the rate-limit stream (creating
+// missing ones); Handler serves
 // the API (use it directly in tests or behind another server); Run listens on
 // Config.Addr until its context ends or Shutdown is called.
 package controlplane

@@ -2,6 +2,7 @@ package controlplane_test
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -38,6 +39,7 @@ func testConfig() controlplane.Config {
 		SignupRateLimit: controlplane.RateLimit{Rate: 1000, Burst: 1000},
 		IPRateLimit:     controlplane.RateLimit{Rate: 100000, Burst: 100000},
 		APIKeyRateLimit: controlplane.RateLimit{Rate: 100000, Burst: 100000},
+		TenantRateLimit: controlplane.RateLimit{Rate: 100000, Burst: 100000},
 	}
 }
 
@@ -56,12 +58,18 @@ func newEnvOn(t testing.TB, ns *natsembed.Server, cfg controlplane.Config) *env 
 // newEnvClock is newEnvOn with an injected clock.
 func newEnvClock(t testing.TB, ns *natsembed.Server, cfg controlplane.Config, clock func() time.Time) *env {
 	t.Helper()
+	return newEnvLog(t, ns, cfg, clock, testWriter{t})
+}
+
+// newEnvLog is newEnvClock logging warnings and errors to logs.
+func newEnvLog(t testing.TB, ns *natsembed.Server, cfg controlplane.Config, clock func() time.Time, logs io.Writer) *env {
+	t.Helper()
 	nc, err := nats.Connect(ns.ClientURL())
 	if err != nil {
 		t.Fatalf("connect to NATS: %v", err)
 	}
 	t.Cleanup(nc.Close)
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cp, err := controlplane.New(cfg, controlplane.Deps{NATS: nc, Logger: log, Clock: clock})
 	if err != nil {
 		t.Fatalf("controlplane.New: %v", err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/flockmq/flockmq/pkg/presence"
 	"github.com/flockmq/flockmq/services/controlplane/internal/httpapi"
+	"github.com/flockmq/flockmq/services/controlplane/internal/ratelimit"
 	"github.com/flockmq/flockmq/services/controlplane/internal/store"
 )
 
@@ -68,13 +69,21 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
-	// Gateways write presence; the reader only reads it, and creates the
-	// bucket on first use when no gateway has run yet, so a device never
-	// seen reads as such rather than as an error.
+	if !st.KeyTTLSupported() {
+		log.Warn("the NATS server cannot expire keys on its own (per-key TTLs need nats-server 2.11 or later); "+
+			"expired token revocations will be dropped by their expires_at only", "bucket", cfg.ConfigBucket)
+	}
 	js, err := jetstream.New(deps.NATS)
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: JetStream: %w", err)
 	}
+	shared, err := openSharedLimits(ctx, js, cfg, deps.Clock, log)
+	if err != nil {
+		return nil, err
+	}
+	// Gateways write presence; the reader only reads it, and creates the
+	// bucket on first use when no gateway has run yet, so a device never
+	// seen reads as such rather than as an error.
 	pres, err := presence.NewReader(js, presence.Config{Bucket: cfg.PresenceBucket, Now: deps.Clock})
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
@@ -90,11 +99,31 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		SignupLimit:    cfg.SignupRateLimit,
 		IPLimit:        cfg.IPRateLimit,
 		APIKeyLimit:    cfg.APIKeyRateLimit,
+		TenantLimit:    cfg.TenantRateLimit,
 		Defaults:       cfg.DefaultQuotas,
 		TrustedProxies: proxies,
 		Presence:       pres,
+		Shared:         shared,
 	}, st, log, deps.Clock)
 	return &Server{cfg: cfg, log: log, api: api, shutdown: make(chan struct{})}, nil
+}
+
+// openSharedLimits binds the counters that hold the API key and tenant rate
+// limits across instances. On a NATS server that cannot count (older than
+// 2.12) the limits stay per instance, with a warning.
+func openSharedLimits(ctx context.Context, js jetstream.JetStream, cfg Config, clock func() time.Time, log *slog.Logger) (httpapi.SharedLimits, error) {
+	longest := max(ratelimit.WindowFor(cfg.APIKeyRateLimit.Rate, cfg.APIKeyRateLimit.Burst).Period,
+		ratelimit.WindowFor(cfg.TenantRateLimit.Rate, cfg.TenantRateLimit.Burst).Period)
+	c, err := ratelimit.Open(ctx, js, ratelimit.Config{Stream: cfg.RatesStream, Replicas: cfg.Replicas, MaxPeriod: longest}, clock)
+	if errors.Is(err, ratelimit.ErrUnsupported) {
+		log.Warn("the NATS server cannot keep the shared rate-limit counters (it needs nats-server 2.12 or later); "+
+			"API key and tenant rate limits apply per control-plane instance", "stream", cfg.RatesStream)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: %w", err)
+	}
+	return c, nil
 }
 
 // Handler returns the API's root handler (every route, with logging, rate

@@ -29,11 +29,18 @@ type gateway struct {
 
 func startGateway(t testing.TB, e *env, id string) *gateway {
 	t.Helper()
+	return startGatewayWith(t, e, presence.Config{GatewayID: id})
+}
+
+// startGatewayWith is startGateway with a presence configuration.
+func startGatewayWith(t testing.TB, e *env, cfg presence.Config) *gateway {
+	t.Helper()
+	id := cfg.GatewayID
 	js, err := jetstream.New(e.nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := presence.NewReporter(js, presence.Config{GatewayID: id}, nil)
+	rep, err := presence.NewReporter(js, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

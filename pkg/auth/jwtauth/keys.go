@@ -156,7 +156,7 @@ func ParseJWK(data []byte) (JWK, error) {
 		return JWK{}, fmt.Errorf("jwtauth: decode JWK: %w", err)
 	}
 	if j.Use != "" && j.Use != "sig" {
-		return JWK{}, fmt.Errorf("jwtauth: JWK %q has use %q: only signature keys (use \"sig\") verify tokens", j.Kid, j.Use)
+		return JWK{}, memberErr("use", "%s has use %q: only signature keys (use \"sig\") verify tokens", jwkName(j.Kid), j.Use)
 	}
 	return j.parse()
 }
@@ -174,28 +174,28 @@ func ParseJWKS(data []byte) ([]JWK, error) {
 		return nil, fmt.Errorf("jwtauth: decode JWKS: %w", err)
 	}
 	if set.Keys == nil {
-		return nil, errors.New(`jwtauth: JWKS has no "keys" array`)
+		return nil, memberErr("keys", `JWKS has no "keys" array`)
 	}
 	keys := make([]JWK, 0, len(set.Keys))
 	seen := make(map[string]bool, len(set.Keys))
 	for i, raw := range set.Keys {
 		var j jwkJSON
 		if err := json.Unmarshal(raw, &j); err != nil {
-			return nil, fmt.Errorf("jwtauth: JWKS key %d: %w", i, err)
+			return nil, &JWKSKeyError{Index: i, Err: fmt.Errorf("decode JWK: %w", err)}
 		}
 		if j.Use == "enc" {
 			continue
 		}
 		if j.Use != "" && j.Use != "sig" {
-			return nil, fmt.Errorf("jwtauth: JWKS key %d (kid %q): use %q is neither sig nor enc", i, j.Kid, j.Use)
+			return nil, &JWKSKeyError{Index: i, KeyID: j.Kid, Err: memberErr("use", "use %q is neither sig nor enc", j.Use)}
 		}
 		k, err := j.parse()
 		if err != nil {
-			return nil, within(err, "JWKS key %d (kid %q)", i, j.Kid)
+			return nil, &JWKSKeyError{Index: i, KeyID: j.Kid, Err: err}
 		}
 		if k.KeyID != "" {
 			if seen[k.KeyID] {
-				return nil, fmt.Errorf("jwtauth: JWKS key %d: kid %q appears twice", i, k.KeyID)
+				return nil, &JWKSKeyError{Index: i, Err: memberErr("kid", "kid %q appears twice", k.KeyID)}
 			}
 			seen[k.KeyID] = true
 		}
@@ -206,16 +206,16 @@ func ParseJWKS(data []byte) ([]JWK, error) {
 
 func (j jwkJSON) parse() (JWK, error) {
 	if j.D != "" || j.P != "" || j.Q != "" || j.DP != "" || j.DQ != "" || j.QI != "" {
-		return JWK{}, fmt.Errorf("jwtauth: JWK %q contains private key material: upload the public key only", j.Kid)
+		return JWK{}, fmt.Errorf("jwtauth: %s contains private key material: upload the public key only", jwkName(j.Kid))
 	}
 	if j.K != "" || j.Kty == "oct" {
-		return JWK{}, fmt.Errorf("jwtauth: JWK %q is a symmetric key: only ES256, EdDSA and RS256 public keys are accepted", j.Kid)
+		return JWK{}, memberErr("kty", "%s is a symmetric key: only ES256, EdDSA and RS256 public keys are accepted", jwkName(j.Kid))
 	}
 	var pub crypto.PublicKey
 	switch j.Kty {
 	case "EC":
 		if j.Crv != "P-256" {
-			return JWK{}, fmt.Errorf("jwtauth: JWK %q: EC curve %q: only P-256 is accepted", j.Kid, j.Crv)
+			return JWK{}, memberErr("crv", "%s: EC curve %q: only P-256 is accepted", jwkName(j.Kid), j.Crv)
 		}
 		x, err := b64Field("x", j.X, 32)
 		if err != nil {
@@ -228,12 +228,12 @@ func (j jwkJSON) parse() (JWK, error) {
 		point := append(append([]byte{4}, x...), y...)
 		k, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
 		if err != nil {
-			return JWK{}, fmt.Errorf("jwtauth: JWK %q: %w", j.Kid, err)
+			return JWK{}, fmt.Errorf("jwtauth: %s: the point is not on the P-256 curve: %w", jwkName(j.Kid), err)
 		}
 		pub = k
 	case "OKP":
 		if j.Crv != "Ed25519" {
-			return JWK{}, fmt.Errorf("jwtauth: JWK %q: OKP curve %q: only Ed25519 is accepted", j.Kid, j.Crv)
+			return JWK{}, memberErr("crv", "%s: OKP curve %q: only Ed25519 is accepted", jwkName(j.Kid), j.Crv)
 		}
 		x, err := b64Field("x", j.X, ed25519.PublicKeySize)
 		if err != nil {
@@ -250,24 +250,24 @@ func (j jwkJSON) parse() (JWK, error) {
 			return JWK{}, err
 		}
 		if len(e) > 4 {
-			return JWK{}, fmt.Errorf("jwtauth: JWK %q: RSA exponent of %d bytes is too large", j.Kid, len(e))
+			return JWK{}, memberErr("e", "%s: RSA exponent of %d bytes is too large", jwkName(j.Kid), len(e))
 		}
 		exp := new(big.Int).SetBytes(e).Int64()
 		if exp < 3 || exp%2 == 0 {
-			return JWK{}, fmt.Errorf("jwtauth: JWK %q: RSA exponent %d is invalid", j.Kid, exp)
+			return JWK{}, memberErr("e", "%s: RSA exponent %d is invalid", jwkName(j.Kid), exp)
 		}
 		pub = &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(exp)}
 	case "":
-		return JWK{}, errors.New(`jwtauth: JWK has no "kty"`)
+		return JWK{}, memberErr("kty", `JWK has no "kty"`)
 	default:
-		return JWK{}, fmt.Errorf("jwtauth: JWK %q: key type %q is not supported (want EC, OKP or RSA)", j.Kid, j.Kty)
+		return JWK{}, memberErr("kty", "%s: key type %q is not supported (want EC, OKP or RSA)", jwkName(j.Kid), j.Kty)
 	}
 	alg, err := AlgorithmFor(pub)
 	if err != nil {
 		return JWK{}, err
 	}
 	if j.Alg != "" && tenant.Algorithm(j.Alg) != alg {
-		return JWK{}, fmt.Errorf("jwtauth: JWK %q declares alg %q but its key verifies %s only", j.Kid, j.Alg, alg)
+		return JWK{}, memberErr("alg", "%s declares alg %q but its key verifies %s only", jwkName(j.Kid), j.Alg, alg)
 	}
 	return JWK{KeyID: j.Kid, Algorithm: alg, Public: pub}, nil
 }
@@ -276,14 +276,14 @@ func (j jwkJSON) parse() (JWK, error) {
 // padded value is tolerated). size > 0 demands that exact length.
 func b64Field(name, v string, size int) ([]byte, error) {
 	if v == "" {
-		return nil, fmt.Errorf("jwtauth: JWK member %q is missing", name)
+		return nil, memberErr(name, "JWK member %q is missing", name)
 	}
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(v, "="))
 	if err != nil {
-		return nil, fmt.Errorf("jwtauth: JWK member %q is not base64url: %w", name, err)
+		return nil, memberErr(name, "JWK member %q is not base64url", name)
 	}
 	if size > 0 && len(b) != size {
-		return nil, fmt.Errorf("jwtauth: JWK member %q is %d bytes, want %d", name, len(b), size)
+		return nil, memberErr(name, "JWK member %q is %d bytes, want %d", name, len(b), size)
 	}
 	return b, nil
 }
@@ -303,4 +303,45 @@ func (e *contextError) Unwrap() error { return e.err }
 
 func within(err error, format string, args ...any) error {
 	return &contextError{context: fmt.Sprintf(format, args...), err: err}
+}
+
+// JWKMemberError is a key refused because of one member of its JWK (or of
+// its JWKS document), which it names, so that a caller such as the control
+// plane can point a user at the field to fix ("jwks.keys[2].crv").
+type JWKMemberError struct {
+	Member string // the JSON member at fault: "kty", "crv", "x", "e", "alg", "use", "kid", "keys", …
+	Reason string // what is wrong, in words, without the package prefix
+}
+
+func (e *JWKMemberError) Error() string { return "jwtauth: " + e.Reason }
+
+func memberErr(member, format string, args ...any) error {
+	return &JWKMemberError{Member: member, Reason: fmt.Sprintf(format, args...)}
+}
+
+// JWKSKeyError is a JWKS document refused because of one of its keys: Index
+// is the key's position in the "keys" array and KeyID its "kid" (possibly
+// empty). Err says why; it may be a *JWKMemberError.
+type JWKSKeyError struct {
+	Index int
+	KeyID string
+	Err   error
+}
+
+func (e *JWKSKeyError) Error() string {
+	where := fmt.Sprintf("JWKS key %d", e.Index)
+	if e.KeyID != "" {
+		where += fmt.Sprintf(" (kid %q)", e.KeyID)
+	}
+	return "jwtauth: " + where + ": " + strings.TrimPrefix(e.Err.Error(), "jwtauth: ")
+}
+
+func (e *JWKSKeyError) Unwrap() error { return e.Err }
+
+// jwkName names a JWK in messages: by its kid when it has one.
+func jwkName(kid string) string {
+	if kid == "" {
+		return "JWK"
+	}
+	return fmt.Sprintf("JWK %q", kid)
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -221,6 +222,49 @@ func TestParseJWKS(t *testing.T) {
 	} {
 		if _, err := jwtauth.ParseJWKS(mustJSON(t, tc.in)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: ParseJWKS() error = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestJWKErrorsNameTheMember: a refused JWK or JWKS says which member and
+// which key of the set is at fault, so the control plane can name the
+// request field ("jwks.keys[1].crv").
+func TestJWKErrorsNameTheMember(t *testing.T) {
+	s := keysForTest(t)
+	p384 := jwkOf(t, "b", s.es.Public())
+	p384["crv"] = "P-384"
+	for _, tc := range []struct {
+		name       string
+		in         any
+		set        bool
+		wantIndex  int // -1: no JWKSKeyError
+		wantMember string
+	}{
+		{"symmetric", map[string]string{"kty": "oct", "k": "c2VjcmV0"}, false, -1, "kty"},
+		{"no kty", map[string]string{}, false, -1, "kty"},
+		{"missing x", map[string]string{"kty": "OKP", "crv": "Ed25519"}, false, -1, "x"},
+		{"curve", p384, false, -1, "crv"},
+		{"use", map[string]string{"kty": "EC", "use": "enc"}, false, -1, "use"},
+		{"set curve", map[string]any{"keys": []any{jwkOf(t, "a", s.ed.Public()), p384}}, true, 1, "crv"},
+		{"set duplicate", map[string]any{"keys": []any{jwkOf(t, "a", s.ed.Public()), jwkOf(t, "a", s.es.Public())}}, true, 1, "kid"},
+		{"set without keys", map[string]any{}, true, -1, "keys"},
+	} {
+		var err error
+		if tc.set {
+			_, err = jwtauth.ParseJWKS(mustJSON(t, tc.in))
+		} else {
+			_, err = jwtauth.ParseJWK(mustJSON(t, tc.in))
+		}
+		me, ok := errors.AsType[*jwtauth.JWKMemberError](err)
+		if !ok || me.Member != tc.wantMember {
+			t.Errorf("%s: error = %v, want a JWKMemberError on %q", tc.name, err, tc.wantMember)
+		}
+		index := -1
+		if ke, ok := errors.AsType[*jwtauth.JWKSKeyError](err); ok {
+			index = ke.Index
+		}
+		if index != tc.wantIndex {
+			t.Errorf("%s: error = %v names JWKS key %d, want %d", tc.name, err, index, tc.wantIndex)
 		}
 	}
 }

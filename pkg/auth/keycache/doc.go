@@ -13,7 +13,12 @@
 // waits for it.
 //
 // Public keys are parsed once, when their record arrives. Deletes and
-// purges remove entries. A value that does not decode or validate is
+// purges remove entries, and so does the end of a key's KV time to live:
+// the control plane writes token revocations with a per-key TTL (the
+// token's remaining life), and when the server removes such a key it
+// leaves a marker that the watch delivers as a purge. A revocation past its
+// own ExpiresAt is also dropped by a periodic sweep, a second guard for
+// buckets or servers without TTL support. A value that does not decode or validate is
 // logged and treated as absent, which fails closed: a broken device record
 // refuses the device, a broken key verifies nothing. Decoding is lenient
 // about unknown JSON fields so a control plane may add fields before every

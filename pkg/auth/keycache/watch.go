@@ -128,8 +128,11 @@ func (c *Cache) watch(ctx context.Context, status <-chan nats.Status) (loaded bo
 }
 
 // pruneInterval is how often revocations past their ExpiresAt are dropped.
-// The bucket's TTL may remove them without leaving a marker the watch can
-// see, and an expired revocation no longer covers anything anyway.
+// Those with a KV TTL normally leave through the marker the server writes
+// when it removes them; this sweep is the second guard, for a bucket
+// without TTL support (a NATS server older than 2.11) and for values whose
+// ExpiresAt comes before their TTL ends. An expired revocation covers
+// nothing anyway (tenant.Revocation.Covers).
 const pruneInterval = time.Minute
 
 // pruneExpired drops the revocations past their ExpiresAt.

@@ -69,3 +69,40 @@ func TestKeysGatewaysRefuseAreRefused(t *testing.T) {
 		t.Errorf("ParseJWK with a qi member = %v, want a private-key refusal", err)
 	}
 }
+
+// TestParseErrorsNameTheField: a refused upload names the request field to
+// fix, down to the key of a JWKS and the member of a JWK.
+func TestParseErrorsNameTheField(t *testing.T) {
+	ed := `{"kty":"OKP","crv":"Ed25519","kid":"ed-1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}`
+	for _, tc := range []struct {
+		name, in  string
+		parse     func(string) error
+		wantField string
+	}{
+		{"pem garbage", "hello", pemParser, "public_key_pem"},
+		{"jwk not an object", `[1]`, jwkParser, "jwk"},
+		{"jwk curve", `{"kty":"EC","crv":"P-384"}`, jwkParser, "jwk.crv"},
+		{"jwk missing x", `{"kty":"OKP","crv":"Ed25519"}`, jwkParser, "jwk.x"},
+		{"jwks not a set", `[1,2]`, jwksParser, "jwks"},
+		{"jwks no keys member", `{}`, jwksParser, "jwks.keys"},
+		{"jwks only encryption keys", `{"keys":[{"kty":"RSA","use":"enc"}]}`, jwksParser, "jwks.keys"},
+		{"jwks second key", `{"keys":[` + ed + `,{"kty":"oct","k":"c2VjcmV0"}]}`, jwksParser, "jwks.keys[1].kty"},
+		{"jwks duplicate kid", `{"keys":[` + ed + `,` + ed + `]}`, jwksParser, "jwks.keys[1].kid"},
+	} {
+		err := tc.parse(tc.in)
+		ie, ok := err.(*InputError)
+		if !ok || ie.Field != tc.wantField || ie.Message == "" || strings.HasPrefix(ie.Message, "jwtauth:") {
+			t.Errorf("%s: error = %#v, want an InputError on %s with a message of its own", tc.name, err, tc.wantField)
+		}
+	}
+	keys, err := ParseJWKS("jwks", json.RawMessage(`{"keys":[`+ed+`,{"kty":"RSA","use":"enc"}]}`))
+	if err != nil || len(keys) != 1 || keys[0].SourceKID != "ed-1" || keys[0].Algorithm != "EdDSA" {
+		t.Errorf("ParseJWKS(one signing and one encryption key) = %+v, %v; want the Ed25519 key only", keys, err)
+	}
+}
+
+func pemParser(s string) error { _, err := ParsePEM("public_key_pem", s); return err }
+
+func jwkParser(s string) error { _, err := ParseJWK("jwk", json.RawMessage(s)); return err }
+
+func jwksParser(s string) error { _, err := ParseJWKS("jwks", json.RawMessage(s)); return err }

@@ -4,6 +4,11 @@
 // at least 2048 bits; private keys refused), and the per-tenant ES256
 // platform signing keys that sign device tokens with golang-jwt.
 //
+// Public keys are parsed by package jwtauth, the parser the gateways verify
+// tokens with, so the control plane never stores a key a gateway would
+// refuse; this package only maps jwtauth's errors onto the request field at
+// fault ("jwks.keys[2].crv").
+//
 // It imports no net/http: the HTTP layer turns its *InputError values into
 // responses naming the offending field.
 package credentials

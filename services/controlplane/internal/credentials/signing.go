@@ -31,7 +31,7 @@ func NewSigningKey() (SigningKeyPair, error) {
 	if err != nil {
 		return SigningKeyPair{}, fmt.Errorf("credentials: encode signing key: %w", err)
 	}
-	pub, err := accept("signing_key", &priv.PublicKey)
+	pub, err := publicKey("signing_key", &priv.PublicKey, "")
 	if err != nil {
 		return SigningKeyPair{}, fmt.Errorf("credentials: signing key: %w", err)
 	}

@@ -13,11 +13,13 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
 	"github.com/flockmq/flockmq/pkg/tenant"
 	"github.com/flockmq/flockmq/services/controlplane/internal/credentials"
+	"github.com/flockmq/flockmq/services/controlplane/internal/ratelimit"
 	"github.com/flockmq/flockmq/services/controlplane/internal/store"
 )
 
@@ -33,12 +35,17 @@ type Config struct {
 	SignupLimit   Limit         // per remote IP
 	IPLimit       Limit         // every request, per remote IP
 	APIKeyLimit   Limit         // authenticated requests, per API key
+	TenantLimit   Limit         // authenticated requests, per tenant (all its API keys)
 	Defaults      tenant.Quotas // platform default quotas
 	// TrustedProxies are the load balancers whose X-Forwarded-For is
 	// believed when attributing requests to client addresses.
 	TrustedProxies []netip.Prefix
 	// Presence answers device status queries; required.
 	Presence Presence
+	// Shared applies APIKeyLimit and TenantLimit across every control-plane
+	// instance, after this instance's own token buckets let a request
+	// through; nil applies them per instance only.
+	Shared SharedLimits
 }
 
 // API serves the control-plane HTTP API.
@@ -52,6 +59,15 @@ type API struct {
 	signup *limiters
 	ip     *limiters
 	key    *limiters
+	tenant *limiters
+
+	// keyWindow and tenantWindow are APIKeyLimit and TenantLimit as the
+	// fixed windows Shared counts in.
+	keyWindow, tenantWindow ratelimit.Window
+	// sharedWarnedAt is when the last warning that Shared failed was
+	// logged (Unix nanoseconds), so a NATS outage logs a line every
+	// sharedWarnEvery, not one per request.
+	sharedWarnedAt atomic.Int64
 
 	handler http.Handler
 }
@@ -66,6 +82,10 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) *A
 		signup: newLimiters(cfg.SignupLimit, now),
 		ip:     newLimiters(cfg.IPLimit, now),
 		key:    newLimiters(cfg.APIKeyLimit, now),
+		tenant: newLimiters(cfg.TenantLimit, now),
+
+		keyWindow:    ratelimit.WindowFor(cfg.APIKeyLimit.Rate, cfg.APIKeyLimit.Burst),
+		tenantWindow: ratelimit.WindowFor(cfg.TenantLimit.Rate, cfg.TenantLimit.Burst),
 	}
 	if cfg.AdminKey != "" {
 		a.adminHash = sha256.Sum256([]byte(cfg.AdminKey))
@@ -408,8 +428,16 @@ func (a *API) authTenant(next http.Handler) http.Handler {
 			return &Error{Status: http.StatusForbidden, Code: apiv1.CodePermissionDenied,
 				Public: "tenant " + t.ID + " is disabled; contact the operator"}
 		}
+		// Local token buckets first: cheap, and a flood cut off here
+		// never reaches NATS. Then the limits shared by every instance.
 		if ok, d := a.key.allow(rec.ID); !ok {
-			return rateLimited("too many requests with this API key", d)
+			return rateLimited(keyLimited, d)
+		}
+		if ok, d := a.tenant.allow(rec.TenantID); !ok {
+			return rateLimited(tenantLimited, d)
+		}
+		if err := a.sharedLimits(r.Context(), rec); err != nil {
+			return err
 		}
 		if n := noteOf(r); n != nil {
 			n.mu.Lock()
@@ -421,6 +449,62 @@ func (a *API) authTenant(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r.WithContext(ctx))
 		return nil
 	})
+}
+
+// What a caller over a rate limit is told.
+const (
+	keyLimited    = "too many requests with this API key"
+	tenantLimited = "too many requests for your tenant (all its API keys together)"
+)
+
+// Scopes of the shared limits.
+const (
+	scopeKey    = "key"
+	scopeTenant = "tenant"
+)
+
+// sharedLimitTimeout bounds the wait for the shared counters, so that a
+// slow NATS delays a request by at most this much before it fails open.
+const sharedLimitTimeout = time.Second
+
+// sharedWarnEvery spaces the warnings that the shared limits failed.
+const sharedWarnEvery = 10 * time.Second
+
+// sharedLimits counts the request against the API key's and the tenant's
+// limits shared by every instance. When NATS does not answer it lets the
+// request through (and warns): the limits protect the service, they do not
+// authorise anything, and this instance's own buckets still apply.
+func (a *API) sharedLimits(ctx context.Context, rec store.APIKey) error {
+	if a.cfg.Shared == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, sharedLimitTimeout)
+	defer cancel()
+	d, err := a.cfg.Shared.Take(ctx,
+		ratelimit.Key{Scope: scopeKey, ID: rec.ID, Window: a.keyWindow},
+		ratelimit.Key{Scope: scopeTenant, ID: rec.TenantID, Window: a.tenantWindow})
+	if err != nil {
+		a.warnShared(ctx, rec.TenantID, err)
+		return nil
+	}
+	switch {
+	case d.Allowed:
+		return nil
+	case d.Scope == scopeTenant:
+		return rateLimited(tenantLimited, d.RetryAfter)
+	default:
+		return rateLimited(keyLimited, d.RetryAfter)
+	}
+}
+
+func (a *API) warnShared(ctx context.Context, tid string, err error) {
+	now := a.now().UnixNano()
+	last := a.sharedWarnedAt.Load()
+	if last != 0 && now-last < int64(sharedWarnEvery) || !a.sharedWarnedAt.CompareAndSwap(last, now) {
+		return
+	}
+	a.log.WarnContext(ctx, "the rate limits shared by all control-plane instances could not be checked, so requests are let through "+
+		"under this instance's own limits only; is NATS reachable?", slog.String("tenant_id", tid), slog.Any("err", err))
 }
 
 // authAdmin checks the operator's admin key.

@@ -372,7 +372,10 @@ func (a *API) deleteDevice(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	now := a.now().UTC()
 	// Revoke first, so gateways disconnect the device's sessions even if a
-	// later step fails; then remove its keys and the device itself.
+	// later step fails; then remove its keys, its presence record and the
+	// device itself, last, so that a failed step can be retried with the
+	// same request. The revocation stays (docs/adr/0003: what a device
+	// delete leaves behind).
 	rv := tenant.Revocation{TenantID: tid, Kind: tenant.RevokeDevice, ID: id, RevokedAt: now}
 	if _, err := a.st.Put(ctx, store.Config, tenant.RevokedKey(tid, tenant.RevokeDevice, id), rv); err != nil {
 		return internal(err)
@@ -385,6 +388,9 @@ func (a *API) deleteDevice(w http.ResponseWriter, r *http.Request) error {
 		if err := a.dropKey(ctx, tid, store.LastToken(ik), ik); err != nil {
 			return internal(err)
 		}
+	}
+	if err := a.cfg.Presence.Forget(ctx, tid, id); err != nil {
+		return presenceUnavailable(err)
 	}
 	// Delete at the revision read, so that of concurrent deletes only one
 	// returns the device's room to the quota.

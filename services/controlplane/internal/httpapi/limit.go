@@ -1,11 +1,22 @@
 package httpapi
 
 import (
+	"context"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/flockmq/flockmq/services/controlplane/internal/ratelimit"
 )
+
+// SharedLimits counts requests against limits that hold across every
+// control-plane instance; *ratelimit.Counter implements it.
+type SharedLimits interface {
+	Take(ctx context.Context, keys ...ratelimit.Key) (ratelimit.Decision, error)
+}
+
+var _ SharedLimits = (*ratelimit.Counter)(nil)
 
 // Limit is a token bucket: Rate events per second, bursts of Burst.
 // A zero Rate disables the limit.

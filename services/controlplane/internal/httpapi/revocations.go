@@ -42,6 +42,9 @@ func (a *API) createRevocation(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	case tenant.RevokeKey:
+		if req.ExpiresAt != nil {
+			return invalid("expires_at", "a revoked key is deleted for good, so its revocation never ends; leave expires_at out")
+		}
 		k, err := a.loadKey(ctx, tid, req.ID)
 		if err != nil {
 			return err
@@ -65,7 +68,17 @@ func (a *API) createRevocation(w http.ResponseWriter, r *http.Request) error {
 		storeID = tenant.TokenRevocationID(req.ID)
 	}
 	if kind != tenant.RevokeKey { // revokeKey wrote the key's revocation
-		if _, err := a.st.Put(ctx, store.Config, tenant.RevokedKey(tid, kind, storeID), rv); err != nil {
+		key := tenant.RevokedKey(tid, kind, storeID)
+		var err error
+		if rv.ExpiresAt != nil {
+			// The key leaves the bucket, and so every gateway's cache, when
+			// the revocation ends; ExpiresAt stays in the value as a second
+			// guard (docs/adr/0003).
+			_, err = a.st.PutTTL(ctx, store.Config, key, rv, rv.ExpiresAt.Sub(now))
+		} else {
+			_, err = a.st.Put(ctx, store.Config, key, rv)
+		}
+		if err != nil {
 			return internal(err)
 		}
 	}

@@ -13,11 +13,13 @@ import (
 
 // Presence reads what the gateways report of device connections;
 // *presence.Reader implements it. Get answers presence.ErrNotFound for a
-// device never seen; List leaves such devices out of its map.
+// device never seen; List leaves such devices out of its map. Forget
+// deletes the record of a deleted device.
 type Presence interface {
 	Get(ctx context.Context, tid, did string) (presence.Status, error)
 	List(ctx context.Context, tid string, dids []string) (map[string]presence.Status, error)
 	Counts(ctx context.Context, tid string) (connected int, err error)
+	Forget(ctx context.Context, tid, did string) error
 }
 
 var _ Presence = (*presence.Reader)(nil)

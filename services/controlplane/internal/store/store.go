@@ -35,17 +35,28 @@ type Store struct {
 	secrets       jetstream.KeyValue
 	configBucket  string
 	secretsBucket string
+	// keyTTL reports whether the config bucket accepts per-key TTLs (set by
+	// Open, read-only afterwards).
+	keyTTL bool
 }
+
+// MarkerTTL is how long the config bucket keeps the marker a key leaves
+// behind when its TTL removes it. Watchers (the gateways' key caches) see
+// the marker as a purge and drop the key; a watcher that was away longer
+// reloads the whole bucket when it comes back, and the key is simply not in
+// the snapshot any more, so the marker need not outlive an outage.
+const MarkerTTL = time.Hour
 
 // BucketConfigs are the configurations the store creates missing buckets
 // with. History 1 because gateways only need the latest value; file storage
-// because the configuration must survive a NATS restart.
+// because the configuration must survive a NATS restart. The config bucket
+// allows per-key TTLs (token revocations expire with their token).
 func BucketConfigs(configBucket, secretsBucket string, replicas int) []jetstream.KeyValueConfig {
 	if replicas < 1 {
 		replicas = 1
 	}
 	return []jetstream.KeyValueConfig{
-		{Bucket: configBucket, History: 1, Storage: jetstream.FileStorage, Replicas: replicas,
+		{Bucket: configBucket, History: 1, Storage: jetstream.FileStorage, Replicas: replicas, LimitMarkerTTL: MarkerTTL,
 			Description: "FlockMQ tenant configuration; written by the control plane, watched by gateways"},
 		{Bucket: secretsBucket, History: 1, Storage: jetstream.FileStorage, Replicas: replicas,
 			Description: "FlockMQ control-plane secrets; read by the control plane only"},
@@ -53,8 +64,12 @@ func BucketConfigs(configBucket, secretsBucket string, replicas int) []jetstream
 }
 
 // Open binds to the buckets, creating any that is missing. An existing
-// bucket's configuration is left as it is (another instance or a gateway
-// may have created it first).
+// bucket's configuration is kept (another instance may have created it, or
+// an operator changed its replicas), except that a config bucket created
+// before per-key TTLs were used is updated to allow them (its other settings
+// unchanged). When the NATS server cannot do that (older than 2.11), Open
+// still succeeds and KeyTTLSupported reports false: PutTTL then writes
+// without a TTL and expiry relies on the value's own expiry time.
 func Open(ctx context.Context, nc *nats.Conn, configBucket, secretsBucket string, replicas int) (*Store, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -73,8 +88,43 @@ func Open(ctx context.Context, nc *nats.Conn, configBucket, secretsBucket string
 			s.secrets = kv
 		}
 	}
+	s.config, s.keyTTL, err = allowKeyTTL(ctx, js, s.config)
+	if err != nil {
+		return nil, err
+	}
 	return s, nil
 }
+
+// allowKeyTTL makes sure kv accepts per-key TTLs, updating the bucket's
+// configuration when it does not yet; ok is false when the server cannot.
+func allowKeyTTL(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue) (_ jetstream.KeyValue, ok bool, _ error) {
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("store: bucket %s status: %w", kv.Bucket(), err)
+	}
+	bs, isBucket := st.(*jetstream.KeyValueBucketStatus)
+	if !isBucket {
+		return nil, false, fmt.Errorf("store: bucket %s: unexpected status type %T", kv.Bucket(), st)
+	}
+	if bs.LimitMarkerTTL() > 0 {
+		return kv, true, nil
+	}
+	cfg := bs.Config()
+	cfg.LimitMarkerTTL = MarkerTTL
+	// Concurrent instances may do this at once; the update is idempotent.
+	updated, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
+		return kv, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store: allow per-key TTLs in bucket %s: %w", kv.Bucket(), err)
+	}
+	return updated, true, nil
+}
+
+// KeyTTLSupported reports whether the config bucket accepts per-key TTLs
+// (see Open).
+func (s *Store) KeyTTLSupported() bool { return s.keyTTL }
 
 func bind(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	kv, err := js.KeyValue(ctx, cfg.Bucket)
@@ -194,6 +244,37 @@ func (s *Store) Put(ctx context.Context, b Bucket, key string, v any) (uint64, e
 		return 0, fmt.Errorf("store: put %s: %w", key, err)
 	}
 	return rev, nil
+}
+
+// PutTTL is Put with a time to live: the server removes the key ttl after
+// the write (rounded up to whole seconds, at least one) and leaves a marker
+// that watchers see as a purge. Only the config bucket allows TTLs. Without
+// server support (KeyTTLSupported false) it is Put.
+//
+// KV offers a TTL only on Create (jetstream.KeyTTL), which fails on a key
+// holding a value; PutTTL must also replace one, so it publishes to the
+// key's subject with the same TTL header, as Create does internally. The
+// subject layout $KV.<bucket>.<key> is NATS ADR-8, as in CreateMany.
+func (s *Store) PutTTL(ctx context.Context, b Bucket, key string, v any, ttl time.Duration) (uint64, error) {
+	if b != Config {
+		return 0, fmt.Errorf("store: put %s: only the config bucket allows TTLs", key)
+	}
+	if !s.keyTTL {
+		return s.Put(ctx, b, key, v)
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return 0, fmt.Errorf("store: encode %s: %w", key, err)
+	}
+	ttl = max(ttl, time.Second)
+	if r := ttl % time.Second; r != 0 {
+		ttl += time.Second - r
+	}
+	ack, err := s.js.Publish(ctx, "$KV."+s.configBucket+"."+key, data, jetstream.WithMsgTTL(ttl))
+	if err != nil {
+		return 0, fmt.Errorf("store: put %s with a TTL of %s: %w", key, ttl, err)
+	}
+	return ack.Sequence, nil
 }
 
 // Delete removes key. Deleting a missing key is not an error.

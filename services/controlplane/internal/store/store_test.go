@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -14,7 +15,8 @@ import (
 	"github.com/flockmq/flockmq/internal/natsembed/natstest"
 )
 
-func openTest(t *testing.T) (*Store, *nats.Conn) {
+// connectTest starts a NATS server and connects to it.
+func connectTest(t *testing.T) *nats.Conn {
 	t.Helper()
 	ns := natstest.Start(t)
 	nc, err := nats.Connect("", nats.InProcessServer(ns))
@@ -22,6 +24,12 @@ func openTest(t *testing.T) (*Store, *nats.Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
+	return nc
+}
+
+func openTest(t *testing.T) (*Store, *nats.Conn) {
+	t.Helper()
+	nc := connectTest(t)
 	s, err := Open(context.Background(), nc, "CFG", "SEC", 1)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -139,5 +147,103 @@ func TestSecretsDoNotLog(t *testing.T) {
 	log.Info("x", "k", SigningKey{ID: "pk_1", PrivateKeyPEM: "-----BEGIN PRIVATE KEY-----"}, "a", APIKey{ID: "a1", SecretHash: "deadbeef"})
 	if strings.Contains(b.String(), "PRIVATE") || strings.Contains(b.String(), "deadbeef") {
 		t.Errorf("log line shows secrets: %s", b.String())
+	}
+}
+
+// TestOpenAllowsKeyTTLInAnExistingBucket: a config bucket created before
+// per-key TTLs were used (as in deployed installs) is updated to allow them,
+// keeping its data and its other settings.
+func TestOpenAllowsKeyTTLInAnExistingBucket(t *testing.T) {
+	nc := connectTest(t)
+	ctx := context.Background()
+	js, _ := jetstream.New(nc)
+	old, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "CFG", History: 1, Storage: jetstream.FileStorage, Description: "as deployed", MaxBytes: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Put(ctx, "tenants.t-1", []byte(`{"n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, nc, "CFG", "SEC", 1)
+	if err != nil {
+		t.Fatalf("Open over an existing bucket: %v", err)
+	}
+	if !s.KeyTTLSupported() {
+		t.Fatal("KeyTTLSupported() = false after Open")
+	}
+	kv, _ := js.KeyValue(ctx, "CFG")
+	st, err := kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := st.(*jetstream.KeyValueBucketStatus)
+	cfg := bs.StreamInfo().Config
+	if bs.LimitMarkerTTL() != MarkerTTL || !cfg.AllowMsgTTL {
+		t.Errorf("after Open: LimitMarkerTTL = %s, AllowMsgTTL = %v; want %s, true", bs.LimitMarkerTTL(), cfg.AllowMsgTTL, MarkerTTL)
+	}
+	if cfg.Description != "as deployed" || cfg.MaxBytes != 1<<30 || cfg.Storage != jetstream.FileStorage {
+		t.Errorf("after Open the bucket's own settings changed: %+v", cfg)
+	}
+	var r rec
+	if _, err := s.Get(ctx, Config, "tenants.t-1", &r); err != nil || r.N != 1 {
+		t.Errorf("value written before the update = %+v, %v", r, err)
+	}
+	// A second instance finds the bucket updated already.
+	if s2, err := Open(ctx, nc, "CFG", "SEC", 1); err != nil || !s2.KeyTTLSupported() {
+		t.Errorf("second Open = %v", err)
+	}
+}
+
+// TestPutTTLExpires: a key written with PutTTL, new or replacing a value,
+// disappears after its TTL and a watcher sees a purge for it.
+func TestPutTTLExpires(t *testing.T) {
+	s, nc := openTest(t)
+	ctx := context.Background()
+	js, _ := jetstream.New(nc)
+	kv, err := js.KeyValue(ctx, "CFG")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := kv.Watch(ctx, "revoked.>", jetstream.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if _, err := s.Put(ctx, Config, "revoked.t-1.token.b", rec{1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutTTL(ctx, Config, "revoked.t-1.token.a", rec{2}, 300*time.Millisecond); err != nil {
+		t.Fatalf("PutTTL(new key): %v", err)
+	}
+	if _, err := s.PutTTL(ctx, Config, "revoked.t-1.token.b", rec{3}, time.Second); err != nil {
+		t.Fatalf("PutTTL(over a value): %v", err)
+	}
+	var r rec
+	if _, err := s.Get(ctx, Config, "revoked.t-1.token.b", &r); err != nil || r.N != 3 {
+		t.Fatalf("Get after PutTTL = %+v, %v; want 3", r, err)
+	}
+	purged := map[string]bool{}
+	deadline := time.After(20 * time.Second)
+	for len(purged) < 2 {
+		select {
+		case e := <-w.Updates():
+			if e != nil && e.Operation() == jetstream.KeyValuePurge {
+				purged[e.Key()] = true
+			}
+		case <-deadline:
+			t.Fatalf("after 20s the watcher saw purges of %v, want both keys", purged)
+		}
+	}
+	for _, k := range []string{"revoked.t-1.token.a", "revoked.t-1.token.b"} {
+		if _, err := s.Get(ctx, Config, k, &r); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get(%s) after its TTL = %v, want ErrNotFound", k, err)
+		}
+	}
+	// An expired key can be created again.
+	if _, err := s.Create(ctx, Config, "revoked.t-1.token.a", rec{4}); err != nil {
+		t.Errorf("Create over an expired key = %v", err)
+	}
+	if _, err := s.PutTTL(ctx, Secrets, "x", rec{5}, time.Second); err == nil {
+		t.Error("PutTTL in the secrets bucket succeeded")
 	}
 }
