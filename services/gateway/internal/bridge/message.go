@@ -52,7 +52,8 @@ type Message struct {
 // one goroutine at a time, so the cache needs no lock; the cached bytes are
 // shared by every client that sends them and must not be modified.
 type PacketCache struct {
-	b [4][]byte
+	b       [4][]byte
+	encoded [4]bool // a client encoded the form for itself (see MarkEncoded)
 }
 
 func packetForm(v5, retain bool) int {
@@ -71,6 +72,17 @@ func (c *PacketCache) Get(v5, retain bool) []byte { return c.b[packetForm(v5, re
 
 // Put caches the packet of a form.
 func (c *PacketCache) Put(v5, retain bool, b []byte) { c.b[packetForm(v5, retain)] = b }
+
+// MarkEncoded records that a client encoded a form straight into its own
+// buffer, without caching it: a message most often has one receiver, and
+// only a second one makes a cached copy worth its allocation.
+func (c *PacketCache) MarkEncoded(v5, retain bool) { c.encoded[packetForm(v5, retain)] = true }
+
+// Encoded reports whether a form was cached or encoded by a client before.
+func (c *PacketCache) Encoded(v5, retain bool) bool {
+	i := packetForm(v5, retain)
+	return c.encoded[i] || c.b[i] != nil
+}
 
 // Clone returns a copy of m that shares no memory with it (the packet
 // cache is not copied).

@@ -104,8 +104,8 @@ type Conn struct {
 	wg sync.WaitGroup // writer and resume goroutines
 
 	mu          sync.Mutex // guards everything below; a leaf lock
-	queue       [][]byte   // encoded packets for the writer
-	queued      int        // bytes in queue
+	out         []byte     // encoded packets for the writer (a pooled buffer; nil when empty)
+	queued      int        // bytes in out
 	ops         []storeOp  // store writes for the writer
 	writing     bool       // a writer goroutine is running (started on demand, exits when idle)
 	pipe        *pubPipe   // inbound QoS 1/2 publishes awaiting JetStream; nil when none
@@ -332,9 +332,18 @@ func (c *Conn) enqueueLocked(b []byte) {
 	if c.stopping {
 		return
 	}
-	c.queue = append(c.queue, b)
-	c.queued += len(b)
+	c.outLocked()
+	c.out = append(c.out, b...)
+	c.queued = len(c.out)
 	c.wakeLocked()
+}
+
+// outLocked makes sure c.out is a buffer to append to: packets are encoded
+// straight into it, and the writer writes it as it is.
+func (c *Conn) outLocked() {
+	if c.out == nil {
+		c.out = (*writeBufs.Get().(*[]byte))[:0]
+	}
 }
 
 // wakeLocked makes sure a writer goroutine will drain the queue. The writer
@@ -360,27 +369,21 @@ func (c *Conn) addOpLocked(op storeOp) {
 	c.wakeLocked()
 }
 
-// writeLoop is the writer goroutine: it writes what is queued, in batches
-// of one write each, and exits once the queue and the store writes are
-// empty (wakeLocked starts it again).
+// writeLoop is the writer goroutine: it writes what is queued, one write
+// per batch, and exits once the queue and the store writes are empty
+// (wakeLocked starts it again). The buffer it takes is the one the packets
+// were encoded into, so nothing is copied on the way to the socket.
 func (c *Conn) writeLoop() {
 	defer c.wg.Done()
-	bp := writeBufs.Get().(*[]byte)
-	defer func() {
-		if cap(*bp) <= 256<<10 {
-			*bp = (*bp)[:0]
-			writeBufs.Put(bp)
-		}
-	}()
 	for {
 		c.mu.Lock()
-		q, ops := c.queue, c.ops
+		q, ops := c.out, c.ops
 		if len(q) == 0 && len(ops) == 0 {
 			c.writing = false
 			c.mu.Unlock()
 			return
 		}
-		c.queue, c.ops, c.queued = nil, nil, 0
+		c.out, c.ops, c.queued = nil, nil, 0
 		c.mu.Unlock()
 		for _, op := range ops {
 			if err := op(c.ctx); err != nil {
@@ -391,34 +394,45 @@ func (c *Conn) writeLoop() {
 				}
 			}
 		}
-		if len(q) > 0 {
-			buf := (*bp)[:0]
-			for _, b := range q {
-				buf = append(buf, b...)
-			}
-			*bp = buf
-			_ = c.nc.SetWriteDeadline(time.Now().Add(c.env.Limits.WriteTimeout))
-			if _, err := c.nc.Write(buf); err != nil {
-				if errors.Is(err, os.ErrDeadlineExceeded) {
-					c.Kill(CloseSlowClient) // it did not take the bytes within WriteTimeout
-				} else {
-					c.Kill(CloseWriteFailed)
-				}
-				c.mu.Lock()
-				c.stopping = true
-				c.writing = false
-				c.queue, c.ops, c.queued = nil, nil, 0
-				c.mu.Unlock()
-				return
-			}
-			c.pumpAfterWrite()
+		if q == nil {
+			continue
 		}
+		var err error
+		if len(q) > 0 {
+			_ = c.nc.SetWriteDeadline(time.Now().Add(c.env.Limits.WriteTimeout))
+			_, err = c.nc.Write(q)
+		}
+		putWriteBuf(q)
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.Kill(CloseSlowClient) // it did not take the bytes within WriteTimeout
+			} else {
+				c.Kill(CloseWriteFailed)
+			}
+			c.mu.Lock()
+			c.stopping = true
+			c.writing = false
+			c.out, c.ops, c.queued = nil, nil, 0
+			c.mu.Unlock()
+			return
+		}
+		c.pumpAfterWrite()
 	}
 }
 
-// writeBufs recycles the writers' batch buffers between bursts, so an idle
-// connection holds no write buffer.
+// writeBufs recycles the output buffers between bursts, so an idle
+// connection holds none. Buffers that grew past maxWriteBuf are left to the
+// garbage collector.
 var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+const maxWriteBuf = 256 << 10
+
+func putWriteBuf(b []byte) {
+	if cap(b) <= maxWriteBuf {
+		b = b[:0]
+		writeBufs.Put(&b)
+	}
+}
 
 // pumpAfterWrite moves pending messages into the queue the write emptied.
 func (c *Conn) pumpAfterWrite() {
@@ -461,7 +475,7 @@ func (c *Conn) finish(reason CloseReason, detail error) {
 	}
 	c.mu.Lock()
 	c.stopping = true
-	if len(c.queue) > 0 || len(c.ops) > 0 {
+	if len(c.out) > 0 || len(c.ops) > 0 {
 		c.wakeLocked() // drain what is left (the DISCONNECT above, store writes)
 	}
 	c.mu.Unlock()

@@ -489,21 +489,10 @@ func (c *Conn) deliverLocked(m *bridge.Message, d router.Delivery, force bool) {
 	}
 	qos := min(m.QoS, d.QoS) // [MQTT-3.8.4-8]
 	if qos == 0 {
-		b := c.encodePublish(m, d, 0, 0, false)
 		if m.Seq > 0 {
 			c.maxSeq = max(c.maxSeq, m.Seq)
 		}
-		if b == nil {
-			return
-		}
-		if c.queued+len(b) > c.env.Limits.MaxQueuedBytes {
-			c.dropped++
-			if c.dropped == 1 || c.dropped%1000 == 0 {
-				c.log.Warn(fmt.Sprintf("client %s does not keep up: dropped %d QoS 0 messages so far", c.key.ClientID, c.dropped))
-			}
-			return
-		}
-		c.enqueueLocked(b)
+		c.queueQoS0Locked(m, d)
 		return
 	}
 	if !force && len(c.pending) >= c.env.Limits.MaxPending {
@@ -647,29 +636,8 @@ func (c *Conn) encodePublish(m *bridge.Message, d router.Delivery, qos byte, id 
 			return c.fits(m, b)
 		}
 	}
-	p := mqtt.Publish{Dup: dup, QoS: mqtt.QoS(qos), Retain: d.Retain, Topic: m.Topic, PacketID: id, Payload: m.Payload}
-	if c.version == mqtt.V5 {
-		pr := &p.Properties
-		pr.PayloadFormat = m.PayloadFormat
-		pr.ContentType = m.ContentType
-		pr.ResponseTopic = m.ResponseTopic
-		pr.CorrelationData = m.CorrelationData
-		pr.UserProperties = m.UserProperties
-		pr.SubscriptionIDs = d.SubIDs
-		if m.ExpirySet {
-			// [MQTT-3.3.2-6] the expiry left, counted down.
-			left := uint32(0)
-			if !m.PublishedAt.IsZero() {
-				elapsed := c.env.now().Sub(m.PublishedAt)
-				if elapsed < time.Duration(m.MessageExpiry)*time.Second {
-					left = m.MessageExpiry - uint32(elapsed/time.Second)
-				}
-			} else {
-				left = m.MessageExpiry
-			}
-			pr.MessageExpiry, pr.MessageExpirySet = left, true
-		}
-	}
+	var p mqtt.Publish
+	c.publishPacket(&p, m, d, qos, id, dup)
 	b, err := mqtt.AppendPublish(nil, &p, c.version)
 	if err != nil {
 		c.log.Warn(fmt.Sprintf("could not encode a message on %q for client %s", m.Topic, c.key.ClientID), "err", err)
@@ -679,6 +647,87 @@ func (c *Conn) encodePublish(m *bridge.Message, d router.Delivery, qos byte, id 
 		m.Packets.Put(v5, d.Retain, b)
 	}
 	return c.fits(m, b)
+}
+
+// queueQoS0Locked queues m as a QoS 0 PUBLISH. The first client of a
+// message encodes it straight into its output buffer; from the second on,
+// the packet is encoded once into the message's cache and copied from
+// there. A client whose queue is full loses the message (counted and
+// logged): QoS 0 is at most once.
+func (c *Conn) queueQoS0Locked(m *bridge.Message, d router.Delivery) {
+	if c.stopping {
+		return
+	}
+	v5 := c.version == mqtt.V5
+	shareable := len(d.SubIDs) == 0 && !m.ExpirySet
+	if !shareable || m.Packets.Encoded(v5, d.Retain) {
+		b := c.encodePublish(m, d, 0, 0, false)
+		if b == nil {
+			return
+		}
+		if c.queued+len(b) > c.env.Limits.MaxQueuedBytes {
+			c.dropQoS0Locked()
+			return
+		}
+		c.enqueueLocked(b)
+		return
+	}
+	var p mqtt.Publish
+	c.publishPacket(&p, m, d, 0, 0, false)
+	c.outLocked()
+	start := len(c.out)
+	out, err := mqtt.AppendPublish(c.out, &p, c.version)
+	if err != nil {
+		c.log.Warn(fmt.Sprintf("could not encode a message on %q for client %s", m.Topic, c.key.ClientID), "err", err)
+		return
+	}
+	c.out = out[:start] // until the checks below pass
+	if c.fits(m, out[start:]) == nil {
+		return
+	}
+	if len(out) > c.env.Limits.MaxQueuedBytes {
+		c.dropQoS0Locked()
+		return
+	}
+	m.Packets.MarkEncoded(v5, d.Retain)
+	c.out, c.queued = out, len(out)
+	c.wakeLocked()
+}
+
+// dropQoS0Locked counts a QoS 0 message lost to a full queue.
+func (c *Conn) dropQoS0Locked() {
+	c.dropped++
+	if c.dropped == 1 || c.dropped%1000 == 0 {
+		c.log.Warn(fmt.Sprintf("client %s does not keep up: dropped %d QoS 0 messages so far", c.key.ClientID, c.dropped))
+	}
+}
+
+// publishPacket fills p with m as this client receives it.
+func (c *Conn) publishPacket(p *mqtt.Publish, m *bridge.Message, d router.Delivery, qos byte, id uint16, dup bool) {
+	*p = mqtt.Publish{Dup: dup, QoS: mqtt.QoS(qos), Retain: d.Retain, Topic: m.Topic, PacketID: id, Payload: m.Payload}
+	if c.version != mqtt.V5 {
+		return
+	}
+	pr := &p.Properties
+	pr.PayloadFormat = m.PayloadFormat
+	pr.ContentType = m.ContentType
+	pr.ResponseTopic = m.ResponseTopic
+	pr.CorrelationData = m.CorrelationData
+	pr.UserProperties = m.UserProperties
+	pr.SubscriptionIDs = d.SubIDs
+	if m.ExpirySet {
+		// [MQTT-3.3.2-6] the expiry left, counted down.
+		left := uint32(0)
+		if !m.PublishedAt.IsZero() {
+			elapsed := c.env.now().Sub(m.PublishedAt)
+			if elapsed < time.Duration(m.MessageExpiry)*time.Second {
+				left = m.MessageExpiry - uint32(elapsed/time.Second)
+			}
+		} else {
+			left = m.MessageExpiry
+		}
+		pr.MessageExpiry, pr.MessageExpirySet = left, true
+	}
 }
 
 // fits returns b, or nil when the packet exceeds the client's Maximum
