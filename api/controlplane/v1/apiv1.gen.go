@@ -458,7 +458,7 @@ type SignupResponse struct {
 }
 
 // StringMap defines model for StringMap.
-type StringMap map[string]string
+type StringMap = map[string]string
 
 // Tenant defines model for Tenant.
 type Tenant struct {

@@ -117,20 +117,74 @@ func IsNotFound(err error) bool {
 func (c *ClientWithResponses) Devices(ctx context.Context, params ListDevicesParams) iter.Seq2[Device, error] {
 	return func(yield func(Device, error) bool) {
 		for {
-			page, err := c.ListDevicesWithResponse(ctx, &params)
+			page, err := OK(c.ListDevicesWithResponse(ctx, &params))
 			if err != nil {
 				yield(Device{}, err)
 				return
 			}
-			for _, d := range page.JSON200.Items {
+			for _, d := range page.Items {
 				if !yield(d, nil) {
 					return
 				}
 			}
-			if page.JSON200.NextCursor == "" {
+			if page.NextCursor == "" {
 				return
 			}
-			params.Cursor = &page.JSON200.NextCursor
+			params.Cursor = &page.NextCursor
 		}
 	}
+}
+
+// OK returns the body of a successful call of an operation answering 200,
+// so that a call of the generated client reads
+//
+//	tenant, err := apiv1.OK(c.GetTenantWithResponse(ctx))
+//
+// It returns err if it is not nil, and an error if the answer had no JSON
+// body (a response with another 2xx status or content type).
+func OK[T any](r interface {
+	GetJSON200() *T
+	StatusCode() int
+}, err error) (T, error) {
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return deref(r.GetJSON200(), r.StatusCode())
+}
+
+// Created is [OK] for the operations answering 201 Created.
+func Created[T any](r interface {
+	GetJSON201() *T
+	StatusCode() int
+}, err error) (T, error) {
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return deref(r.GetJSON201(), r.StatusCode())
+}
+
+// NoContent returns the error of a call of an operation answering 204 No
+// Content (the deletes), so that a call reads
+//
+//	err := apiv1.NoContent(c.DeleteDeviceWithResponse(ctx, id))
+//
+// It returns err if it is not nil, and an error for another 2xx status.
+func NoContent(r interface{ StatusCode() int }, err error) error {
+	if err != nil {
+		return err
+	}
+	if s := r.StatusCode(); s != http.StatusNoContent {
+		return fmt.Errorf("apiv1: a %d answer where the document describes 204 No Content", s)
+	}
+	return nil
+}
+
+func deref[T any](v *T, status int) (T, error) {
+	if v == nil {
+		var zero T
+		return zero, fmt.Errorf("apiv1: a %d answer without the JSON body the document describes", status)
+	}
+	return *v, nil
 }
