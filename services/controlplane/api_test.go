@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -138,7 +139,9 @@ func TestAPIKeyRateLimit(t *testing.T) {
 			break
 		}
 	}
-	wantAPIError(t, err, 429, apiv1.CodeRateLimited, "")
+	if ae := wantAPIError(t, err, 429, apiv1.CodeRateLimited, ""); ae.RetryAfter <= 0 {
+		t.Errorf("429 error = %+v, want RetryAfter from the Retry-After header", ae)
+	}
 }
 
 func TestIPRateLimit(t *testing.T) {
@@ -430,6 +433,32 @@ func TestDeviceListPagination(t *testing.T) {
 		if ids[i-1] >= ids[i] {
 			t.Fatalf("ids out of order at %d: %v", i, ids)
 		}
+	}
+	// The client's iterator walks the same pages; a refused listing is its
+	// one and last element.
+	var walked []string
+	for d, err := range c.Devices(ctx, apiv1.ListDevicesParams{Limit: new(10)}) {
+		if err != nil {
+			t.Fatalf("Devices: %v", err)
+		}
+		walked = append(walked, d.ID)
+	}
+	if !slices.Equal(walked, ids) {
+		t.Errorf("Devices walked %v, want %v", walked, ids)
+	}
+	for d, err := range c.Devices(ctx, apiv1.ListDevicesParams{Limit: new(10)}) {
+		if err != nil || d.ID != "dev-00" {
+			t.Errorf("first of Devices = %q, %v", d.ID, err)
+		}
+		break
+	}
+	n := 0
+	for _, err := range c.Devices(ctx, apiv1.ListDevicesParams{Prefix: new("a.b")}) {
+		n++
+		wantAPIError(t, err, 400, apiv1.CodeInvalidArgument, "prefix")
+	}
+	if n != 1 {
+		t.Errorf("Devices with a refused prefix yielded %d elements, want 1", n)
 	}
 	page, err := apiv1.OK(c.ListDevicesWithResponse(ctx, &apiv1.ListDevicesParams{Tag: []string{"site:paris", "kind:meter"}}))
 	if err != nil || len(page.Items) != 5 {
