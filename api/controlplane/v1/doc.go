@@ -13,9 +13,14 @@
 // The control plane (services/controlplane) encodes and decodes its bodies
 // with these types, and its tests validate every request and response
 // against openapi.yaml. flockctl and the integration tests call the API
-// through the generated [ClientWithResponses], built by [New], which adds
-// the bearer key and turns every error response into an [*APIError];
-// [ClientWithResponses.Devices] walks the pages of a device listing.
+// through the generated [ClientWithResponses]. The hand-written client.go
+// adds what the generated code leaves to its users: [New] builds a client
+// that sends the bearer key and turns every error answer into an
+// [*APIError]; [OK], [Created] and [NoContent] make a call one expression,
+//
+//	d, err := apiv1.OK(c.GetDeviceWithResponse(ctx, "sensor-7"))
+//
+// and [ClientWithResponses.Devices] walks every page of a device listing.
 //
 // See README.md for the compatibility rules.
 package apiv1
