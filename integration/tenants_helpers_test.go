@@ -38,7 +38,7 @@ const propagation = 5 * time.Second
 // port and anonymous access off, so every client must present a token.
 type tenantServer struct {
 	*server
-	api   string         // base URL of the control plane API
+	api   string                     // base URL of the control plane API
 	admin *apiv1.ClientWithResponses // the operator's client, with the admin key
 }
 

@@ -337,7 +337,7 @@ type Error struct {
 
 // ErrorBody What went wrong and what to fix.
 type ErrorBody struct {
-	// Code Stable and machine-readable; clients must treat an unknown code like its HTTP status.
+	// Code Stable and machine-readable. New codes may come with new situations; a client that does not know a code acts on the HTTP status.
 	Code Code `json:"code"`
 
 	// Field JSON path of the offending request field, e.g. devices[12].id.
@@ -347,7 +347,7 @@ type ErrorBody struct {
 	Message string `json:"message"`
 }
 
-// Code Stable and machine-readable; clients must treat an unknown code like its HTTP status.
+// Code Stable and machine-readable. New codes may come with new situations; a client that does not know a code acts on the HTTP status.
 type Code string
 
 // Health defines model for Health.
