@@ -51,6 +51,8 @@ func New(server, key string, hc *http.Client) *ClientWithResponses {
 // *APIError values.
 type errorDoer struct{ hc *http.Client }
 
+var _ HttpRequestDoer = errorDoer{}
+
 func (d errorDoer) Do(req *http.Request) (*http.Response, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, err := d.hc.Do(req)
