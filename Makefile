@@ -1,7 +1,7 @@
 # FlockMQ developer targets. The two commands that matter are in the README:
 #   go run ./cmd/flockd          # run the whole platform on this machine
 #   bash scripts/test.sh         # install test dependencies and run every test
-.PHONY: build test test-short run bench fuzz tidy-check fmt vet
+.PHONY: build test test-short run bench fuzz tidy-check fmt vet generate
 
 build:
 	go build -o bin/ ./cmd/...
@@ -17,6 +17,9 @@ test-short:
 
 vet:
 	for d in $$(go list -m -f '{{.Dir}}'); do (cd $$d && GOWORK=off go vet ./...); done
+
+generate:
+	go generate ./api/...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

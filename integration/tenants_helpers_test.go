@@ -24,7 +24,6 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
-	"github.com/flockmq/flockmq/api/controlplane/v1/client"
 	"github.com/flockmq/flockmq/pkg/auth/jwtauth"
 	"github.com/flockmq/flockmq/pkg/mqtt"
 	"github.com/flockmq/flockmq/pkg/tenant"
@@ -39,8 +38,8 @@ const propagation = 5 * time.Second
 // port and anonymous access off, so every client must present a token.
 type tenantServer struct {
 	*server
-	api   string         // base URL of the control plane API
-	admin *client.Client // the operator's client, with the admin key
+	api   string                     // base URL of the control plane API
+	admin *apiv1.ClientWithResponses // the operator's client, with the admin key
 }
 
 // testAdminKey is the operator's key of every tenantServer.
@@ -52,7 +51,7 @@ func startTenantServer(tb testing.TB) *tenantServer {
 	tb.Helper()
 	srv := startFlockd(tb, "--anonymous-tenant", "", "--admin-key", testAdminKey)
 	api := "http://" + srv.http
-	return &tenantServer{server: srv, api: api, admin: client.New(api, testAdminKey, nil)}
+	return &tenantServer{server: srv, api: api, admin: apiv1.New(api, testAdminKey, nil)}
 }
 
 // account is a tenant signed up through the API, with a client holding its
@@ -61,7 +60,7 @@ type account struct {
 	id          string
 	platformKID string
 	platformPEM string // the platform signing key's public half
-	api         *client.Client
+	api         *apiv1.ClientWithResponses
 }
 
 // apiContext bounds one API call; it ends with the test at the latest.
@@ -74,7 +73,7 @@ func apiContext(tb testing.TB) context.Context {
 // signup creates a tenant named name.
 func (s *tenantServer) signup(tb testing.TB, name string) *account {
 	tb.Helper()
-	resp, err := client.New(s.api, "", nil).Signup(apiContext(tb), apiv1.SignupRequest{Name: name})
+	resp, err := apiv1.Created(apiv1.New(s.api, "", nil).SignupWithResponse(apiContext(tb), apiv1.SignupRequest{Name: name}))
 	if err != nil {
 		tb.Fatalf("Signup(%s): %v", name, err)
 	}
@@ -82,13 +81,13 @@ func (s *tenantServer) signup(tb testing.TB, name string) *account {
 		tb.Fatalf("Signup(%s) = %+v, want a tenant id, an API key and a platform key", name, resp)
 	}
 	return &account{id: resp.Tenant.ID, platformKID: resp.PlatformKey.ID, platformPEM: resp.PlatformKey.PublicKeyPEM,
-		api: client.New(s.api, resp.APIKey.Key, nil)}
+		api: apiv1.New(s.api, resp.APIKey.Key, nil)}
 }
 
 // device registers a device.
 func (a *account) device(tb testing.TB, id string) {
 	tb.Helper()
-	if _, err := a.api.CreateDevice(apiContext(tb), apiv1.CreateDeviceRequest{ID: id}); err != nil {
+	if _, err := apiv1.Created(a.api.CreateDeviceWithResponse(apiContext(tb), apiv1.CreateDeviceRequest{ID: id})); err != nil {
 		tb.Fatalf("tenant %s: CreateDevice(%s): %v", a.id, id, err)
 	}
 }
@@ -96,7 +95,7 @@ func (a *account) device(tb testing.TB, id string) {
 // token issues a platform-signed token for a device, valid for an hour.
 func (a *account) token(tb testing.TB, device string) apiv1.IssuedToken {
 	tb.Helper()
-	tok, err := a.api.IssueToken(apiContext(tb), device, 0)
+	tok, err := apiv1.Created(a.api.IssueDeviceTokenWithResponse(apiContext(tb), device, apiv1.IssueTokenRequest{}))
 	if err != nil {
 		tb.Fatalf("tenant %s: IssueToken(%s): %v", a.id, device, err)
 	}
@@ -107,9 +106,9 @@ func (a *account) token(tb testing.TB, device string) apiv1.IssuedToken {
 }
 
 // revoke records a revocation through the API.
-func (a *account) revoke(tb testing.TB, kind, id string) {
+func (a *account) revoke(tb testing.TB, kind apiv1.RevocationKind, id string) {
 	tb.Helper()
-	if _, err := a.api.Revoke(apiContext(tb), apiv1.CreateRevocationRequest{Kind: kind, ID: id}); err != nil {
+	if _, err := apiv1.Created(a.api.CreateRevocationWithResponse(apiContext(tb), apiv1.CreateRevocationRequest{Kind: kind, ID: id})); err != nil {
 		tb.Fatalf("tenant %s: Revoke(%s %s): %v", a.id, kind, id, err)
 	}
 }
@@ -139,7 +138,7 @@ func newECKey(tb testing.TB) (*ecdsa.PrivateKey, string) {
 func (a *account) deviceKey(tb testing.TB, device string) signer {
 	tb.Helper()
 	priv, pem := newECKey(tb)
-	k, err := a.api.AddDeviceKey(apiContext(tb), device, apiv1.AddDeviceKeyRequest{PublicKeyPEM: pem})
+	k, err := apiv1.Created(a.api.AddDeviceKeyWithResponse(apiContext(tb), device, apiv1.AddDeviceKeyRequest{PublicKeyPEM: pem}))
 	if err != nil {
 		tb.Fatalf("tenant %s: AddDeviceKey(%s): %v", a.id, device, err)
 	}
@@ -153,14 +152,14 @@ func (a *account) deviceKey(tb testing.TB, device string) signer {
 func (a *account) issuerKey(tb testing.TB) signer {
 	tb.Helper()
 	priv, pem := newECKey(tb)
-	ks, err := a.api.AddIssuerKeys(apiContext(tb), apiv1.AddIssuerKeysRequest{PublicKeyPEM: pem})
+	ks, err := apiv1.Created(a.api.AddIssuerKeysWithResponse(apiContext(tb), apiv1.AddIssuerKeysRequest{PublicKeyPEM: pem}))
 	if err != nil {
 		tb.Fatalf("tenant %s: AddIssuerKeys: %v", a.id, err)
 	}
-	if len(ks) != 1 || ks[0].Kind != "issuer" {
+	if len(ks.Items) != 1 || ks.Items[0].Kind != "issuer" {
 		tb.Fatalf("tenant %s: AddIssuerKeys = %+v, want one issuer key", a.id, ks)
 	}
-	return signer{kid: ks[0].ID, priv: priv}
+	return signer{kid: ks.Items[0].ID, priv: priv}
 }
 
 // sign issues a token with the signer's key and kid.

@@ -26,7 +26,6 @@ import (
 	pahov3 "github.com/eclipse/paho.mqtt.golang"
 
 	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
-	"github.com/flockmq/flockmq/api/controlplane/v1/client"
 	"github.com/flockmq/flockmq/pkg/auth/jwtauth"
 	"github.com/flockmq/flockmq/pkg/mqtt"
 )
@@ -359,20 +358,20 @@ func TestTenantIsolation(t *testing.T) {
 		bSigned := creds{"b1", "b1", bKey.sign(t, claims("b1"))}
 		waitAccepted(t, s.mqtt, bSigned)
 		ctx := apiContext(t)
-		if d, err := ts.a.api.GetDevice(ctx, "b1"); !client.IsNotFound(err) {
+		if d, err := apiv1.OK(ts.a.api.GetDeviceWithResponse(ctx, "b1")); !apiv1.IsNotFound(err) {
 			t.Errorf("A: GetDevice(b1) = %+v, %v; want 404", d, err)
 		}
-		if tok, err := ts.a.api.IssueToken(ctx, "b1", 0); !client.IsNotFound(err) {
+		if tok, err := apiv1.Created(ts.a.api.IssueDeviceTokenWithResponse(ctx, "b1", apiv1.IssueTokenRequest{})); !apiv1.IsNotFound(err) {
 			t.Errorf("A: IssueToken(b1) = %+v, %v; want 404", tok, err)
 		}
 		_, pem := newECKey(t)
-		if k, err := ts.a.api.AddDeviceKey(ctx, "b1", apiv1.AddDeviceKeyRequest{PublicKeyPEM: pem}); !client.IsNotFound(err) {
+		if k, err := apiv1.Created(ts.a.api.AddDeviceKeyWithResponse(ctx, "b1", apiv1.AddDeviceKeyRequest{PublicKeyPEM: pem})); !apiv1.IsNotFound(err) {
 			t.Errorf("A: AddDeviceKey(b1) = %+v, %v; want 404", k, err)
 		}
-		if err := ts.a.api.DeleteDeviceKey(ctx, "b1", bKey.kid); !client.IsNotFound(err) {
+		if err := apiv1.NoContent(ts.a.api.DeleteDeviceKeyWithResponse(ctx, "b1", bKey.kid)); !apiv1.IsNotFound(err) {
 			t.Errorf("A: DeleteDeviceKey(b1, %s) = %v; want 404", bKey.kid, err)
 		}
-		if err := ts.a.api.DeleteDevice(ctx, "b1"); !client.IsNotFound(err) {
+		if err := apiv1.NoContent(ts.a.api.DeleteDeviceWithResponse(ctx, "b1")); !apiv1.IsNotFound(err) {
 			t.Errorf("A: DeleteDevice(b1) = %v; want 404", err)
 		}
 		// Revocations name ids inside the caller's tenant: whether A's API
@@ -381,7 +380,7 @@ func TestTenantIsolation(t *testing.T) {
 			{Kind: "device", ID: "b1"}, {Kind: "key", ID: bKey.kid}, {Kind: "key", ID: ts.b.platformKID},
 			{Kind: "token", ID: ts.tok["b1"].TokenID},
 		} {
-			if rev, err := ts.a.api.Revoke(ctx, r); err == nil {
+			if rev, err := apiv1.Created(ts.a.api.CreateRevocationWithResponse(ctx, r)); err == nil {
 				t.Logf("A: Revoke(%s %s) = %+v: recorded in tenant A", r.Kind, r.ID, rev)
 			}
 		}
@@ -648,7 +647,7 @@ func TestTenantDeviceSignedToken(t *testing.T) {
 
 	// Deleting the key ends the sessions it verified and refuses it after.
 	start := time.Now()
-	if err := a.api.DeleteDeviceKey(apiContext(t), "a1", dk.kid); err != nil {
+	if err := apiv1.NoContent(a.api.DeleteDeviceKeyWithResponse(apiContext(t), "a1", dk.kid)); err != nil {
 		t.Fatalf("DeleteDeviceKey: %v", err)
 	}
 	for name, ss := range map[string]*v5Session{"a1": sess, "a1:pub": pub} {
@@ -766,7 +765,7 @@ func TestTenantRevocation(t *testing.T) {
 			}
 			return nil
 		})
-		tok, err := a.api.IssueToken(apiContext(t), "a3", 0)
+		tok, err := apiv1.Created(a.api.IssueDeviceTokenWithResponse(apiContext(t), "a3", apiv1.IssueTokenRequest{}))
 		if err != nil {
 			t.Fatalf("IssueToken after the rotation: %v", err)
 		}
@@ -783,7 +782,7 @@ func TestTenantRevocation(t *testing.T) {
 		waitAccepted(t, s.mqtt, c.as("a4:probe"))
 		a4 := connectV5(t, s.mqtt, c)
 		start := time.Now()
-		if err := a.api.DeleteDevice(apiContext(t), "a4"); err != nil {
+		if err := apiv1.NoContent(a.api.DeleteDeviceWithResponse(apiContext(t), "a4")); err != nil {
 			t.Fatalf("DeleteDevice(a4): %v", err)
 		}
 		if code := a4.ended(t, start); code != v5AdministrativeAction {
@@ -800,7 +799,7 @@ func TestTenantRevocation(t *testing.T) {
 		waitAccepted(t, s.mqtt, c.as("a5:probe"))
 		a5 := connectV5(t, s.mqtt, c)
 		start := time.Now()
-		if tn, err := s.admin.AdminSetTenantDisabled(apiContext(t), a.id, true); err != nil || !tn.Disabled {
+		if tn, err := apiv1.OK(s.admin.AdminUpdateTenantWithResponse(apiContext(t), a.id, apiv1.AdminUpdateTenantRequest{Disabled: new(true)})); err != nil || !tn.Disabled {
 			t.Fatalf("AdminSetTenantDisabled(%s, true) = %+v, %v", a.id, tn, err)
 		}
 		if code := a5.ended(t, start); code != v5AdministrativeAction {
@@ -809,7 +808,7 @@ func TestTenantRevocation(t *testing.T) {
 		b1.alive(t, "revocation/b1")
 		waitCode(t, s.mqtt, mqtt.V5, c, v5NotAuthorized)
 		waitCode(t, s.mqtt, mqtt.V311, c, v3NotAuthorized)
-		if _, err := s.admin.AdminSetTenantDisabled(apiContext(t), a.id, false); err != nil {
+		if _, err := apiv1.OK(s.admin.AdminUpdateTenantWithResponse(apiContext(t), a.id, apiv1.AdminUpdateTenantRequest{Disabled: new(false)})); err != nil {
 			t.Fatalf("AdminSetTenantDisabled(%s, false): %v", a.id, err)
 		}
 		waitAccepted(t, s.mqtt, c)
@@ -819,7 +818,7 @@ func TestTenantRevocation(t *testing.T) {
 // setDisabled disables or enables a device through the API.
 func setDisabled(tb testing.TB, a *account, device string, disabled bool) {
 	tb.Helper()
-	d, err := a.api.UpdateDevice(apiContext(tb), device, apiv1.UpdateDeviceRequest{Disabled: &disabled})
+	d, err := apiv1.OK(a.api.UpdateDeviceWithResponse(apiContext(tb), device, apiv1.UpdateDeviceRequest{Disabled: &disabled}))
 	if err != nil || d.Disabled != disabled {
 		tb.Fatalf("UpdateDevice(%s, disabled=%v) = %+v, %v", device, disabled, d, err)
 	}
@@ -832,12 +831,12 @@ func TestTenantDeviceStatus(t *testing.T) {
 
 	// A device never seen connected.
 	a.device(t, "a9")
-	st, err := a.api.DeviceStatus(ctx, "a9")
+	st, err := apiv1.OK(a.api.GetDeviceStatusWithResponse(ctx, "a9"))
 	if err != nil || st.DeviceID != "a9" || st.Connected || len(st.Connections) != 0 || st.ConnectedAt != nil || st.DisconnectedAt != nil {
 		t.Fatalf("DeviceStatus(a9) = %+v, %v; want never connected", st, err)
 	}
 	// Tenant B cannot read the status of A's devices.
-	if st, err := ts.b.api.DeviceStatus(ctx, "a1"); !client.IsNotFound(err) {
+	if st, err := apiv1.OK(ts.b.api.GetDeviceStatusWithResponse(ctx, "a1")); !apiv1.IsNotFound(err) {
 		t.Fatalf("B: DeviceStatus(a1) = %+v, %v; want 404", st, err)
 	}
 
@@ -846,7 +845,7 @@ func TestTenantDeviceStatus(t *testing.T) {
 	second := connectV5(t, s.mqtt, ts.cred["a1"].as("a1:second"))
 	status := func(want ...string) func() error {
 		return func() error {
-			st, err := a.api.DeviceStatus(ctx, "a1")
+			st, err := apiv1.OK(a.api.GetDeviceStatusWithResponse(ctx, "a1"))
 			if err != nil {
 				return err
 			}
@@ -873,7 +872,7 @@ func TestTenantDeviceStatus(t *testing.T) {
 		t.Fatalf("a1 ended with 0x%02X, want DISCONNECT 0x98", code)
 	}
 	checkAPI(t, propagation, status())
-	st, err = a.api.DeviceStatus(ctx, "a1")
+	st, err = apiv1.OK(a.api.GetDeviceStatusWithResponse(ctx, "a1"))
 	if err != nil || st.ConnectedAt == nil || st.DisconnectedAt == nil || st.LastDisconnectReason == "" {
 		t.Fatalf("DeviceStatus(a1) = %+v, %v; want when it connected, when and why it disconnected", st, err)
 	}
@@ -885,7 +884,7 @@ func TestTenantQuotas(t *testing.T) {
 	// connections; A's third is refused while B connects as it likes.
 	ts := newTenants(t, []string{"a1"}, []string{"b1"})
 	s := ts.s
-	if q, err := s.admin.AdminPutQuotas(apiContext(t), ts.a.id, apiv1.Quotas{MaxConnections: 2}); err != nil || q.Effective.MaxConnections != 2 {
+	if q, err := apiv1.OK(s.admin.AdminPutTenantQuotasWithResponse(apiContext(t), ts.a.id, apiv1.QuotasInput{MaxConnections: 2})); err != nil || q.Effective.MaxConnections != 2 {
 		t.Fatalf("AdminPutQuotas(%s, max_connections 2) = %+v, %v", ts.a.id, q, err)
 	}
 	connectV5(t, s.mqtt, ts.cred["a1"].as("a1:1"))

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/flockmq/flockmq/api/controlplane/v1/client"
+	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
 )
 
 // apiFlags are the flags every control-plane command takes.
@@ -24,7 +24,7 @@ func (a *apiFlags) register(fs *flag.FlagSet) {
 
 // client builds a control-plane client: flags first, then the environment,
 // then the saved login.
-func (a *apiFlags) client() (*client.Client, error) {
+func (a *apiFlags) client() (*apiv1.ClientWithResponses, error) {
 	if a.output != "table" && a.output != "json" {
 		return nil, fmt.Errorf("-o %q: want table or json: %w", a.output, errUsage)
 	}
@@ -40,7 +40,7 @@ func (a *apiFlags) client() (*client.Client, error) {
 	if key == "" {
 		return nil, errors.New("no API key: run 'flockctl login --url URL --api-key KEY', or set " + envAPIKey)
 	}
-	return client.New(url, key, nil), nil
+	return apiv1.New(url, key, nil), nil
 }
 
 func firstNonEmpty(vs ...string) string {

@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/flockmq/flockmq/api/controlplane/v1/client"
+	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
 )
 
 // Environment variables that override the saved control-plane login.
@@ -131,7 +131,7 @@ func loginCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if !strings.HasPrefix(*key, "fmq_") {
 		return fmt.Errorf("login: --api-key: API keys begin with fmq_: %w", errUsage)
 	}
-	t, err := client.New(*url, *key, nil).Tenant(ctx)
+	t, err := apiv1.OK(apiv1.New(*url, *key, nil).GetTenantWithResponse(ctx))
 	if err != nil {
 		return fmt.Errorf("login: check the key: %w", err)
 	}

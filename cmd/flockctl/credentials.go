@@ -129,7 +129,7 @@ func credentialsCmd(ctx context.Context, args []string, stdout io.Writer) error 
 		if err != nil {
 			return err
 		}
-		k, err := c.AddDeviceKey(ctx, did, req)
+		k, err := apiv1.Created(c.AddDeviceKeyWithResponse(ctx, did, req))
 		if err != nil {
 			return fmt.Errorf("credentials add-key: %w", err)
 		}
@@ -143,14 +143,14 @@ func credentialsCmd(ctx context.Context, args []string, stdout io.Writer) error 
 		if err != nil {
 			return err
 		}
-		keys, err := c.ListDeviceKeys(ctx, did)
+		keys, err := apiv1.OK(c.ListDeviceKeysWithResponse(ctx, did))
 		if err != nil {
 			return fmt.Errorf("credentials list-keys: %w", err)
 		}
 		if af.output == "json" {
-			return printJSON(stdout, apiv1.DeviceKeyList{Items: keys})
+			return printJSON(stdout, keys)
 		}
-		return printDeviceKeys(stdout, af.output, keys...)
+		return printDeviceKeys(stdout, af.output, keys.Items...)
 	case "issue-token":
 		did, err := device()
 		if err != nil {
@@ -163,7 +163,7 @@ func credentialsCmd(ctx context.Context, args []string, stdout io.Writer) error 
 		if err != nil {
 			return err
 		}
-		tok, err := c.IssueToken(ctx, did, *ttl)
+		tok, err := apiv1.Created(c.IssueDeviceTokenWithResponse(ctx, did, apiv1.IssueTokenRequest{TTLSeconds: int64(*ttl / time.Second)}))
 		if err != nil {
 			return fmt.Errorf("credentials issue-token: %w", err)
 		}
@@ -206,11 +206,11 @@ func credentialsCmd(ctx context.Context, args []string, stdout io.Writer) error 
 		if err != nil {
 			return err
 		}
-		keys, err := c.AddIssuerKeys(ctx, req)
+		keys, err := apiv1.Created(c.AddIssuerKeysWithResponse(ctx, req))
 		if err != nil {
 			return fmt.Errorf("credentials add-issuer-key: %w", err)
 		}
-		return printIssuerKeys(stdout, af.output, keys)
+		return printIssuerKeys(stdout, af.output, keys.Items)
 	case "list-issuer-keys":
 		if err := noArgs(); err != nil {
 			return err
@@ -219,11 +219,11 @@ func credentialsCmd(ctx context.Context, args []string, stdout io.Writer) error 
 		if err != nil {
 			return err
 		}
-		keys, err := c.ListIssuerKeys(ctx)
+		keys, err := apiv1.OK(c.ListIssuerKeysWithResponse(ctx))
 		if err != nil {
 			return fmt.Errorf("credentials list-issuer-keys: %w", err)
 		}
-		return printIssuerKeys(stdout, af.output, keys)
+		return printIssuerKeys(stdout, af.output, keys.Items)
 	case "revoke":
 		if err := noArgs(); err != nil {
 			return err
@@ -239,7 +239,7 @@ func credentialsCmd(ctx context.Context, args []string, stdout io.Writer) error 
 		if err != nil {
 			return err
 		}
-		rv, err := c.Revoke(ctx, apiv1.CreateRevocationRequest{Kind: *kind, ID: *id, ExpiresAt: exp})
+		rv, err := apiv1.Created(c.CreateRevocationWithResponse(ctx, apiv1.CreateRevocationRequest{Kind: apiv1.RevocationKind(*kind), ID: *id, ExpiresAt: exp}))
 		if err != nil {
 			return fmt.Errorf("credentials revoke: %w", err)
 		}
@@ -256,15 +256,15 @@ func credentialsCmd(ctx context.Context, args []string, stdout io.Writer) error 
 		if err != nil {
 			return err
 		}
-		list, err := c.ListRevocations(ctx)
+		list, err := apiv1.OK(c.ListRevocationsWithResponse(ctx))
 		if err != nil {
 			return fmt.Errorf("credentials revocations: %w", err)
 		}
 		if af.output == "json" {
-			return printJSON(stdout, apiv1.RevocationList{Items: list})
+			return printJSON(stdout, list)
 		}
 		t := newTable(stdout, "KIND", "ID", "REVOKED", "EXPIRES")
-		for _, r := range list {
+		for _, r := range list.Items {
 			t.row(r.Kind, r.ID, r.RevokedAt, r.ExpiresAt)
 		}
 		return t.flush()

@@ -7,12 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
-	"github.com/flockmq/flockmq/api/controlplane/v1/client"
 )
 
 func init() {
@@ -93,7 +94,7 @@ func devicesCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 		}
 		return pos[0], nil
 	}
-	var c *client.Client
+	var c *apiv1.ClientWithResponses
 	connect := func() error {
 		var err error
 		c, err = af.client()
@@ -108,7 +109,7 @@ func devicesCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 		if err := connect(); err != nil {
 			return err
 		}
-		d, err := c.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: id, Tags: tags, Metadata: meta, Disabled: *disabled})
+		d, err := apiv1.Created(c.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: id, Tags: tags, Metadata: meta, Disabled: *disabled}))
 		if err != nil {
 			return fmt.Errorf("devices create: %w", err)
 		}
@@ -121,7 +122,7 @@ func devicesCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 		if err := connect(); err != nil {
 			return err
 		}
-		d, err := c.GetDevice(ctx, id)
+		d, err := apiv1.OK(c.GetDeviceWithResponse(ctx, id))
 		if err != nil {
 			return fmt.Errorf("devices get: %w", err)
 		}
@@ -134,7 +135,7 @@ func devicesCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 		if err := connect(); err != nil {
 			return err
 		}
-		st, err := c.DeviceStatus(ctx, id)
+		st, err := apiv1.OK(c.GetDeviceStatusWithResponse(ctx, id))
 		if err != nil {
 			return fmt.Errorf("devices status: %w", err)
 		}
@@ -170,7 +171,7 @@ func devicesCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 		if err := connect(); err != nil {
 			return err
 		}
-		d, err := c.UpdateDevice(ctx, id, req)
+		d, err := apiv1.OK(c.UpdateDeviceWithResponse(ctx, id, req))
 		if err != nil {
 			return fmt.Errorf("devices update: %w", err)
 		}
@@ -183,7 +184,7 @@ func devicesCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 		if err := connect(); err != nil {
 			return err
 		}
-		if err := c.DeleteDevice(ctx, id); err != nil {
+		if err := apiv1.NoContent(c.DeleteDeviceWithResponse(ctx, id)); err != nil {
 			return fmt.Errorf("devices delete: %w", err)
 		}
 		if af.output == "json" {
@@ -198,20 +199,34 @@ func devicesCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 		if err := connect(); err != nil {
 			return err
 		}
-		opts := client.ListDevicesOptions{Limit: *limit, Prefix: *prefix, Tags: tags, IncludeStatus: *withStatus}
+		params := apiv1.ListDevicesParams{}
+		if *limit != 0 {
+			params.Limit = limit
+		}
+		if *prefix != "" {
+			params.Prefix = prefix
+		}
+		for _, k := range slices.Sorted(maps.Keys(tags)) {
+			params.Tag = append(params.Tag, k+":"+tags[k])
+		}
+		if *withStatus {
+			params.Include = new(apiv1.ListDevicesParamsIncludeStatus)
+		}
 		var items []apiv1.Device
 		next := ""
-		for {
-			page, err := c.ListDevices(ctx, opts)
+		if *all {
+			for d, err := range c.Devices(ctx, params) {
+				if err != nil {
+					return fmt.Errorf("devices list: %w", err)
+				}
+				items = append(items, d)
+			}
+		} else {
+			page, err := apiv1.OK(c.ListDevicesWithResponse(ctx, &params))
 			if err != nil {
 				return fmt.Errorf("devices list: %w", err)
 			}
-			items = append(items, page.Items...)
-			next = page.NextCursor
-			if !*all || next == "" {
-				break
-			}
-			opts.Cursor = next
+			items, next = page.Items, page.NextCursor
 		}
 		if af.output == "json" {
 			return printJSON(stdout, apiv1.DeviceList{Items: items, NextCursor: next})
@@ -373,7 +388,7 @@ func ago(now, t time.Time) string {
 const importBatch = 10000
 
 // importDevices reads a CSV file and creates its devices in bulk requests.
-func importDevices(ctx context.Context, c *client.Client, path string, stdin io.Reader, stdout io.Writer, output string) error {
+func importDevices(ctx context.Context, c *apiv1.ClientWithResponses, path string, stdin io.Reader, stdout io.Writer, output string) error {
 	in := stdin
 	if path != "-" {
 		f, err := os.Open(path)
@@ -415,7 +430,7 @@ func importDevices(ctx context.Context, c *client.Client, path string, stdin io.
 		if len(batch) == 0 {
 			return nil
 		}
-		resp, err := c.BulkCreateDevices(ctx, batch)
+		resp, err := apiv1.Created(c.BulkCreateDevicesWithResponse(ctx, apiv1.BulkCreateDevicesRequest{Devices: batch}))
 		if err != nil {
 			return fmt.Errorf("devices import: %s: lines %d-%d: %w", path, lines[0], lines[len(lines)-1], err)
 		}

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
-	"github.com/flockmq/flockmq/api/controlplane/v1/client"
 )
 
 func init() {
@@ -48,7 +47,7 @@ func signupCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if *output != "table" && *output != "json" {
 		return fmt.Errorf("signup: -o %q: want table or json: %w", *output, errUsage)
 	}
-	resp, err := client.New(*url, "", nil).Signup(ctx, apiv1.SignupRequest{Name: *name, Email: *email})
+	resp, err := apiv1.Created(apiv1.New(*url, "", nil).SignupWithResponse(ctx, apiv1.SignupRequest{Name: *name, Email: *email}))
 	if err != nil {
 		return fmt.Errorf("signup: %w", err)
 	}
@@ -101,7 +100,7 @@ func tenantCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	t, err := c.Tenant(ctx)
+	t, err := apiv1.OK(c.GetTenantWithResponse(ctx))
 	if err != nil {
 		return fmt.Errorf("tenant: %w", err)
 	}

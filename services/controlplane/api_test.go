@@ -6,13 +6,13 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
-	"github.com/flockmq/flockmq/api/controlplane/v1/client"
 	"github.com/flockmq/flockmq/internal/natsembed/natstest"
 	"github.com/flockmq/flockmq/pkg/tenant"
 	"github.com/flockmq/flockmq/services/controlplane"
@@ -46,7 +46,7 @@ var apiKeyRE = regexp.MustCompile(`^fmq_[a-z0-9]{16}_[a-z0-9]{52}$`)
 func TestSignup(t *testing.T) {
 	e := newEnv(t, testConfig())
 	ctx := context.Background()
-	resp, err := e.client("").Signup(ctx, apiv1.SignupRequest{Name: "Acme Corp", Email: "ops@acme.example"})
+	resp, err := apiv1.Created(e.client("").SignupWithResponse(ctx, apiv1.SignupRequest{Name: "Acme Corp", Email: "ops@acme.example"}))
 	if err != nil {
 		t.Fatalf("Signup: %v", err)
 	}
@@ -63,7 +63,7 @@ func TestSignup(t *testing.T) {
 		t.Errorf("quotas = %+v, want defaults", resp.Tenant.Quotas)
 	}
 	// The key works at once.
-	got, err := e.client(resp.APIKey.Key).Tenant(ctx)
+	got, err := apiv1.OK(e.client(resp.APIKey.Key).GetTenantWithResponse(ctx))
 	if err != nil || got.ID != resp.Tenant.ID {
 		t.Fatalf("Tenant() = %+v, %v", got, err)
 	}
@@ -81,7 +81,8 @@ func TestSignupValidation(t *testing.T) {
 	tests := []struct {
 		name, ct, body string
 		status         int
-		code, field    string
+		code           apiv1.Code
+		field          string
 	}{
 		{"missing name", "application/json", `{}`, 400, apiv1.CodeInvalidArgument, "name"},
 		{"blank name", "application/json", `{"name":"  "}`, 400, apiv1.CodeInvalidArgument, "name"},
@@ -100,7 +101,7 @@ func TestSignupValidation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			status, _, body := e.raw("POST", "/v1/signup", "", tt.ct, tt.body)
-			if status != tt.status || !strings.Contains(body, `"code":"`+tt.code+`"`) || !strings.Contains(body, `"field":"`+tt.field+`"`) && tt.field != "" {
+			if status != tt.status || !strings.Contains(body, `"code":"`+string(tt.code)+`"`) || !strings.Contains(body, `"field":"`+tt.field+`"`) && tt.field != "" {
 				t.Errorf("POST /v1/signup %s = %d %s, want %d %s field %q", tt.name, status, body, tt.status, tt.code, tt.field)
 			}
 		})
@@ -113,12 +114,12 @@ func TestSignupRateLimit(t *testing.T) {
 	e := newEnv(t, cfg)
 	ctx := context.Background()
 	for i := range 2 {
-		if _, err := e.client("").Signup(ctx, apiv1.SignupRequest{Name: fmt.Sprint("t", i)}); err != nil {
+		if _, err := apiv1.Created(e.client("").SignupWithResponse(ctx, apiv1.SignupRequest{Name: fmt.Sprint("t", i)})); err != nil {
 			t.Fatalf("signup %d: %v", i, err)
 		}
 	}
 	status, h, body := e.raw("POST", "/v1/signup", "", "application/json", `{"name":"third"}`)
-	if status != http.StatusTooManyRequests || !strings.Contains(body, apiv1.CodeRateLimited) {
+	if status != http.StatusTooManyRequests || !strings.Contains(body, string(apiv1.CodeRateLimited)) {
 		t.Fatalf("third signup = %d %s, want 429 rate_limited", status, body)
 	}
 	if h.Get("Retry-After") == "" {
@@ -134,11 +135,13 @@ func TestAPIKeyRateLimit(t *testing.T) {
 	ctx := context.Background()
 	var err error
 	for range 4 {
-		if _, err = c.Tenant(ctx); err != nil {
+		if _, err = apiv1.OK(c.GetTenantWithResponse(ctx)); err != nil {
 			break
 		}
 	}
-	wantAPIError(t, err, 429, apiv1.CodeRateLimited, "")
+	if ae := wantAPIError(t, err, 429, apiv1.CodeRateLimited, ""); ae.RetryAfter <= 0 {
+		t.Errorf("429 error = %+v, want RetryAfter from the Retry-After header", ae)
+	}
 }
 
 func TestIPRateLimit(t *testing.T) {
@@ -182,7 +185,7 @@ func TestAuthentication(t *testing.T) {
 			t.Errorf("%s: %d %s, want 401 mentioning %q with WWW-Authenticate", tt.name, r.StatusCode, b, tt.msg)
 		}
 	}
-	if _, err := c.ListDevices(ctx, client.ListDevicesOptions{}); err != nil {
+	if _, err := apiv1.OK(c.ListDevicesWithResponse(ctx, nil)); err != nil {
 		t.Errorf("valid key: %v", err)
 	}
 }
@@ -218,27 +221,27 @@ func TestTenantAndQuotas(t *testing.T) {
 	ctx := context.Background()
 	c, resp := e.signup("acme")
 	tid := resp.Tenant.ID
-	if _, err := c.BulkCreateDevices(ctx, []apiv1.CreateDeviceRequest{{ID: "a"}, {ID: "b"}, {ID: "c"}}); err != nil {
+	if _, err := apiv1.Created(c.BulkCreateDevicesWithResponse(ctx, apiv1.BulkCreateDevicesRequest{Devices: []apiv1.CreateDeviceRequest{{ID: "a"}, {ID: "b"}, {ID: "c"}}})); err != nil {
 		t.Fatal(err)
 	}
-	ten, err := c.Tenant(ctx)
+	ten, err := apiv1.OK(c.GetTenantWithResponse(ctx))
 	if err != nil || ten.Usage == nil || ten.Usage.Devices != 3 {
 		t.Fatalf("Tenant() = %+v, %v; want usage.devices 3", ten, err)
 	}
-	q, err := c.Quotas(ctx)
+	q, err := apiv1.OK(c.GetTenantQuotasWithResponse(ctx))
 	if err != nil || q.Effective != q.Defaults || q.Overrides != (apiv1.Quotas{}) {
 		t.Fatalf("Quotas() = %+v, %v; want defaults and no overrides", q, err)
 	}
 
 	// Admin: set an override; it is effective and mirrored where gateways read.
-	q, err = e.admin().AdminPutQuotas(ctx, tid, apiv1.Quotas{MaxConnections: 5, MaxPayloadBytes: 1024})
+	q, err = apiv1.OK(e.admin().AdminPutTenantQuotasWithResponse(ctx, tid, apiv1.QuotasInput{MaxConnections: 5, MaxPayloadBytes: 1024}))
 	if err != nil {
 		t.Fatalf("AdminPutQuotas: %v", err)
 	}
 	if q.Effective.MaxConnections != 5 || q.Effective.MaxPayloadBytes != 1024 || q.Effective.MaxRetained != tenant.DefaultQuotas.MaxRetained {
 		t.Errorf("effective = %+v", q.Effective)
 	}
-	if ten, _ := c.Tenant(ctx); ten.Quotas.MaxConnections != 5 {
+	if ten, _ := apiv1.OK(c.GetTenantWithResponse(ctx)); ten.Quotas.MaxConnections != 5 {
 		t.Errorf("tenant quotas after override = %+v", ten.Quotas)
 	}
 	entry, err := e.kv(tenant.ConfigBucket).Get(ctx, tenant.QuotasKey(tid))
@@ -247,36 +250,36 @@ func TestTenantAndQuotas(t *testing.T) {
 	}
 
 	// Admin failures.
-	_, err = e.admin().AdminPutQuotas(ctx, tid, apiv1.Quotas{MaxRetained: -1})
+	_, err = apiv1.OK(e.admin().AdminPutTenantQuotasWithResponse(ctx, tid, apiv1.QuotasInput{MaxRetained: -1}))
 	wantAPIError(t, err, 400, apiv1.CodeInvalidArgument, "max_retained")
-	_, err = e.admin().AdminPutQuotas(ctx, "t-nosuchtenant", apiv1.Quotas{})
+	_, err = apiv1.OK(e.admin().AdminPutTenantQuotasWithResponse(ctx, "t-nosuchtenant", apiv1.QuotasInput{}))
 	wantAPIError(t, err, 404, apiv1.CodeNotFound, "")
-	_, err = c.AdminListTenants(ctx) // a tenant's API key is not the admin key
+	_, err = apiv1.OK(c.AdminListTenantsWithResponse(ctx)) // a tenant's API key is not the admin key
 	wantAPIError(t, err, 401, apiv1.CodeUnauthenticated, "")
-	_, err = e.client("").AdminListTenants(ctx)
+	_, err = apiv1.OK(e.client("").AdminListTenantsWithResponse(ctx))
 	wantAPIError(t, err, 401, apiv1.CodeUnauthenticated, "")
 
-	list, err := e.admin().AdminListTenants(ctx)
-	if err != nil || len(list) != 1 || list[0].ID != tid {
+	list, err := apiv1.OK(e.admin().AdminListTenantsWithResponse(ctx))
+	if err != nil || len(list.Items) != 1 || list.Items[0].ID != tid {
 		t.Errorf("AdminListTenants = %+v, %v", list, err)
 	}
 
 	// Disabling a tenant locks its API keys out (and gateways read the flag).
-	if ten, err := e.admin().AdminSetTenantDisabled(ctx, tid, true); err != nil || !ten.Disabled {
+	if ten, err := apiv1.OK(e.admin().AdminUpdateTenantWithResponse(ctx, tid, apiv1.AdminUpdateTenantRequest{Disabled: new(true)})); err != nil || !ten.Disabled {
 		t.Fatalf("AdminSetTenantDisabled(true) = %+v, %v", ten, err)
 	}
-	_, err = c.Tenant(ctx)
+	_, err = apiv1.OK(c.GetTenantWithResponse(ctx))
 	wantAPIError(t, err, 403, apiv1.CodePermissionDenied, "")
 	if entry, err := e.kv(tenant.ConfigBucket).Get(ctx, tenant.TenantKey(tid)); err != nil || !strings.Contains(string(entry.Value()), `"disabled":true`) {
 		t.Errorf("tenants.%s after disable = %v, %v", tid, entry, err)
 	}
-	if _, err := e.admin().AdminSetTenantDisabled(ctx, tid, false); err != nil {
+	if _, err := apiv1.OK(e.admin().AdminUpdateTenantWithResponse(ctx, tid, apiv1.AdminUpdateTenantRequest{Disabled: new(false)})); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Tenant(ctx); err != nil {
+	if _, err := apiv1.OK(c.GetTenantWithResponse(ctx)); err != nil {
 		t.Errorf("after enabling: %v", err)
 	}
-	_, err = e.admin().AdminSetTenantDisabled(ctx, "t-nosuchtenant", true)
+	_, err = apiv1.OK(e.admin().AdminUpdateTenantWithResponse(ctx, "t-nosuchtenant", apiv1.AdminUpdateTenantRequest{Disabled: new(true)}))
 	wantAPIError(t, err, 404, apiv1.CodeNotFound, "")
 	status, _, body := e.raw("PATCH", "/v1/admin/tenants/"+tid, testAdminKey, "application/json", `{}`)
 	if status != 400 || !strings.Contains(body, `"field":"disabled"`) {
@@ -286,7 +289,7 @@ func TestTenantAndQuotas(t *testing.T) {
 	cfg := testConfig()
 	cfg.AdminKey = ""
 	e2 := newEnv(t, cfg)
-	_, err = e2.client(testAdminKey).AdminListTenants(ctx)
+	_, err = apiv1.OK(e2.client(testAdminKey).AdminListTenantsWithResponse(ctx))
 	wantAPIError(t, err, 403, apiv1.CodePermissionDenied, "")
 }
 
@@ -294,27 +297,27 @@ func TestAPIKeys(t *testing.T) {
 	e := newEnv(t, testConfig())
 	ctx := context.Background()
 	c, resp := e.signup("acme")
-	k, err := c.CreateAPIKey(ctx, "ci")
+	k, err := apiv1.Created(c.CreateAPIKeyWithResponse(ctx, apiv1.CreateAPIKeyRequest{Name: "ci"}))
 	if err != nil || !apiKeyRE.MatchString(k.Key) || k.Name != "ci" {
 		t.Fatalf("CreateAPIKey = %+v, %v", k, err)
 	}
-	keys, err := c.ListAPIKeys(ctx)
-	if err != nil || len(keys) != 2 {
+	keys, err := apiv1.OK(c.ListAPIKeysWithResponse(ctx))
+	if err != nil || len(keys.Items) != 2 {
 		t.Fatalf("ListAPIKeys = %+v, %v; want 2", keys, err)
 	}
 	c2 := e.client(k.Key)
-	if err := c2.DeleteAPIKey(ctx, resp.APIKey.ID); err != nil {
+	if err := apiv1.NoContent(c2.DeleteAPIKeyWithResponse(ctx, resp.APIKey.ID)); err != nil {
 		t.Fatalf("DeleteAPIKey: %v", err)
 	}
-	_, err = c.Tenant(ctx)
+	_, err = apiv1.OK(c.GetTenantWithResponse(ctx))
 	wantAPIError(t, err, 401, apiv1.CodeUnauthenticated, "")
-	err = c2.DeleteAPIKey(ctx, resp.APIKey.ID)
+	err = apiv1.NoContent(c2.DeleteAPIKeyWithResponse(ctx, resp.APIKey.ID))
 	wantAPIError(t, err, 404, apiv1.CodeNotFound, "")
-	err = c2.DeleteAPIKey(ctx, k.ID) // the last key: refused, not a lock-out
+	err = apiv1.NoContent(c2.DeleteAPIKeyWithResponse(ctx, k.ID)) // the last key: refused, not a lock-out
 	wantAPIError(t, err, 409, apiv1.CodeFailedPrecondition, "")
-	err = c2.DeleteAPIKey(ctx, "bad.id*")
+	err = apiv1.NoContent(c2.DeleteAPIKeyWithResponse(ctx, "bad.id*"))
 	wantAPIError(t, err, 404, apiv1.CodeNotFound, "")
-	_, err = c2.CreateAPIKey(ctx, strings.Repeat("n", 101))
+	_, err = apiv1.Created(c2.CreateAPIKeyWithResponse(ctx, apiv1.CreateAPIKeyRequest{Name: strings.Repeat("n", 101)}))
 	wantAPIError(t, err, 400, apiv1.CodeInvalidArgument, "name")
 }
 
@@ -323,7 +326,7 @@ func TestDevices(t *testing.T) {
 	ctx := context.Background()
 	c, resp := e.signup("acme")
 	tid := resp.Tenant.ID
-	d, err := c.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: "sensor-7", Tags: map[string]string{"site": "berlin"}, Metadata: map[string]string{"fw": "1.2"}})
+	d, err := apiv1.Created(c.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: "sensor-7", Tags: map[string]string{"site": "berlin"}, Metadata: map[string]string{"fw": "1.2"}}))
 	if err != nil || d.ID != "sensor-7" || d.Tags["site"] != "berlin" || d.Disabled {
 		t.Fatalf("CreateDevice = %+v, %v", d, err)
 	}
@@ -332,7 +335,7 @@ func TestDevices(t *testing.T) {
 	if err != nil || !strings.Contains(string(entry.Value()), `"tenant_id":"`+tid+`"`) {
 		t.Fatalf("devices.%s.sensor-7 = %v, %v", tid, entry, err)
 	}
-	_, err = c.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: "sensor-7"})
+	_, err = apiv1.Created(c.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: "sensor-7"}))
 	wantAPIError(t, err, 409, apiv1.CodeAlreadyExists, "id")
 
 	for _, tt := range []struct {
@@ -346,46 +349,46 @@ func TestDevices(t *testing.T) {
 		{apiv1.CreateDeviceRequest{ID: "ok", Tags: map[string]string{"k": strings.Repeat("v", 257)}}, "tags.k"},
 		{apiv1.CreateDeviceRequest{ID: "ok", Metadata: map[string]string{"k": strings.Repeat("v", 1025)}}, "metadata.k"},
 	} {
-		_, err := c.CreateDevice(ctx, tt.req)
+		_, err := apiv1.Created(c.CreateDeviceWithResponse(ctx, tt.req))
 		wantAPIError(t, err, 400, apiv1.CodeInvalidArgument, tt.field)
 	}
 
-	got, err := c.GetDevice(ctx, "sensor-7")
+	got, err := apiv1.OK(c.GetDeviceWithResponse(ctx, "sensor-7"))
 	if err != nil || got.ID != "sensor-7" || got.Metadata["fw"] != "1.2" {
 		t.Fatalf("GetDevice = %+v, %v", got, err)
 	}
-	_, err = c.GetDevice(ctx, "nope")
+	_, err = apiv1.OK(c.GetDeviceWithResponse(ctx, "nope"))
 	wantAPIError(t, err, 404, apiv1.CodeNotFound, "")
 
 	tags := map[string]string{"site": "paris"}
 	yes := true
-	up, err := c.UpdateDevice(ctx, "sensor-7", apiv1.UpdateDeviceRequest{Tags: &tags, Disabled: &yes})
+	up, err := apiv1.OK(c.UpdateDeviceWithResponse(ctx, "sensor-7", apiv1.UpdateDeviceRequest{Tags: &tags, Disabled: &yes}))
 	if err != nil || up.Tags["site"] != "paris" || !up.Disabled || up.Metadata["fw"] != "1.2" || !up.UpdatedAt.After(up.CreatedAt) && !up.UpdatedAt.Equal(up.CreatedAt) {
 		t.Fatalf("UpdateDevice = %+v, %v", up, err)
 	}
-	_, err = c.UpdateDevice(ctx, "nope", apiv1.UpdateDeviceRequest{Disabled: &yes})
+	_, err = apiv1.OK(c.UpdateDeviceWithResponse(ctx, "nope", apiv1.UpdateDeviceRequest{Disabled: &yes}))
 	wantAPIError(t, err, 404, apiv1.CodeNotFound, "")
 	bad := map[string]string{"": "x"}
-	_, err = c.UpdateDevice(ctx, "sensor-7", apiv1.UpdateDeviceRequest{Tags: &bad})
+	_, err = apiv1.OK(c.UpdateDeviceWithResponse(ctx, "sensor-7", apiv1.UpdateDeviceRequest{Tags: &bad}))
 	wantAPIError(t, err, 400, apiv1.CodeInvalidArgument, "tags.")
 	status, _, body := e.raw("PATCH", "/v1/devices/sensor-7", resp.APIKey.Key, "application/json", `{"disabled":true,"colour":"red"}`)
 	if status != 400 || !strings.Contains(body, `"field":"colour"`) {
 		t.Errorf("PATCH with unknown field = %d %s", status, body)
 	}
 
-	if err := c.DeleteDevice(ctx, "sensor-7"); err != nil {
+	if err := apiv1.NoContent(c.DeleteDeviceWithResponse(ctx, "sensor-7")); err != nil {
 		t.Fatalf("DeleteDevice: %v", err)
 	}
-	_, err = c.GetDevice(ctx, "sensor-7")
+	_, err = apiv1.OK(c.GetDeviceWithResponse(ctx, "sensor-7"))
 	wantAPIError(t, err, 404, apiv1.CodeNotFound, "")
-	err = c.DeleteDevice(ctx, "sensor-7")
+	err = apiv1.NoContent(c.DeleteDeviceWithResponse(ctx, "sensor-7"))
 	wantAPIError(t, err, 404, apiv1.CodeNotFound, "")
 	// Deleting revoked the device's tokens for the gateways.
 	if _, err := e.kv(tenant.ConfigBucket).Get(ctx, tenant.RevokedKey(tid, tenant.RevokeDevice, "sensor-7")); err != nil {
 		t.Errorf("no device revocation after delete: %v", err)
 	}
 	// The id can be used again.
-	if _, err := c.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: "sensor-7"}); err != nil {
+	if _, err := apiv1.Created(c.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: "sensor-7"})); err != nil {
 		t.Errorf("re-create after delete: %v", err)
 	}
 }
@@ -403,14 +406,14 @@ func TestDeviceListPagination(t *testing.T) {
 		reqs = append(reqs, apiv1.CreateDeviceRequest{ID: fmt.Sprintf("dev-%02d", i), Tags: map[string]string{"site": site, "kind": "meter"}})
 	}
 	reqs = append(reqs, apiv1.CreateDeviceRequest{ID: "other-1"})
-	if r, err := c.BulkCreateDevices(ctx, reqs); err != nil || r.Created != 26 {
+	if r, err := apiv1.Created(c.BulkCreateDevicesWithResponse(ctx, apiv1.BulkCreateDevicesRequest{Devices: reqs})); err != nil || r.Created != 26 {
 		t.Fatalf("BulkCreateDevices = %+v, %v", r, err)
 	}
 	var ids []string
-	cursor := ""
+	var cursor *string
 	pages := 0
 	for {
-		page, err := c.ListDevices(ctx, client.ListDevicesOptions{Limit: 10, Cursor: cursor})
+		page, err := apiv1.OK(c.ListDevicesWithResponse(ctx, &apiv1.ListDevicesParams{Limit: new(10), Cursor: cursor}))
 		if err != nil {
 			t.Fatalf("ListDevices: %v", err)
 		}
@@ -421,7 +424,7 @@ func TestDeviceListPagination(t *testing.T) {
 		if page.NextCursor == "" {
 			break
 		}
-		cursor = page.NextCursor
+		cursor = &page.NextCursor
 	}
 	if pages != 3 || len(ids) != 26 || ids[0] != "dev-00" || ids[25] != "other-1" {
 		t.Fatalf("pages %d, ids %v", pages, ids)
@@ -431,11 +434,37 @@ func TestDeviceListPagination(t *testing.T) {
 			t.Fatalf("ids out of order at %d: %v", i, ids)
 		}
 	}
-	page, err := c.ListDevices(ctx, client.ListDevicesOptions{Tags: map[string]string{"site": "paris", "kind": "meter"}})
+	// The client's iterator walks the same pages; a refused listing is its
+	// one and last element.
+	var walked []string
+	for d, err := range c.Devices(ctx, apiv1.ListDevicesParams{Limit: new(10)}) {
+		if err != nil {
+			t.Fatalf("Devices: %v", err)
+		}
+		walked = append(walked, d.ID)
+	}
+	if !slices.Equal(walked, ids) {
+		t.Errorf("Devices walked %v, want %v", walked, ids)
+	}
+	for d, err := range c.Devices(ctx, apiv1.ListDevicesParams{Limit: new(10)}) {
+		if err != nil || d.ID != "dev-00" {
+			t.Errorf("first of Devices = %q, %v", d.ID, err)
+		}
+		break
+	}
+	n := 0
+	for _, err := range c.Devices(ctx, apiv1.ListDevicesParams{Prefix: new("a.b")}) {
+		n++
+		wantAPIError(t, err, 400, apiv1.CodeInvalidArgument, "prefix")
+	}
+	if n != 1 {
+		t.Errorf("Devices with a refused prefix yielded %d elements, want 1", n)
+	}
+	page, err := apiv1.OK(c.ListDevicesWithResponse(ctx, &apiv1.ListDevicesParams{Tag: []string{"site:paris", "kind:meter"}}))
 	if err != nil || len(page.Items) != 5 {
 		t.Errorf("tag filter = %d items, %v; want 5", len(page.Items), err)
 	}
-	page, err = c.ListDevices(ctx, client.ListDevicesOptions{Prefix: "other"})
+	page, err = apiv1.OK(c.ListDevicesWithResponse(ctx, &apiv1.ListDevicesParams{Prefix: new("other")}))
 	if err != nil || len(page.Items) != 1 || page.Items[0].ID != "other-1" {
 		t.Errorf("prefix filter = %+v, %v", page.Items, err)
 	}
@@ -456,16 +485,16 @@ func TestBulkCreateValidation(t *testing.T) {
 	ctx := context.Background()
 	c, resp := e.signup("acme")
 	for _, id := range []string{"exists", "gone"} {
-		if _, err := c.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: id}); err != nil {
+		if _, err := apiv1.Created(c.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: id})); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := c.DeleteDevice(ctx, "gone"); err != nil { // leaves a KV delete marker
+	if err := apiv1.NoContent(c.DeleteDeviceWithResponse(ctx, "gone")); err != nil { // leaves a KV delete marker
 		t.Fatal(err)
 	}
-	r, err := c.BulkCreateDevices(ctx, []apiv1.CreateDeviceRequest{
+	r, err := apiv1.Created(c.BulkCreateDevicesWithResponse(ctx, apiv1.BulkCreateDevicesRequest{Devices: []apiv1.CreateDeviceRequest{
 		{ID: "ok-1"}, {ID: "bad id"}, {ID: "exists"}, {ID: "ok-1"}, {ID: "ok-2", Tags: map[string]string{"k:": "v"}}, {ID: "gone"},
-	})
+	}}))
 	if err != nil {
 		t.Fatalf("BulkCreateDevices: %v", err)
 	}
@@ -482,7 +511,7 @@ func TestBulkCreateValidation(t *testing.T) {
 			t.Errorf("items[%d] = %+v (error %+v), want %d on %q", i, it, it.Error, w.status, w.field)
 		}
 	}
-	_, err = c.BulkCreateDevices(ctx, nil)
+	_, err = apiv1.Created(c.BulkCreateDevicesWithResponse(ctx, apiv1.BulkCreateDevicesRequest{Devices: nil}))
 	wantAPIError(t, err, 400, apiv1.CodeInvalidArgument, "devices")
 
 	// Items that do not decode fail alone, named by index.
@@ -497,7 +526,7 @@ func TestBulkCreateValidation(t *testing.T) {
 	for i := range many {
 		many[i].ID = fmt.Sprint("d", i)
 	}
-	_, err = c.BulkCreateDevices(ctx, many)
+	_, err = apiv1.Created(c.BulkCreateDevicesWithResponse(ctx, apiv1.BulkCreateDevicesRequest{Devices: many}))
 	wantAPIError(t, err, 400, apiv1.CodeInvalidArgument, "devices")
 }
 
@@ -515,19 +544,19 @@ func TestBulkCreate10000(t *testing.T) {
 		devs[i] = apiv1.CreateDeviceRequest{ID: fmt.Sprintf("meter-%05d", i), Tags: map[string]string{"fleet": "a"}}
 	}
 	start := time.Now()
-	r, err := c.BulkCreateDevices(ctx, devs)
+	r, err := apiv1.Created(c.BulkCreateDevicesWithResponse(ctx, apiv1.BulkCreateDevicesRequest{Devices: devs}))
 	took := time.Since(start)
 	if err != nil || r.Created != 10000 || r.Failed != 0 {
 		t.Fatalf("BulkCreateDevices = created %d failed %d, %v", r.Created, r.Failed, err)
 	}
 	t.Logf("bulk import of 10000 devices took %s (%.0f devices/s)", took, 10000/took.Seconds())
 	start = time.Now()
-	page, err := c.ListDevices(ctx, client.ListDevicesOptions{Limit: 1000, Prefix: "meter-09"})
+	page, err := apiv1.OK(c.ListDevicesWithResponse(ctx, &apiv1.ListDevicesParams{Limit: new(1000), Prefix: new("meter-09")}))
 	if err != nil || len(page.Items) != 1000 {
 		t.Fatalf("ListDevices = %d items, %v", len(page.Items), err)
 	}
 	t.Logf("listing a 1000-device page of 10000 took %s", time.Since(start))
-	ten, err := c.Tenant(ctx)
+	ten, err := apiv1.OK(c.GetTenantWithResponse(ctx))
 	if err != nil || ten.Usage.Devices != 10000 {
 		t.Errorf("usage = %+v, %v", ten.Usage, err)
 	}
@@ -547,50 +576,50 @@ func TestDeviceQuota(t *testing.T) {
 	ctx := context.Background()
 	c, resp := e.signup("acme")
 	tid := resp.Tenant.ID
-	if _, err := e.admin().AdminPutQuotas(ctx, tid, apiv1.Quotas{MaxDevices: 3}); err != nil {
+	if _, err := apiv1.OK(e.admin().AdminPutTenantQuotasWithResponse(ctx, tid, apiv1.QuotasInput{MaxDevices: 3})); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"a", "b"} {
-		if _, err := c.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: id}); err != nil {
+		if _, err := apiv1.Created(c.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: id})); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A failed create gives its room back.
-	_, err := c.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: "a"})
+	_, err := apiv1.Created(c.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: "a"}))
 	wantAPIError(t, err, 409, apiv1.CodeAlreadyExists, "id")
 	// One slot left: a bulk of three creates one.
-	r, err := c.BulkCreateDevices(ctx, []apiv1.CreateDeviceRequest{{ID: "c"}, {ID: "d"}, {ID: "e"}})
+	r, err := apiv1.Created(c.BulkCreateDevicesWithResponse(ctx, apiv1.BulkCreateDevicesRequest{Devices: []apiv1.CreateDeviceRequest{{ID: "c"}, {ID: "d"}, {ID: "e"}}}))
 	if err != nil || r.Created != 1 || r.Items[0].Status != 201 || r.Items[1].Status != 409 || r.Items[1].Error.Code != apiv1.CodeFailedPrecondition {
 		t.Fatalf("bulk at the quota = %+v, %v", r, err)
 	}
-	_, err = c.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: "f"})
+	_, err = apiv1.Created(c.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: "f"}))
 	ae := wantAPIError(t, err, 409, apiv1.CodeFailedPrecondition, "")
 	if !strings.Contains(ae.Message, "quota of 3 devices") {
 		t.Errorf("quota message = %q", ae.Message)
 	}
 	// Deleting makes room.
-	if err := c.DeleteDevice(ctx, "a"); err != nil {
+	if err := apiv1.NoContent(c.DeleteDeviceWithResponse(ctx, "a")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: "f"}); err != nil {
+	if _, err := apiv1.Created(c.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: "f"})); err != nil {
 		t.Errorf("create after a delete: %v", err)
 	}
 	// A counter that drifted high (a crash between reserve and write) is
 	// recounted before a create is refused, once no create can be in
 	// flight any more.
-	if err := c.DeleteDevice(ctx, "f"); err != nil { // 2 devices left
+	if err := apiv1.NoContent(c.DeleteDeviceWithResponse(ctx, "f")); err != nil { // 2 devices left
 		t.Fatal(err)
 	}
 	if _, err := e.kv(tenant.SecretsBucket).Put(ctx, "devcount."+tid, []byte(`{"count":3}`)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: "g"})
+	_, err = apiv1.Created(c.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: "g"}))
 	wantAPIError(t, err, 409, apiv1.CodeFailedPrecondition, "") // a fresh counter is trusted
 	offset.Store(int64(10 * time.Minute))
-	if _, err := c.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: "g"}); err != nil {
+	if _, err := apiv1.Created(c.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: "g"})); err != nil {
 		t.Errorf("create with a stale drifted counter: %v", err)
 	}
-	if ten, _ := c.Tenant(ctx); ten.Usage.Devices != 3 || ten.Quotas.MaxDevices != 3 {
+	if ten, _ := apiv1.OK(c.GetTenantWithResponse(ctx)); ten.Usage.Devices != 3 || ten.Quotas.MaxDevices != 3 {
 		t.Errorf("tenant = %+v", ten)
 	}
 }

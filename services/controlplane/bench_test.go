@@ -9,18 +9,17 @@ import (
 	"time"
 
 	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
-	"github.com/flockmq/flockmq/api/controlplane/v1/client"
 )
 
 // benchClient is a client without the OpenAPI checks, so the numbers are the
 // server's.
-func benchClient(b *testing.B) (*client.Client, *env) {
+func benchClient(b *testing.B) (*apiv1.ClientWithResponses, *env) {
 	b.Helper()
 	cfg := testConfig()
 	cfg.DefaultQuotas.MaxDevices = 1 << 40 // benchmarks create many
 	e := newEnv(b, cfg)
 	_, resp := e.signup("bench")
-	return client.New(e.srv.URL, resp.APIKey.Key, &http.Client{Timeout: time.Minute}), e
+	return apiv1.New(e.srv.URL, resp.APIKey.Key, &http.Client{Timeout: time.Minute}), e
 }
 
 // BenchmarkCreateDevice: one authenticated POST /v1/devices (API key check,
@@ -33,7 +32,7 @@ func BenchmarkCreateDevice(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			id := fmt.Sprintf("d-%d", n.Add(1))
-			if _, err := c.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: id}); err != nil {
+			if _, err := apiv1.Created(c.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: id})); err != nil {
 				b.Error(err)
 				return
 			}
@@ -51,7 +50,7 @@ func BenchmarkBulkCreate1000(b *testing.B) {
 		for j := range devs {
 			devs[j].ID = fmt.Sprintf("b%d-%04d", i, j)
 		}
-		r, err := c.BulkCreateDevices(ctx, devs)
+		r, err := apiv1.Created(c.BulkCreateDevicesWithResponse(ctx, apiv1.BulkCreateDevicesRequest{Devices: devs}))
 		if err != nil || r.Created != 1000 {
 			b.Fatalf("bulk = %d created, %v", r.Created, err)
 		}

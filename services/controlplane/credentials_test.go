@@ -51,7 +51,7 @@ func TestDeviceKeys(t *testing.T) {
 	ctx := context.Background()
 	c, resp := e.signup("acme")
 	tid := resp.Tenant.ID
-	if _, err := c.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: "sensor-7"}); err != nil {
+	if _, err := apiv1.Created(c.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: "sensor-7"})); err != nil {
 		t.Fatal(err)
 	}
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -59,20 +59,20 @@ func TestDeviceKeys(t *testing.T) {
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	notAfter := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second)
 
-	k1, err := c.AddDeviceKey(ctx, "sensor-7", apiv1.AddDeviceKeyRequest{PublicKeyPEM: pubPEM(t, &ecKey.PublicKey), NotAfter: &notAfter})
+	k1, err := apiv1.Created(c.AddDeviceKeyWithResponse(ctx, "sensor-7", apiv1.AddDeviceKeyRequest{PublicKeyPEM: pubPEM(t, &ecKey.PublicKey), NotAfter: &notAfter}))
 	if err != nil || k1.Algorithm != "ES256" || !strings.HasPrefix(k1.ID, "dk_") || k1.NotAfter == nil || !k1.NotAfter.Equal(notAfter) {
 		t.Fatalf("AddDeviceKey(ES256 PEM) = %+v, %v", k1, err)
 	}
-	k2, err := c.AddDeviceKey(ctx, "sensor-7", apiv1.AddDeviceKeyRequest{
-		JWK: json.RawMessage(fmt.Sprintf(`{"kty":"OKP","crv":"Ed25519","x":%q}`, b64(edPub)))})
+	k2, err := apiv1.Created(c.AddDeviceKeyWithResponse(ctx, "sensor-7", apiv1.AddDeviceKeyRequest{
+		JWK: json.RawMessage(fmt.Sprintf(`{"kty":"OKP","crv":"Ed25519","x":%q}`, b64(edPub)))}))
 	if err != nil || k2.Algorithm != "EdDSA" {
 		t.Fatalf("AddDeviceKey(Ed25519 JWK) = %+v, %v", k2, err)
 	}
-	k3, err := c.AddDeviceKey(ctx, "sensor-7", apiv1.AddDeviceKeyRequest{PublicKeyPEM: pubPEM(t, &rsaKey.PublicKey), Algorithm: "RS256"})
+	k3, err := apiv1.Created(c.AddDeviceKeyWithResponse(ctx, "sensor-7", apiv1.AddDeviceKeyRequest{PublicKeyPEM: pubPEM(t, &rsaKey.PublicKey), Algorithm: "RS256"}))
 	if err != nil || k3.Algorithm != "RS256" {
 		t.Fatalf("AddDeviceKey(RSA PEM) = %+v, %v", k3, err)
 	}
-	k4, err := c.AddDeviceKey(ctx, "sensor-7", apiv1.AddDeviceKeyRequest{JWK: ecJWK(t, &ecKey.PublicKey, "mine")})
+	k4, err := apiv1.Created(c.AddDeviceKeyWithResponse(ctx, "sensor-7", apiv1.AddDeviceKeyRequest{JWK: ecJWK(t, &ecKey.PublicKey, "mine")}))
 	if err != nil || k4.Algorithm != "ES256" || k4.PublicKeyPEM != k1.PublicKeyPEM {
 		t.Fatalf("AddDeviceKey(EC JWK) = %+v, %v", k4, err)
 	}
@@ -112,24 +112,24 @@ func TestDeviceKeys(t *testing.T) {
 		{"jwk alg mismatch", apiv1.AddDeviceKeyRequest{JWK: json.RawMessage(`{"kty":"OKP","crv":"Ed25519","alg":"ES256","x":"` + b64(edPub) + `"}`)}, "jwk.alg", "EdDSA"},
 		{"jwk bad curve point", apiv1.AddDeviceKeyRequest{JWK: json.RawMessage(`{"kty":"EC","crv":"P-256","x":"` + b64(make([]byte, 32)) + `","y":"` + b64(make([]byte, 32)) + `"}`)}, "jwk", "P-256"},
 	} {
-		_, err := c.AddDeviceKey(ctx, "sensor-7", tt.req)
+		_, err := apiv1.Created(c.AddDeviceKeyWithResponse(ctx, "sensor-7", tt.req))
 		ae := wantAPIError(t, err, 400, apiv1.CodeInvalidArgument, tt.field)
 		if !strings.Contains(ae.Message, tt.msg) {
 			t.Errorf("%s: message %q does not mention %q", tt.name, ae.Message, tt.msg)
 		}
 	}
-	_, err = c.AddDeviceKey(ctx, "nope", apiv1.AddDeviceKeyRequest{PublicKeyPEM: pubPEM(t, &ecKey.PublicKey)})
+	_, err = apiv1.Created(c.AddDeviceKeyWithResponse(ctx, "nope", apiv1.AddDeviceKeyRequest{PublicKeyPEM: pubPEM(t, &ecKey.PublicKey)}))
 	wantAPIError(t, err, 404, apiv1.CodeNotFound, "")
 
-	keys, err := c.ListDeviceKeys(ctx, "sensor-7")
-	if err != nil || len(keys) != 4 {
-		t.Fatalf("ListDeviceKeys = %d keys, %v; want 4", len(keys), err)
+	keys, err := apiv1.OK(c.ListDeviceKeysWithResponse(ctx, "sensor-7"))
+	if err != nil || len(keys.Items) != 4 {
+		t.Fatalf("ListDeviceKeys = %d keys, %v; want 4", len(keys.Items), err)
 	}
-	if err := c.DeleteDeviceKey(ctx, "sensor-7", k1.ID); err != nil {
+	if err := apiv1.NoContent(c.DeleteDeviceKeyWithResponse(ctx, "sensor-7", k1.ID)); err != nil {
 		t.Fatalf("DeleteDeviceKey: %v", err)
 	}
-	if keys, _ := c.ListDeviceKeys(ctx, "sensor-7"); len(keys) != 3 {
-		t.Errorf("after delete: %d keys, want 3", len(keys))
+	if keys, _ := apiv1.OK(c.ListDeviceKeysWithResponse(ctx, "sensor-7")); len(keys.Items) != 3 {
+		t.Errorf("after delete: %d keys, want 3", len(keys.Items))
 	}
 	if _, err := e.kv(tenant.ConfigBucket).Get(ctx, tenant.KeyKey(k1.ID)); err == nil {
 		t.Error("deleted key still in the config bucket")
@@ -137,16 +137,16 @@ func TestDeviceKeys(t *testing.T) {
 	if _, err := e.kv(tenant.ConfigBucket).Get(ctx, tenant.RevokedKey(tid, tenant.RevokeKey, k1.ID)); err != nil {
 		t.Errorf("no key revocation after delete: %v", err)
 	}
-	err = c.DeleteDeviceKey(ctx, "sensor-7", k1.ID)
+	err = apiv1.NoContent(c.DeleteDeviceKeyWithResponse(ctx, "sensor-7", k1.ID))
 	wantAPIError(t, err, 404, apiv1.CodeNotFound, "")
 	// A key of another device of the same tenant is not this device's.
-	if _, err := c.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: "other"}); err != nil {
+	if _, err := apiv1.Created(c.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: "other"})); err != nil {
 		t.Fatal(err)
 	}
-	err = c.DeleteDeviceKey(ctx, "other", k2.ID)
+	err = apiv1.NoContent(c.DeleteDeviceKeyWithResponse(ctx, "other", k2.ID))
 	wantAPIError(t, err, 404, apiv1.CodeNotFound, "")
 	// Deleting the device deletes its keys.
-	if err := c.DeleteDevice(ctx, "sensor-7"); err != nil {
+	if err := apiv1.NoContent(c.DeleteDeviceWithResponse(ctx, "sensor-7")); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []string{k2.ID, k3.ID, k4.ID} {
@@ -184,10 +184,10 @@ func TestIssueToken(t *testing.T) {
 	e := newEnv(t, testConfig())
 	ctx := context.Background()
 	c, resp := e.signup("acme")
-	if _, err := c.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: "sensor-7"}); err != nil {
+	if _, err := apiv1.Created(c.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: "sensor-7"})); err != nil {
 		t.Fatal(err)
 	}
-	it, err := c.IssueToken(ctx, "sensor-7", 10*time.Minute)
+	it, err := apiv1.Created(c.IssueDeviceTokenWithResponse(ctx, "sensor-7", apiv1.IssueTokenRequest{TTLSeconds: 600}))
 	if err != nil {
 		t.Fatalf("IssueToken: %v", err)
 	}
@@ -201,21 +201,21 @@ func TestIssueToken(t *testing.T) {
 	if claims.Subject != "sensor-7" || claims.ID != it.TokenID || claims.ExpiresAt.Sub(claims.IssuedAt.Time) != 10*time.Minute {
 		t.Errorf("claims = %+v", claims)
 	}
-	if def, err := c.IssueToken(ctx, "sensor-7", 0); err != nil || time.Until(def.ExpiresAt) < 59*time.Minute {
+	if def, err := apiv1.Created(c.IssueDeviceTokenWithResponse(ctx, "sensor-7", apiv1.IssueTokenRequest{})); err != nil || time.Until(def.ExpiresAt) < 59*time.Minute {
 		t.Errorf("default ttl token = %+v, %v; want about an hour", def, err)
 	}
 
-	_, err = c.IssueToken(ctx, "sensor-7", 25*time.Hour)
+	_, err = apiv1.Created(c.IssueDeviceTokenWithResponse(ctx, "sensor-7", apiv1.IssueTokenRequest{TTLSeconds: 25 * 3600}))
 	wantAPIError(t, err, 400, apiv1.CodeInvalidArgument, "ttl_seconds")
-	_, err = c.IssueToken(ctx, "sensor-7", 10*time.Second)
+	_, err = apiv1.Created(c.IssueDeviceTokenWithResponse(ctx, "sensor-7", apiv1.IssueTokenRequest{TTLSeconds: 10}))
 	wantAPIError(t, err, 400, apiv1.CodeInvalidArgument, "ttl_seconds")
-	_, err = c.IssueToken(ctx, "nope", time.Hour)
+	_, err = apiv1.Created(c.IssueDeviceTokenWithResponse(ctx, "nope", apiv1.IssueTokenRequest{TTLSeconds: 3600}))
 	wantAPIError(t, err, 404, apiv1.CodeNotFound, "")
 	yes := true
-	if _, err := c.UpdateDevice(ctx, "sensor-7", apiv1.UpdateDeviceRequest{Disabled: &yes}); err != nil {
+	if _, err := apiv1.OK(c.UpdateDeviceWithResponse(ctx, "sensor-7", apiv1.UpdateDeviceRequest{Disabled: &yes})); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.IssueToken(ctx, "sensor-7", time.Hour)
+	_, err = apiv1.Created(c.IssueDeviceTokenWithResponse(ctx, "sensor-7", apiv1.IssueTokenRequest{TTLSeconds: 3600}))
 	wantAPIError(t, err, 409, apiv1.CodeFailedPrecondition, "")
 }
 
@@ -227,13 +227,13 @@ func TestIssuerKeys(t *testing.T) {
 	ec2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	edPub, _, _ := ed25519.GenerateKey(rand.Reader)
 
-	pemKeys, err := c.AddIssuerKeys(ctx, apiv1.AddIssuerKeysRequest{PublicKeyPEM: pubPEM(t, &ec1.PublicKey)})
-	if err != nil || len(pemKeys) != 1 || !strings.HasPrefix(pemKeys[0].ID, "ik_") || pemKeys[0].Kind != "issuer" {
+	pemKeys, err := apiv1.Created(c.AddIssuerKeysWithResponse(ctx, apiv1.AddIssuerKeysRequest{PublicKeyPEM: pubPEM(t, &ec1.PublicKey)}))
+	if err != nil || len(pemKeys.Items) != 1 || !strings.HasPrefix(pemKeys.Items[0].ID, "ik_") || pemKeys.Items[0].Kind != "issuer" {
 		t.Fatalf("AddIssuerKeys(PEM) = %+v, %v", pemKeys, err)
 	}
 	jwks := json.RawMessage(fmt.Sprintf(`{"keys":[%s,{"kty":"OKP","crv":"Ed25519","kid":"ed-1","x":%q}]}`, ecJWK(t, &ec2.PublicKey, "ec-2"), b64(edPub)))
-	set, err := c.AddIssuerKeys(ctx, apiv1.AddIssuerKeysRequest{JWKS: jwks})
-	if err != nil || len(set) != 2 || set[0].SourceKID != "ec-2" || set[1].SourceKID != "ed-1" || set[1].Algorithm != "EdDSA" {
+	set, err := apiv1.Created(c.AddIssuerKeysWithResponse(ctx, apiv1.AddIssuerKeysRequest{JWKS: jwks}))
+	if err != nil || len(set.Items) != 2 || set.Items[0].SourceKID != "ec-2" || set.Items[1].SourceKID != "ed-1" || set.Items[1].Algorithm != "EdDSA" {
 		t.Fatalf("AddIssuerKeys(JWKS) = %+v, %v", set, err)
 	}
 	for _, tt := range []struct {
@@ -246,22 +246,22 @@ func TestIssuerKeys(t *testing.T) {
 		{apiv1.AddIssuerKeysRequest{JWKS: json.RawMessage(fmt.Sprintf(`{"keys":[%s,{"kty":"EC","crv":"P-384"}]}`, ecJWK(t, &ec2.PublicKey, "")))}, "jwks.keys[1].crv"},
 		{apiv1.AddIssuerKeysRequest{JWKS: json.RawMessage(`[1,2]`)}, "jwks"},
 	} {
-		_, err := c.AddIssuerKeys(ctx, tt.req)
+		_, err := apiv1.Created(c.AddIssuerKeysWithResponse(ctx, tt.req))
 		wantAPIError(t, err, 400, apiv1.CodeInvalidArgument, tt.field)
 	}
-	list, err := c.ListIssuerKeys(ctx)
-	if err != nil || len(list) != 4 || list[0].Kind != "platform" || list[0].ID != resp.PlatformKey.ID {
+	list, err := apiv1.OK(c.ListIssuerKeysWithResponse(ctx))
+	if err != nil || len(list.Items) != 4 || list.Items[0].Kind != "platform" || list.Items[0].ID != resp.PlatformKey.ID {
 		t.Fatalf("ListIssuerKeys = %+v, %v; want the platform key and 3 issuer keys", list, err)
 	}
-	if err := c.DeleteIssuerKey(ctx, set[0].ID); err != nil {
+	if err := apiv1.NoContent(c.DeleteIssuerKeyWithResponse(ctx, set.Items[0].ID)); err != nil {
 		t.Fatalf("DeleteIssuerKey: %v", err)
 	}
-	if list, _ := c.ListIssuerKeys(ctx); len(list) != 3 {
-		t.Errorf("after delete: %d keys, want 3", len(list))
+	if list, _ := apiv1.OK(c.ListIssuerKeysWithResponse(ctx)); len(list.Items) != 3 {
+		t.Errorf("after delete: %d keys, want 3", len(list.Items))
 	}
-	err = c.DeleteIssuerKey(ctx, set[0].ID)
+	err = apiv1.NoContent(c.DeleteIssuerKeyWithResponse(ctx, set.Items[0].ID))
 	wantAPIError(t, err, 404, apiv1.CodeNotFound, "")
-	err = c.DeleteIssuerKey(ctx, resp.PlatformKey.ID)
+	err = apiv1.NoContent(c.DeleteIssuerKeyWithResponse(ctx, resp.PlatformKey.ID))
 	wantAPIError(t, err, 409, apiv1.CodeFailedPrecondition, "")
 }
 
@@ -270,10 +270,10 @@ func TestRevocations(t *testing.T) {
 	ctx := context.Background()
 	c, resp := e.signup("acme")
 	tid := resp.Tenant.ID
-	if _, err := c.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: "sensor-7"}); err != nil {
+	if _, err := apiv1.Created(c.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: "sensor-7"})); err != nil {
 		t.Fatal(err)
 	}
-	rv, err := c.Revoke(ctx, apiv1.CreateRevocationRequest{Kind: "device", ID: "sensor-7"})
+	rv, err := apiv1.Created(c.CreateRevocationWithResponse(ctx, apiv1.CreateRevocationRequest{Kind: "device", ID: "sensor-7"}))
 	if err != nil || rv.Kind != "device" || rv.ID != "sensor-7" {
 		t.Fatalf("Revoke(device) = %+v, %v", rv, err)
 	}
@@ -289,7 +289,7 @@ func TestRevocations(t *testing.T) {
 
 	// Token revocation, with a jti that is not a valid KV token.
 	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-	rv, err = c.Revoke(ctx, apiv1.CreateRevocationRequest{Kind: "token", ID: "urn:uuid:1234/5", ExpiresAt: &exp})
+	rv, err = apiv1.Created(c.CreateRevocationWithResponse(ctx, apiv1.CreateRevocationRequest{Kind: "token", ID: "urn:uuid:1234/5", ExpiresAt: &exp}))
 	if err != nil || rv.ExpiresAt == nil || !rv.ExpiresAt.Equal(exp) {
 		t.Fatalf("Revoke(token) = %+v, %v", rv, err)
 	}
@@ -298,22 +298,22 @@ func TestRevocations(t *testing.T) {
 	}
 
 	// Revoking the platform key rotates it.
-	rv, err = c.Revoke(ctx, apiv1.CreateRevocationRequest{Kind: "key", ID: resp.PlatformKey.ID})
+	rv, err = apiv1.Created(c.CreateRevocationWithResponse(ctx, apiv1.CreateRevocationRequest{Kind: "key", ID: resp.PlatformKey.ID}))
 	if err != nil || rv.Kind != "key" {
 		t.Fatalf("Revoke(platform key) = %+v, %v", rv, err)
 	}
-	keys, err := c.ListIssuerKeys(ctx)
-	if err != nil || len(keys) != 1 || keys[0].ID == resp.PlatformKey.ID || keys[0].Kind != "platform" {
+	keys, err := apiv1.OK(c.ListIssuerKeysWithResponse(ctx))
+	if err != nil || len(keys.Items) != 1 || keys.Items[0].ID == resp.PlatformKey.ID || keys.Items[0].Kind != "platform" {
 		t.Fatalf("after rotation, keys = %+v, %v", keys, err)
 	}
-	it2, err := c.IssueToken(ctx, "sensor-7", time.Hour)
-	if err != nil || it2.KeyID != keys[0].ID {
-		t.Fatalf("token after rotation = %+v, %v; want signed by %s", it2, err, keys[0].ID)
+	it2, err := apiv1.Created(c.IssueDeviceTokenWithResponse(ctx, "sensor-7", apiv1.IssueTokenRequest{TTLSeconds: 3600}))
+	if err != nil || it2.KeyID != keys.Items[0].ID {
+		t.Fatalf("token after rotation = %+v, %v; want signed by %s", it2, err, keys.Items[0].ID)
 	}
 	verifyPlatformToken(t, e, it2.Token)
 
-	list, err := c.ListRevocations(ctx)
-	if err != nil || len(list) != 3 {
+	list, err := apiv1.OK(c.ListRevocationsWithResponse(ctx))
+	if err != nil || len(list.Items) != 3 {
 		t.Fatalf("ListRevocations = %+v, %v; want 3", list, err)
 	}
 
@@ -329,7 +329,7 @@ func TestRevocations(t *testing.T) {
 		{apiv1.CreateRevocationRequest{Kind: "device", ID: "nope"}, 404, ""},
 		{apiv1.CreateRevocationRequest{Kind: "key", ID: "dk_nope"}, 404, ""},
 	} {
-		_, err := c.Revoke(ctx, tt.req)
+		_, err := apiv1.Created(c.CreateRevocationWithResponse(ctx, tt.req))
 		code := apiv1.CodeInvalidArgument
 		if tt.status == 404 {
 			code = apiv1.CodeNotFound
@@ -347,15 +347,15 @@ func TestExpiredRevocationsArePruned(t *testing.T) {
 	ctx := context.Background()
 	c, resp := e.signup("acme")
 	exp := time.Now().Add(time.Hour)
-	if _, err := c.Revoke(ctx, apiv1.CreateRevocationRequest{Kind: "token", ID: "jti-1", ExpiresAt: &exp}); err != nil {
+	if _, err := apiv1.Created(c.CreateRevocationWithResponse(ctx, apiv1.CreateRevocationRequest{Kind: "token", ID: "jti-1", ExpiresAt: &exp})); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Revoke(ctx, apiv1.CreateRevocationRequest{Kind: "token", ID: "jti-2"}); err != nil {
+	if _, err := apiv1.Created(c.CreateRevocationWithResponse(ctx, apiv1.CreateRevocationRequest{Kind: "token", ID: "jti-2"})); err != nil {
 		t.Fatal(err)
 	}
 	offset.Store(int64(2 * time.Hour))
-	list, err := c.ListRevocations(ctx)
-	if err != nil || len(list) != 1 || list[0].ID != "jti-2" {
+	list, err := apiv1.OK(c.ListRevocationsWithResponse(ctx))
+	if err != nil || len(list.Items) != 1 || list.Items[0].ID != "jti-2" {
 		t.Fatalf("ListRevocations after expiry = %+v, %v; want only jti-2", list, err)
 	}
 	if _, err := e.kv(tenant.ConfigBucket).Get(ctx, tenant.RevokedKey(resp.Tenant.ID, tenant.RevokeToken, "jti-1")); err == nil {
@@ -373,10 +373,10 @@ func TestTokenRevocationExpiresThroughKVTTL(t *testing.T) {
 	ctx := context.Background()
 	c, resp := e.signup("acme")
 	exp := time.Now().Add(2 * time.Second)
-	if _, err := c.Revoke(ctx, apiv1.CreateRevocationRequest{Kind: "token", ID: "jti-short", ExpiresAt: &exp}); err != nil {
+	if _, err := apiv1.Created(c.CreateRevocationWithResponse(ctx, apiv1.CreateRevocationRequest{Kind: "token", ID: "jti-short", ExpiresAt: &exp})); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Revoke(ctx, apiv1.CreateRevocationRequest{Kind: "token", ID: "jti-forever"}); err != nil {
+	if _, err := apiv1.Created(c.CreateRevocationWithResponse(ctx, apiv1.CreateRevocationRequest{Kind: "token", ID: "jti-forever"})); err != nil {
 		t.Fatal(err)
 	}
 	kv := e.kv(tenant.ConfigBucket)
@@ -402,6 +402,6 @@ func TestTokenRevocationExpiresThroughKVTTL(t *testing.T) {
 		t.Errorf("a revocation without expires_at is gone: %v", err)
 	}
 	later := time.Now().Add(time.Hour)
-	_, err := c.Revoke(ctx, apiv1.CreateRevocationRequest{Kind: "key", ID: resp.PlatformKey.ID, ExpiresAt: &later})
+	_, err := apiv1.Created(c.CreateRevocationWithResponse(ctx, apiv1.CreateRevocationRequest{Kind: "key", ID: resp.PlatformKey.ID, ExpiresAt: &later}))
 	wantAPIError(t, err, 400, apiv1.CodeInvalidArgument, "expires_at")
 }

@@ -33,7 +33,7 @@ func TestDeleteDeviceLeavesNothingBehind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dk, err := c.AddDeviceKey(ctx, "sensor-7", apiv1.AddDeviceKeyRequest{PublicKeyPEM: pubPEM(t, &ecKey.PublicKey)})
+	dk, err := apiv1.Created(c.AddDeviceKeyWithResponse(ctx, "sensor-7", apiv1.AddDeviceKeyRequest{PublicKeyPEM: pubPEM(t, &ecKey.PublicKey)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,15 +45,15 @@ func TestDeleteDeviceLeavesNothingBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStatus(t, c, "sensor-7", func(s apiv1.DeviceStatus) bool { return s.Connected })
-	before, err := c.Tenant(ctx)
+	before, err := apiv1.OK(c.GetTenantWithResponse(ctx))
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	if err := c.DeleteDevice(ctx, "sensor-7"); err != nil {
+	if err := apiv1.NoContent(c.DeleteDeviceWithResponse(ctx, "sensor-7")); err != nil {
 		t.Fatalf("DeleteDevice: %v", err)
 	}
-	_, err = c.GetDevice(ctx, "sensor-7")
+	_, err = apiv1.OK(c.GetDeviceWithResponse(ctx, "sensor-7"))
 	wantAPIError(t, err, 404, apiv1.CodeNotFound, "")
 
 	config, secrets, pres := e.kv(tenant.ConfigBucket), e.kv(tenant.SecretsBucket), e.kv(presence.DefaultBucket)
@@ -85,7 +85,7 @@ func TestDeleteDeviceLeavesNothingBehind(t *testing.T) {
 	gone(pres, presence.DeviceKey(tid, "sensor-7"))
 
 	// The quota counts one device less.
-	after, err := c.Tenant(ctx)
+	after, err := apiv1.OK(c.GetTenantWithResponse(ctx))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,10 +102,10 @@ func TestDeleteDeviceLeavesNothingBehind(t *testing.T) {
 
 	// Created again, the device starts empty: no keys, never seen.
 	createDevices(t, c, "sensor-7")
-	if keys, err := c.ListDeviceKeys(ctx, "sensor-7"); err != nil || len(keys) != 0 {
+	if keys, err := apiv1.OK(c.ListDeviceKeysWithResponse(ctx, "sensor-7")); err != nil || len(keys.Items) != 0 {
 		t.Errorf("keys of the re-created device = %+v, %v; want none", keys, err)
 	}
-	st, err := c.DeviceStatus(ctx, "sensor-7")
+	st, err := apiv1.OK(c.GetDeviceStatusWithResponse(ctx, "sensor-7"))
 	if err != nil || st.Connected || st.ConnectedAt != nil || st.LastDisconnectReason != "" {
 		t.Errorf("status of the re-created device = %+v, %v; want never seen", st, err)
 	}

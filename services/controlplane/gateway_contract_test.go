@@ -25,7 +25,7 @@ func TestGatewayVerifiesWhatTheControlPlaneWrites(t *testing.T) {
 	e := newEnv(t, testConfig())
 	ctx := context.Background()
 	c, _ := e.signup("acme")
-	if _, err := c.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: "sensor-7"}); err != nil {
+	if _, err := apiv1.Created(c.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: "sensor-7"})); err != nil {
 		t.Fatal(err)
 	}
 
@@ -72,11 +72,11 @@ func TestGatewayVerifiesWhatTheControlPlaneWrites(t *testing.T) {
 	}
 
 	// 1. Platform-issued token.
-	it, err := c.IssueToken(ctx, "sensor-7", time.Hour)
+	it, err := apiv1.Created(c.IssueDeviceTokenWithResponse(ctx, "sensor-7", apiv1.IssueTokenRequest{TTLSeconds: 3600}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ten, _ := c.Tenant(ctx)
+	ten, _ := apiv1.OK(c.GetTenantWithResponse(ctx))
 	id := eventually("platform token", it.Token, ok)
 	if id.Tenant != ten.ID || id.Device != "sensor-7" || id.TokenID != it.TokenID {
 		t.Errorf("identity = %+v", id)
@@ -84,7 +84,7 @@ func TestGatewayVerifiesWhatTheControlPlaneWrites(t *testing.T) {
 
 	// 2. Device-signed token with a registered key.
 	dkey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	dk, err := c.AddDeviceKey(ctx, "sensor-7", apiv1.AddDeviceKeyRequest{PublicKeyPEM: pubPEM(t, &dkey.PublicKey)})
+	dk, err := apiv1.Created(c.AddDeviceKeyWithResponse(ctx, "sensor-7", apiv1.AddDeviceKeyRequest{PublicKeyPEM: pubPEM(t, &dkey.PublicKey)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,49 +97,49 @@ func TestGatewayVerifiesWhatTheControlPlaneWrites(t *testing.T) {
 
 	// 3. Tenant-signed token with an issuer key.
 	ikey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	iks, err := c.AddIssuerKeys(ctx, apiv1.AddIssuerKeysRequest{PublicKeyPEM: pubPEM(t, &ikey.PublicKey)})
+	iks, err := apiv1.Created(c.AddIssuerKeysWithResponse(ctx, apiv1.AddIssuerKeysRequest{PublicKeyPEM: pubPEM(t, &ikey.PublicKey)}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	issTok, err := jwtauth.Sign("ES256", ikey, iks[0].ID, jwtauth.Claims{Subject: "sensor-7", Audience: []string{"flockmq"}, IssuedAt: now, ExpiresAt: now.Add(time.Hour), ID: "iss-1"})
+	issTok, err := jwtauth.Sign("ES256", ikey, iks.Items[0].ID, jwtauth.Claims{Subject: "sensor-7", Audience: []string{"flockmq"}, IssuedAt: now, ExpiresAt: now.Add(time.Hour), ID: "iss-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	eventually("tenant-signed token", issTok, ok)
 
 	// Revocations reach the verifier.
-	if _, err := c.Revoke(ctx, apiv1.CreateRevocationRequest{Kind: "token", ID: it.TokenID}); err != nil {
+	if _, err := apiv1.Created(c.CreateRevocationWithResponse(ctx, apiv1.CreateRevocationRequest{Kind: "token", ID: it.TokenID})); err != nil {
 		t.Fatal(err)
 	}
 	eventually("revoked platform token", it.Token, refused)
-	if err := c.DeleteDeviceKey(ctx, "sensor-7", dk.ID); err != nil {
+	if err := apiv1.NoContent(c.DeleteDeviceKeyWithResponse(ctx, "sensor-7", dk.ID)); err != nil {
 		t.Fatal(err)
 	}
 	eventually("token of a deleted device key", devTok, refused)
-	if err := c.DeleteIssuerKey(ctx, iks[0].ID); err != nil {
+	if err := apiv1.NoContent(c.DeleteIssuerKeyWithResponse(ctx, iks.Items[0].ID)); err != nil {
 		t.Fatal(err)
 	}
 	eventually("token of a deleted issuer key", issTok, refused)
 
 	// Disabling the device refuses its fresh tokens too.
-	fresh, err := c.IssueToken(ctx, "sensor-7", time.Hour)
+	fresh, err := apiv1.Created(c.IssueDeviceTokenWithResponse(ctx, "sensor-7", apiv1.IssueTokenRequest{TTLSeconds: 3600}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	eventually("fresh platform token", fresh.Token, ok)
 	yes := true
-	if _, err := c.UpdateDevice(ctx, "sensor-7", apiv1.UpdateDeviceRequest{Disabled: &yes}); err != nil {
+	if _, err := apiv1.OK(c.UpdateDeviceWithResponse(ctx, "sensor-7", apiv1.UpdateDeviceRequest{Disabled: &yes})); err != nil {
 		t.Fatal(err)
 	}
 	eventually("token of a disabled device", fresh.Token, refused)
 
 	// Disabling the tenant refuses all its devices.
 	no := false
-	if _, err := c.UpdateDevice(ctx, "sensor-7", apiv1.UpdateDeviceRequest{Disabled: &no}); err != nil {
+	if _, err := apiv1.OK(c.UpdateDeviceWithResponse(ctx, "sensor-7", apiv1.UpdateDeviceRequest{Disabled: &no})); err != nil {
 		t.Fatal(err)
 	}
 	eventually("token of the re-enabled device", fresh.Token, ok)
-	if _, err := e.admin().AdminSetTenantDisabled(ctx, ten.ID, true); err != nil {
+	if _, err := apiv1.OK(e.admin().AdminUpdateTenantWithResponse(ctx, ten.ID, apiv1.AdminUpdateTenantRequest{Disabled: new(true)})); err != nil {
 		t.Fatal(err)
 	}
 	eventually("token of a disabled tenant", fresh.Token, refused)

@@ -2,6 +2,7 @@ package controlplane_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
-	"github.com/flockmq/flockmq/api/controlplane/v1/client"
 	"github.com/flockmq/flockmq/internal/natsembed"
 	"github.com/flockmq/flockmq/internal/natsembed/natstest"
 	"github.com/flockmq/flockmq/services/controlplane"
@@ -87,14 +87,14 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (e *env) client(key string) *client.Client { return client.New(e.srv.URL, key, e.hc) }
+func (e *env) client(key string) *apiv1.ClientWithResponses { return apiv1.New(e.srv.URL, key, e.hc) }
 
-func (e *env) admin() *client.Client { return e.client(testAdminKey) }
+func (e *env) admin() *apiv1.ClientWithResponses { return e.client(testAdminKey) }
 
 // signup creates a tenant and returns a client holding its API key.
-func (e *env) signup(name string) (*client.Client, apiv1.SignupResponse) {
+func (e *env) signup(name string) (*apiv1.ClientWithResponses, apiv1.SignupResponse) {
 	e.t.Helper()
-	resp, err := e.client("").Signup(context.Background(), apiv1.SignupRequest{Name: name, Email: "ops@" + name + ".example"})
+	resp, err := apiv1.Created(e.client("").SignupWithResponse(context.Background(), apiv1.SignupRequest{Name: name, Email: "ops@" + name + ".example"}))
 	if err != nil {
 		e.t.Fatalf("signup %s: %v", name, err)
 	}
@@ -117,9 +117,9 @@ func (e *env) kv(bucket string) jetstream.KeyValue {
 
 // wantAPIError checks that err is an API error with the status, code and
 // (if not empty) field.
-func wantAPIError(t testing.TB, err error, status int, code, field string) *client.Error {
+func wantAPIError(t testing.TB, err error, status int, code apiv1.Code, field string) *apiv1.APIError {
 	t.Helper()
-	ae, ok := err.(*client.Error)
+	ae, ok := errors.AsType[*apiv1.APIError](err)
 	if !ok {
 		t.Fatalf("error = %v (%T), want API error %d %s", err, err, status, code)
 	}

@@ -5,13 +5,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
-	"github.com/flockmq/flockmq/api/controlplane/v1/client"
 	"github.com/flockmq/flockmq/pkg/tenant"
 )
 
@@ -22,19 +21,19 @@ func TestTenantIsolation(t *testing.T) {
 	ctx := context.Background()
 	a, ra := e.signup("alpha")
 	b, _ := e.signup("beta")
-	if _, err := a.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: "shared-name", Tags: map[string]string{"owner": "a"}}); err != nil {
+	if _, err := apiv1.Created(a.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: "shared-name", Tags: map[string]string{"owner": "a"}})); err != nil {
 		t.Fatal(err)
 	}
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	dk, err := a.AddDeviceKey(ctx, "shared-name", apiv1.AddDeviceKeyRequest{PublicKeyPEM: pubPEM(t, &ec.PublicKey)})
+	dk, err := apiv1.Created(a.AddDeviceKeyWithResponse(ctx, "shared-name", apiv1.AddDeviceKeyRequest{PublicKeyPEM: pubPEM(t, &ec.PublicKey)}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ik, err := a.AddIssuerKeys(ctx, apiv1.AddIssuerKeysRequest{PublicKeyPEM: pubPEM(t, &ec.PublicKey)})
+	ik, err := apiv1.Created(a.AddIssuerKeysWithResponse(ctx, apiv1.AddIssuerKeysRequest{PublicKeyPEM: pubPEM(t, &ec.PublicKey)}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Revoke(ctx, apiv1.CreateRevocationRequest{Kind: "token", ID: "a-token"}); err != nil {
+	if _, err := apiv1.Created(a.CreateRevocationWithResponse(ctx, apiv1.CreateRevocationRequest{Kind: "token", ID: "a-token"})); err != nil {
 		t.Fatal(err)
 	}
 	yes := true
@@ -42,71 +41,74 @@ func TestTenantIsolation(t *testing.T) {
 		name string
 		do   func() error
 	}{
-		{"get device", func() error { _, err := b.GetDevice(ctx, "shared-name"); return err }},
+		{"get device", func() error { _, err := apiv1.OK(b.GetDeviceWithResponse(ctx, "shared-name")); return err }},
 		{"patch device", func() error {
-			_, err := b.UpdateDevice(ctx, "shared-name", apiv1.UpdateDeviceRequest{Disabled: &yes})
+			_, err := apiv1.OK(b.UpdateDeviceWithResponse(ctx, "shared-name", apiv1.UpdateDeviceRequest{Disabled: &yes}))
 			return err
 		}},
-		{"delete device", func() error { return b.DeleteDevice(ctx, "shared-name") }},
+		{"delete device", func() error { return apiv1.NoContent(b.DeleteDeviceWithResponse(ctx, "shared-name")) }},
 		{"add device key", func() error {
-			_, err := b.AddDeviceKey(ctx, "shared-name", apiv1.AddDeviceKeyRequest{PublicKeyPEM: pubPEM(t, &ec.PublicKey)})
+			_, err := apiv1.Created(b.AddDeviceKeyWithResponse(ctx, "shared-name", apiv1.AddDeviceKeyRequest{PublicKeyPEM: pubPEM(t, &ec.PublicKey)}))
 			return err
 		}},
-		{"list device keys", func() error { _, err := b.ListDeviceKeys(ctx, "shared-name"); return err }},
-		{"delete device key", func() error { return b.DeleteDeviceKey(ctx, "shared-name", dk.ID) }},
-		{"issue token", func() error { _, err := b.IssueToken(ctx, "shared-name", time.Hour); return err }},
-		{"delete issuer key", func() error { return b.DeleteIssuerKey(ctx, ik[0].ID) }},
-		{"delete platform key", func() error { return b.DeleteIssuerKey(ctx, ra.PlatformKey.ID) }},
-		{"delete API key", func() error { return b.DeleteAPIKey(ctx, ra.APIKey.ID) }},
+		{"list device keys", func() error { _, err := apiv1.OK(b.ListDeviceKeysWithResponse(ctx, "shared-name")); return err }},
+		{"delete device key", func() error { return apiv1.NoContent(b.DeleteDeviceKeyWithResponse(ctx, "shared-name", dk.ID)) }},
+		{"issue token", func() error {
+			_, err := apiv1.Created(b.IssueDeviceTokenWithResponse(ctx, "shared-name", apiv1.IssueTokenRequest{TTLSeconds: 3600}))
+			return err
+		}},
+		{"delete issuer key", func() error { return apiv1.NoContent(b.DeleteIssuerKeyWithResponse(ctx, ik.Items[0].ID)) }},
+		{"delete platform key", func() error { return apiv1.NoContent(b.DeleteIssuerKeyWithResponse(ctx, ra.PlatformKey.ID)) }},
+		{"delete API key", func() error { return apiv1.NoContent(b.DeleteAPIKeyWithResponse(ctx, ra.APIKey.ID)) }},
 		{"revoke device", func() error {
-			_, err := b.Revoke(ctx, apiv1.CreateRevocationRequest{Kind: "device", ID: "shared-name"})
+			_, err := apiv1.Created(b.CreateRevocationWithResponse(ctx, apiv1.CreateRevocationRequest{Kind: "device", ID: "shared-name"}))
 			return err
 		}},
 		{"revoke key", func() error {
-			_, err := b.Revoke(ctx, apiv1.CreateRevocationRequest{Kind: "key", ID: dk.ID})
+			_, err := apiv1.Created(b.CreateRevocationWithResponse(ctx, apiv1.CreateRevocationRequest{Kind: "key", ID: dk.ID}))
 			return err
 		}},
 		{"revoke platform key", func() error {
-			_, err := b.Revoke(ctx, apiv1.CreateRevocationRequest{Kind: "key", ID: ra.PlatformKey.ID})
+			_, err := apiv1.Created(b.CreateRevocationWithResponse(ctx, apiv1.CreateRevocationRequest{Kind: "key", ID: ra.PlatformKey.ID}))
 			return err
 		}},
 	}
 	for _, at := range attempts {
 		err := at.do()
-		ae, ok := err.(*client.Error)
+		ae, ok := errors.AsType[*apiv1.APIError](err)
 		if !ok || ae.Status != 404 || ae.Code != apiv1.CodeNotFound {
 			t.Errorf("tenant B %s of tenant A: %v, want 404 not_found", at.name, err)
 		}
 	}
 	// B's listings show none of A's.
-	if page, err := b.ListDevices(ctx, client.ListDevicesOptions{}); err != nil || len(page.Items) != 0 {
+	if page, err := apiv1.OK(b.ListDevicesWithResponse(ctx, nil)); err != nil || len(page.Items) != 0 {
 		t.Errorf("B lists devices %+v, %v", page.Items, err)
 	}
-	if keys, err := b.ListIssuerKeys(ctx); err != nil || len(keys) != 1 || keys[0].ID == ra.PlatformKey.ID {
+	if keys, err := apiv1.OK(b.ListIssuerKeysWithResponse(ctx)); err != nil || len(keys.Items) != 1 || keys.Items[0].ID == ra.PlatformKey.ID {
 		t.Errorf("B lists issuer keys %+v, %v; want only its own platform key", keys, err)
 	}
-	if keys, err := b.ListAPIKeys(ctx); err != nil || len(keys) != 1 || keys[0].ID == ra.APIKey.ID {
+	if keys, err := apiv1.OK(b.ListAPIKeysWithResponse(ctx)); err != nil || len(keys.Items) != 1 || keys.Items[0].ID == ra.APIKey.ID {
 		t.Errorf("B lists API keys %+v, %v", keys, err)
 	}
-	if revs, err := b.ListRevocations(ctx); err != nil || len(revs) != 0 {
+	if revs, err := apiv1.OK(b.ListRevocationsWithResponse(ctx)); err != nil || len(revs.Items) != 0 {
 		t.Errorf("B lists revocations %+v, %v", revs, err)
 	}
 	// B may use the same device id for its own device.
-	if _, err := b.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: "shared-name"}); err != nil {
+	if _, err := apiv1.Created(b.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: "shared-name"})); err != nil {
 		t.Errorf("B creates its own shared-name: %v", err)
 	}
 	// A's resources are untouched.
-	d, err := a.GetDevice(ctx, "shared-name")
+	d, err := apiv1.OK(a.GetDeviceWithResponse(ctx, "shared-name"))
 	if err != nil || d.Disabled || d.Tags["owner"] != "a" {
 		t.Errorf("A's device after B's attempts = %+v, %v", d, err)
 	}
-	if keys, err := a.ListDeviceKeys(ctx, "shared-name"); err != nil || len(keys) != 1 {
+	if keys, err := apiv1.OK(a.ListDeviceKeysWithResponse(ctx, "shared-name")); err != nil || len(keys.Items) != 1 {
 		t.Errorf("A's device keys = %+v, %v", keys, err)
 	}
-	if _, err := a.Tenant(ctx); err != nil {
+	if _, err := apiv1.OK(a.GetTenantWithResponse(ctx)); err != nil {
 		t.Errorf("A's API key after B's attempts: %v", err)
 	}
-	if revs, err := a.ListRevocations(ctx); err != nil || len(revs) != 1 {
+	if revs, err := apiv1.OK(a.ListRevocationsWithResponse(ctx)); err != nil || len(revs.Items) != 1 {
 		t.Errorf("A's revocations = %+v, %v", revs, err)
 	}
 }
@@ -117,7 +119,7 @@ func TestSecretsAreNotStoredInClear(t *testing.T) {
 	e := newEnv(t, testConfig())
 	ctx := context.Background()
 	c, resp := e.signup("acme")
-	extra, err := c.CreateAPIKey(ctx, "second")
+	extra, err := apiv1.Created(c.CreateAPIKeyWithResponse(ctx, apiv1.CreateAPIKeyRequest{Name: "second"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,26 +163,26 @@ func TestTwoInstances(t *testing.T) {
 	ctx := context.Background()
 	c1, resp := e1.signup("acme")
 	c2 := e2.client(resp.APIKey.Key)
-	if got, err := c2.Tenant(ctx); err != nil || got.ID != resp.Tenant.ID {
+	if got, err := apiv1.OK(c2.GetTenantWithResponse(ctx)); err != nil || got.ID != resp.Tenant.ID {
 		t.Fatalf("instance 2 does not know the tenant made on instance 1: %+v, %v", got, err)
 	}
-	if _, err := c1.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: "d1"}); err != nil {
+	if _, err := apiv1.Created(c1.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: "d1"})); err != nil {
 		t.Fatal(err)
 	}
-	_, err := c2.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: "d1"})
+	_, err := apiv1.Created(c2.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: "d1"}))
 	wantAPIError(t, err, 409, apiv1.CodeAlreadyExists, "id")
 	tags := map[string]string{"via": "two"}
-	if _, err := c2.UpdateDevice(ctx, "d1", apiv1.UpdateDeviceRequest{Tags: &tags}); err != nil {
+	if _, err := apiv1.OK(c2.UpdateDeviceWithResponse(ctx, "d1", apiv1.UpdateDeviceRequest{Tags: &tags})); err != nil {
 		t.Fatal(err)
 	}
-	if d, err := c1.GetDevice(ctx, "d1"); err != nil || d.Tags["via"] != "two" {
+	if d, err := apiv1.OK(c1.GetDeviceWithResponse(ctx, "d1")); err != nil || d.Tags["via"] != "two" {
 		t.Errorf("instance 1 sees %+v, %v", d, err)
 	}
 	// Concurrent creates of one id on both instances: exactly one wins.
 	errs := make(chan error, 2)
-	for _, c := range []*client.Client{c1, c2} {
+	for _, c := range []*apiv1.ClientWithResponses{c1, c2} {
 		go func() {
-			_, err := c.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: "race"})
+			_, err := apiv1.Created(c.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: "race"}))
 			errs <- err
 		}()
 	}
@@ -197,7 +199,7 @@ func TestTwoInstances(t *testing.T) {
 		}
 		go func() {
 			md := map[string]string{"n": "x"}
-			_, err := c.UpdateDevice(ctx, "d1", apiv1.UpdateDeviceRequest{Metadata: &md})
+			_, err := apiv1.OK(c.UpdateDeviceWithResponse(ctx, "d1", apiv1.UpdateDeviceRequest{Metadata: &md}))
 			done <- err
 		}()
 	}
@@ -207,14 +209,14 @@ func TestTwoInstances(t *testing.T) {
 		}
 	}
 	// A key deleted through one instance stops working on the other.
-	k, err := c1.CreateAPIKey(ctx, "temp")
+	k, err := apiv1.Created(c1.CreateAPIKeyWithResponse(ctx, apiv1.CreateAPIKeyRequest{Name: "temp"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c2.DeleteAPIKey(ctx, k.ID); err != nil {
+	if err := apiv1.NoContent(c2.DeleteAPIKeyWithResponse(ctx, k.ID)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e1.client(k.Key).Tenant(ctx)
+	_, err = apiv1.OK(e1.client(k.Key).GetTenantWithResponse(ctx))
 	wantAPIError(t, err, 401, apiv1.CodeUnauthenticated, "")
 }
 
@@ -226,10 +228,10 @@ func TestDeviceQuotaAcrossInstances(t *testing.T) {
 	ctx := context.Background()
 	c1, resp := e1.signup("acme")
 	c2 := e2.client(resp.APIKey.Key)
-	if _, err := e1.admin().AdminPutQuotas(ctx, resp.Tenant.ID, apiv1.Quotas{MaxDevices: 10}); err != nil {
+	if _, err := apiv1.OK(e1.admin().AdminPutTenantQuotasWithResponse(ctx, resp.Tenant.ID, apiv1.QuotasInput{MaxDevices: 10})); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c1.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: "first"}); err != nil { // creates the counter
+	if _, err := apiv1.Created(c1.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: "first"})); err != nil { // creates the counter
 		t.Fatal(err)
 	}
 	results := make(chan error, 30)
@@ -239,7 +241,7 @@ func TestDeviceQuotaAcrossInstances(t *testing.T) {
 			c = c2
 		}
 		go func() {
-			_, err := c.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: fmt.Sprintf("d%02d", i)})
+			_, err := apiv1.Created(c.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: fmt.Sprintf("d%02d", i)}))
 			results <- err
 		}()
 	}
@@ -250,14 +252,14 @@ func TestDeviceQuotaAcrossInstances(t *testing.T) {
 			created++
 			continue
 		}
-		if ae, ok := err.(*client.Error); !ok || ae.Code != apiv1.CodeFailedPrecondition {
+		if ae, ok := errors.AsType[*apiv1.APIError](err); !ok || ae.Code != apiv1.CodeFailedPrecondition {
 			t.Errorf("create beyond the quota = %v, want 409 failed_precondition", err)
 		}
 	}
 	if created != 9 {
 		t.Errorf("%d creates succeeded, want 9 (quota 10, one existing)", created)
 	}
-	if ten, err := c1.Tenant(ctx); err != nil || ten.Usage.Devices != 10 {
+	if ten, err := apiv1.OK(c1.GetTenantWithResponse(ctx)); err != nil || ten.Usage.Devices != 10 {
 		t.Errorf("usage = %+v, %v; want 10", ten.Usage, err)
 	}
 }

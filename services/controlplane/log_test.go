@@ -12,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
-	"github.com/flockmq/flockmq/api/controlplane/v1/client"
 	"github.com/flockmq/flockmq/internal/natsembed/natstest"
 	"github.com/flockmq/flockmq/services/controlplane"
 )
@@ -53,17 +52,17 @@ func TestLogsReadAsSentences(t *testing.T) {
 	srv := httptest.NewServer(cp.Handler())
 	t.Cleanup(srv.Close)
 	ctx := context.Background()
-	resp, err := client.New(srv.URL, "", nil).Signup(ctx, apiv1.SignupRequest{Name: "Acme"})
+	resp, err := apiv1.Created(apiv1.New(srv.URL, "", nil).SignupWithResponse(ctx, apiv1.SignupRequest{Name: "Acme"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	tid := resp.Tenant.ID
-	c := client.New(srv.URL, resp.APIKey.Key, nil)
-	if _, err := c.CreateDevice(ctx, apiv1.CreateDeviceRequest{ID: "sensor-7"}); err != nil {
+	c := apiv1.New(srv.URL, resp.APIKey.Key, nil)
+	if _, err := apiv1.Created(c.CreateDeviceWithResponse(ctx, apiv1.CreateDeviceRequest{ID: "sensor-7"})); err != nil {
 		t.Fatal(err)
 	}
-	_, _ = client.New(srv.URL, "", nil).Signup(ctx, apiv1.SignupRequest{Name: "Again"})
-	_, _ = c.GetDevice(ctx, "nope")
+	_, _ = apiv1.Created(apiv1.New(srv.URL, "", nil).SignupWithResponse(ctx, apiv1.SignupRequest{Name: "Again"}))
+	_, _ = apiv1.OK(c.GetDeviceWithResponse(ctx, "nope"))
 	logs := buf.String()
 	for _, want := range []string{
 		`tenant ` + tid + ` (\"Acme\") signed up from 127.0.0.1`,

@@ -28,11 +28,6 @@ func twoInstances(t *testing.T, cfg controlplane.Config) (a, b *env) {
 	return newEnvClock(t, ns, cfg, frozen), newEnvClock(t, ns, cfg, frozen)
 }
 
-// tenantGetter is what the tests below call on a client.
-type tenantGetter interface {
-	Tenant(context.Context) (apiv1.Tenant, error)
-}
-
 // TestAPIKeyLimitHoldsAcrossInstances: requests with one API key through
 // two instances share the key's limit: the fifth request is refused
 // although each instance alone has seen fewer than its burst.
@@ -43,8 +38,8 @@ func TestAPIKeyLimitHoldsAcrossInstances(t *testing.T) {
 	_, resp := a.signup("acme")
 	ca, cb := a.client(resp.APIKey.Key), b.client(resp.APIKey.Key)
 	ctx := context.Background()
-	for i, c := range []tenantGetter{ca, cb, ca, cb} {
-		if _, err := c.Tenant(ctx); err != nil {
+	for i, c := range []*apiv1.ClientWithResponses{ca, cb, ca, cb} {
+		if _, err := apiv1.OK(c.GetTenantWithResponse(ctx)); err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
 	}
@@ -58,7 +53,7 @@ func TestAPIKeyLimitHoldsAcrossInstances(t *testing.T) {
 	}
 	// Another tenant's key is not affected.
 	_, other := b.signup("globex")
-	if _, err := b.client(other.APIKey.Key).Tenant(ctx); err != nil {
+	if _, err := apiv1.OK(b.client(other.APIKey.Key).GetTenantWithResponse(ctx)); err != nil {
 		t.Errorf("another tenant's request: %v", err)
 	}
 }
@@ -71,17 +66,17 @@ func TestTenantLimitHoldsAcrossInstances(t *testing.T) {
 	a, b := twoInstances(t, cfg)
 	ca, _ := a.signup("acme")
 	ctx := context.Background()
-	second, err := ca.CreateAPIKey(ctx, "second") // request 1
+	second, err := apiv1.Created(ca.CreateAPIKeyWithResponse(ctx, apiv1.CreateAPIKeyRequest{Name: "second"})) // request 1
 	if err != nil {
 		t.Fatal(err)
 	}
 	cb := b.client(second.Key)
-	for i, c := range []tenantGetter{ca, cb, ca, cb} { // requests 2 to 5
-		if _, err := c.Tenant(ctx); err != nil {
+	for i, c := range []*apiv1.ClientWithResponses{ca, cb, ca, cb} { // requests 2 to 5
+		if _, err := apiv1.OK(c.GetTenantWithResponse(ctx)); err != nil {
 			t.Fatalf("request %d: %v", i+2, err)
 		}
 	}
-	_, err = cb.Tenant(ctx)
+	_, err = apiv1.OK(cb.GetTenantWithResponse(ctx))
 	ae := wantAPIError(t, err, 429, apiv1.CodeRateLimited, "")
 	if !strings.Contains(ae.Message, "tenant") {
 		t.Errorf("refusal = %q, want it to name the tenant's limit", ae.Message)
@@ -99,13 +94,13 @@ func TestSharedLimitsFailOpen(t *testing.T) {
 	c, resp := e.signup("acme")
 	ctx := context.Background()
 	for range 3 {
-		if _, err := c.Tenant(ctx); err != nil {
+		if _, err := apiv1.OK(c.GetTenantWithResponse(ctx)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Refused by the local bucket: the shared counter stays at 3.
 	for range 5 {
-		_, err := c.Tenant(ctx)
+		_, err := apiv1.OK(c.GetTenantWithResponse(ctx))
 		wantAPIError(t, err, 429, apiv1.CodeRateLimited, "")
 	}
 	js, err := jetstream.New(e.nc)
@@ -131,7 +126,7 @@ func TestSharedLimitsFailOpen(t *testing.T) {
 	_, other := e.signup("globex")
 	oc := e.client(other.APIKey.Key)
 	for i := range 3 {
-		if _, err := oc.Tenant(ctx); err != nil {
+		if _, err := apiv1.OK(oc.GetTenantWithResponse(ctx)); err != nil {
 			t.Fatalf("request %d without shared counters: %v", i, err)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
-	"github.com/flockmq/flockmq/api/controlplane/v1/client"
 	"github.com/flockmq/flockmq/internal/natsembed/natstest"
 	"github.com/flockmq/flockmq/pkg/presence"
 )
@@ -62,11 +61,11 @@ func startGatewayWith(t testing.TB, e *env, cfg presence.Config) *gateway {
 }
 
 // waitStatus polls a device's status until ok accepts it.
-func waitStatus(t testing.TB, c *client.Client, id string, ok func(apiv1.DeviceStatus) bool) apiv1.DeviceStatus {
+func waitStatus(t testing.TB, c *apiv1.ClientWithResponses, id string, ok func(apiv1.DeviceStatus) bool) apiv1.DeviceStatus {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		st, err := c.DeviceStatus(context.Background(), id)
+		st, err := apiv1.OK(c.GetDeviceStatusWithResponse(context.Background(), id))
 		if err != nil {
 			t.Fatalf("DeviceStatus(%s) = %v", id, err)
 		}
@@ -80,10 +79,10 @@ func waitStatus(t testing.TB, c *client.Client, id string, ok func(apiv1.DeviceS
 	}
 }
 
-func createDevices(t testing.TB, c *client.Client, ids ...string) {
+func createDevices(t testing.TB, c *apiv1.ClientWithResponses, ids ...string) {
 	t.Helper()
 	for _, id := range ids {
-		if _, err := c.CreateDevice(context.Background(), apiv1.CreateDeviceRequest{ID: id}); err != nil {
+		if _, err := apiv1.Created(c.CreateDeviceWithResponse(context.Background(), apiv1.CreateDeviceRequest{ID: id})); err != nil {
 			t.Fatalf("create device %s: %v", id, err)
 		}
 	}
@@ -104,7 +103,7 @@ func TestDeviceStatus(t *testing.T) {
 	createDevices(t, globex, "other-1")
 
 	// No gateway has run: the presence bucket does not exist yet.
-	st, err := acme.DeviceStatus(ctx, "idle-1")
+	st, err := apiv1.OK(acme.GetDeviceStatusWithResponse(ctx, "idle-1"))
 	if err != nil {
 		t.Fatalf("status before any gateway = %v", err)
 	}
@@ -112,7 +111,7 @@ func TestDeviceStatus(t *testing.T) {
 		len(st.Connections) != 0 || st.DeviceID != "idle-1" {
 		t.Errorf("never-seen status = %+v, want disconnected with no timestamps", st)
 	}
-	if ten, err := acme.Tenant(ctx); err != nil || ten.Usage.ConnectedDevices != 0 {
+	if ten, err := apiv1.OK(acme.GetTenantWithResponse(ctx)); err != nil || ten.Usage.ConnectedDevices != 0 {
 		t.Errorf("tenant before any gateway = %+v, %v", ten.Usage, err)
 	}
 
@@ -132,15 +131,15 @@ func TestDeviceStatus(t *testing.T) {
 			t.Errorf("connected_at = %v, disconnected_at = %v; want %v and none", st.ConnectedAt, st.DisconnectedAt, at)
 		}
 
-		ten, err := acme.Tenant(ctx)
+		ten, err := apiv1.OK(acme.GetTenantWithResponse(ctx))
 		if err != nil || ten.Usage.ConnectedDevices != 1 || ten.Usage.Devices != 4 {
 			t.Errorf("tenant usage = %+v, %v; want 4 devices, 1 connected", ten.Usage, err)
 		}
-		if ten, err := globex.Tenant(ctx); err != nil || ten.Usage.ConnectedDevices != 0 {
+		if ten, err := apiv1.OK(globex.GetTenantWithResponse(ctx)); err != nil || ten.Usage.ConnectedDevices != 0 {
 			t.Errorf("other tenant's usage = %+v, %v; want 0 connected", ten.Usage, err)
 		}
 
-		page, err := acme.ListDevices(ctx, client.ListDevicesOptions{IncludeStatus: true})
+		page, err := apiv1.OK(acme.ListDevicesWithResponse(ctx, &apiv1.ListDevicesParams{Include: new(apiv1.ListDevicesParamsIncludeStatus)}))
 		if err != nil || len(page.Items) != 4 {
 			t.Fatalf("list include=status = %+v, %v", page, err)
 		}
@@ -149,7 +148,7 @@ func TestDeviceStatus(t *testing.T) {
 				t.Errorf("list include=status: %s status = %+v", d.ID, d.Status)
 			}
 		}
-		if page, err := acme.ListDevices(ctx, client.ListDevicesOptions{}); err != nil || page.Items[0].Status != nil {
+		if page, err := apiv1.OK(acme.ListDevicesWithResponse(ctx, nil)); err != nil || page.Items[0].Status != nil {
 			t.Errorf("list without include has status %+v, %v", page.Items[0].Status, err)
 		}
 
@@ -167,20 +166,20 @@ func TestDeviceStatus(t *testing.T) {
 	})
 
 	t.Run("isolation", func(t *testing.T) {
-		_, err := globex.DeviceStatus(ctx, "sensor-7")
+		_, err := apiv1.OK(globex.GetDeviceStatusWithResponse(ctx, "sensor-7"))
 		wantAPIError(t, err, 404, apiv1.CodeNotFound, "")
-		_, err = acme.DeviceStatus(ctx, "other-1")
+		_, err = apiv1.OK(acme.GetDeviceStatusWithResponse(ctx, "other-1"))
 		wantAPIError(t, err, 404, apiv1.CodeNotFound, "")
-		_, err = acme.DeviceStatus(ctx, "no-such-device")
+		_, err = apiv1.OK(acme.GetDeviceStatusWithResponse(ctx, "no-such-device"))
 		wantAPIError(t, err, 404, apiv1.CodeNotFound, "")
-		_, err = acme.DeviceStatus(ctx, "bad.id")
+		_, err = apiv1.OK(acme.GetDeviceStatusWithResponse(ctx, "bad.id"))
 		wantAPIError(t, err, 404, apiv1.CodeNotFound, "")
 		// A deleted device's presence lingers in the bucket, but the device
 		// is gone.
-		if err := acme.DeleteDevice(ctx, "sensor-7"); err != nil {
+		if err := apiv1.NoContent(acme.DeleteDeviceWithResponse(ctx, "sensor-7")); err != nil {
 			t.Fatal(err)
 		}
-		_, err = acme.DeviceStatus(ctx, "sensor-7")
+		_, err = apiv1.OK(acme.GetDeviceStatusWithResponse(ctx, "sensor-7"))
 		wantAPIError(t, err, 404, apiv1.CodeNotFound, "")
 		code, _, body := e.raw("GET", "/v1/devices?include=secrets", acmeResp.APIKey.Key, "", "")
 		if code != 400 || !strings.Contains(body, `"field":"include"`) {
@@ -217,11 +216,11 @@ func TestDeviceStatus(t *testing.T) {
 		// last heartbeat is an hour old: it missed far more than three.
 		clock.offset.Store(int64(time.Hour))
 		defer clock.offset.Store(0)
-		st, err := acme.DeviceStatus(ctx, "sensor-9")
+		st, err := apiv1.OK(acme.GetDeviceStatusWithResponse(ctx, "sensor-9"))
 		if err != nil || st.Connected || st.LastDisconnectReason != "gateway gw-3 stopped responding" {
 			t.Errorf("status an hour after the gateway's last heartbeat = %+v, %v", st, err)
 		}
-		if ten, err := acme.Tenant(ctx); err != nil || ten.Usage.ConnectedDevices != 0 {
+		if ten, err := apiv1.OK(acme.GetTenantWithResponse(ctx)); err != nil || ten.Usage.ConnectedDevices != 0 {
 			t.Errorf("tenant usage = %+v, %v; want 0 connected", ten.Usage, err)
 		}
 	})

@@ -231,7 +231,7 @@ func noteOf(r *http.Request) *note {
 func setNote(r *http.Request, e *Error) {
 	if n := noteOf(r); n != nil {
 		n.mu.Lock()
-		n.errCode, n.errText = e.Code, e.Public
+		n.errCode, n.errText = string(e.Code), e.Public
 		n.mu.Unlock()
 	}
 }

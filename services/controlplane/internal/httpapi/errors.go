@@ -18,7 +18,7 @@ import (
 // Error is an HTTP error: Public and Field are sent, Err is only logged.
 type Error struct {
 	Status     int
-	Code       string
+	Code       apiv1.Code
 	Public     string
 	Field      string
 	Err        error

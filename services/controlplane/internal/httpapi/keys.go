@@ -21,12 +21,12 @@ const (
 )
 
 func deviceKeyOut(k tenant.Key) apiv1.DeviceKey {
-	return apiv1.DeviceKey{ID: k.ID, DeviceID: k.DeviceID, Algorithm: string(k.Algorithm), PublicKeyPEM: k.PublicKeyPEM,
+	return apiv1.DeviceKey{ID: k.ID, DeviceID: k.DeviceID, Algorithm: apiv1.Algorithm(k.Algorithm), PublicKeyPEM: k.PublicKeyPEM,
 		NotAfter: k.NotAfter, CreatedAt: k.CreatedAt}
 }
 
 func issuerKeyOut(k tenant.Key) apiv1.IssuerKey {
-	return apiv1.IssuerKey{ID: k.ID, Kind: string(k.Kind), Algorithm: string(k.Algorithm), PublicKeyPEM: k.PublicKeyPEM,
+	return apiv1.IssuerKey{ID: k.ID, Kind: apiv1.IssuerKeyKind(k.Kind), Algorithm: apiv1.Algorithm(k.Algorithm), PublicKeyPEM: k.PublicKeyPEM,
 		NotAfter: k.NotAfter, CreatedAt: k.CreatedAt}
 }
 

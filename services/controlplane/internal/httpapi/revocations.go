@@ -10,7 +10,7 @@ import (
 )
 
 func revocationOut(rv tenant.Revocation) apiv1.Revocation {
-	return apiv1.Revocation{Kind: string(rv.Kind), ID: rv.ID, RevokedAt: rv.RevokedAt, ExpiresAt: rv.ExpiresAt}
+	return apiv1.Revocation{Kind: apiv1.RevocationKind(rv.Kind), ID: rv.ID, RevokedAt: rv.RevokedAt, ExpiresAt: rv.ExpiresAt}
 }
 
 func (a *API) createRevocation(w http.ResponseWriter, r *http.Request) error {
@@ -153,7 +153,7 @@ func (a *API) adminPutQuotas(w http.ResponseWriter, r *http.Request) error {
 	if _, _, err := a.loadTenant(ctx, tid); err != nil {
 		return err
 	}
-	var req apiv1.Quotas
+	var req apiv1.QuotasInput
 	if err := decode(w, r, a.cfg.BodyLimit, &req); err != nil {
 		return err
 	}

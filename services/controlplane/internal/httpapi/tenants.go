@@ -169,7 +169,7 @@ func (a *API) newAPIKey(ctx context.Context, tid, name string, now time.Time) (a
 	if _, err := a.st.Put(ctx, store.Secrets, store.TenantAPIKeyKey(tid, id), now); err != nil {
 		return apiv1.CreatedAPIKey{}, err
 	}
-	return apiv1.CreatedAPIKey{APIKey: apiKeyOut(rec), Key: string(full)}, nil
+	return apiv1.CreatedAPIKey{ID: rec.ID, Name: rec.Name, CreatedAt: rec.CreatedAt, Key: string(full)}, nil
 }
 
 func apiKeyOut(k store.APIKey) apiv1.APIKey {
@@ -186,7 +186,7 @@ func quotasOut(q tenant.Quotas) apiv1.Quotas {
 	}
 }
 
-func quotasIn(q apiv1.Quotas) tenant.Quotas {
+func quotasIn(q apiv1.QuotasInput) tenant.Quotas {
 	return tenant.Quotas{
 		MaxConnections: q.MaxConnections, MaxMessagesPerSecond: q.MaxMessagesPerSecond,
 		MaxBytesPerSecond: q.MaxBytesPerSecond, MaxPayloadBytes: q.MaxPayloadBytes,
