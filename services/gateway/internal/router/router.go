@@ -37,7 +37,7 @@ type Sub struct {
 	// subs counts the client's subscriptions in the tenant (shared by all
 	// of them): a message matching a Sub whose client has one subscription
 	// needs no merging with others.
-	subs *atomic.Int32
+	subs atomic.Pointer[atomic.Int32]
 }
 
 // Subscriber is the upstream the Router subscribes through; *bridge.Bridge
@@ -149,7 +149,9 @@ func (t *tenantSubs) countLocked(s *Sub, delta int32) {
 		n = new(atomic.Int32)
 		t.clients[s.Client] = n
 	}
-	s.subs = n
+	if s.subs.Load() != n {
+		s.subs.Store(n)
+	}
 	if n.Add(delta) <= 0 {
 		delete(t.clients, s.Client)
 	}
@@ -242,7 +244,7 @@ func (t *tenantSubs) fanOut(m *bridge.Message) {
 		if s.Options.NoLocal && s.ClientID == m.Origin {
 			continue // [MQTT-3.8.3-3]
 		}
-		if s.subs == nil || s.subs.Load() <= 1 {
+		if n := s.subs.Load(); n == nil || n.Load() <= 1 {
 			// The client's only subscription: nothing to merge with.
 			targets = append(targets, target{c: s.Client})
 			targets[len(targets)-1].add(s, m)
