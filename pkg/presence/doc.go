@@ -54,6 +54,12 @@
 // configuration bucket. A device created again under the same id is
 // reported as usual from its first connection on; only a connection that
 // both began and ended before the gateway wrote anything goes unrecorded.
+// One race remains: if the gateway's first write of the deleted device's
+// connection itself lands after Forget (it was queued behind others) and
+// before the revocation cuts the connection (milliseconds), the record
+// comes back and then reads as disconnected; the control plane shows it
+// only if a device of the same id is created again, until that device
+// connects.
 //
 // # Dead gateways
 //

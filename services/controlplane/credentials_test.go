@@ -363,8 +363,8 @@ func TestExpiredRevocationsArePruned(t *testing.T) {
 	}
 }
 
-// TestTokenRevocationExpiresThroughKVTTL: a revocation with expires_at is
-// written with a KV per-key TTL, so the server itself removes it when it
+// TestTokenRevocationExpiresThroughKVTTL: a revocation with expires_at (of
+// a token or a device) is written with a KV per-key TTL, so the server itself removes it when it
 // ends, with no request to the control plane (ListRevocations, which also
 // drops expired ones, is not called before the key is gone). A key
 // revocation never ends, so it refuses expires_at.
@@ -372,31 +372,39 @@ func TestTokenRevocationExpiresThroughKVTTL(t *testing.T) {
 	e := newEnv(t, testConfig())
 	ctx := context.Background()
 	c, resp := e.signup("acme")
-	exp := time.Now().Add(2 * time.Second)
+	exp := time.Now().Add(3 * time.Second)
 	if _, err := apiv1.Created(c.CreateRevocationWithResponse(ctx, apiv1.CreateRevocationRequest{Kind: "token", ID: "jti-short", ExpiresAt: &exp})); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := apiv1.Created(c.CreateRevocationWithResponse(ctx, apiv1.CreateRevocationRequest{Kind: "token", ID: "jti-forever"})); err != nil {
 		t.Fatal(err)
 	}
-	kv := e.kv(tenant.ConfigBucket)
-	short := tenant.RevokedKey(resp.Tenant.ID, tenant.RevokeToken, "jti-short")
-	if _, err := kv.Get(ctx, short); err != nil {
-		t.Fatalf("the revocation was not stored: %v", err)
+	createDevices(t, c, "sensor-7")
+	if _, err := apiv1.Created(c.CreateRevocationWithResponse(ctx, apiv1.CreateRevocationRequest{Kind: "device", ID: "sensor-7", ExpiresAt: &exp})); err != nil {
+		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		_, err := kv.Get(ctx, short)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			break
+	kv := e.kv(tenant.ConfigBucket)
+	for _, key := range []string{
+		tenant.RevokedKey(resp.Tenant.ID, tenant.RevokeToken, "jti-short"),
+		tenant.RevokedKey(resp.Tenant.ID, tenant.RevokeDevice, "sensor-7"),
+	} {
+		if _, err := kv.Get(ctx, key); err != nil {
+			t.Fatalf("revocation %s was not stored: %v", key, err)
 		}
-		if err != nil {
-			t.Fatal(err)
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			_, err := kv.Get(ctx, key)
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("revocation %s is still in the bucket 20s after its TTL", key)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the revocation is still in the bucket 20s after its TTL")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	if _, err := kv.Get(ctx, tenant.RevokedKey(resp.Tenant.ID, tenant.RevokeToken, "jti-forever")); err != nil {
 		t.Errorf("a revocation without expires_at is gone: %v", err)

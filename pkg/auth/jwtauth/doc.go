@@ -64,5 +64,7 @@
 // is checked, and under 1 µs from the cache (BenchmarkAuthenticate).
 //
 // Sign, ParsePublicKeyPEM, MarshalPublicKeyPEM, ParseJWK and ParseJWKS serve
-// the control plane (issuing tokens, registering keys) and tests.
+// the control plane (issuing tokens, registering keys) and tests. A refused
+// JWK names the member at fault (*JWKMemberError) and a refused JWKS the key
+// (*JWKSKeyError), so the control plane can point a user at the field.
 package jwtauth

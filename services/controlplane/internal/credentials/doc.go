@@ -2,7 +2,7 @@
 // (generated, hashed with SHA-256 and compared in constant time), tenants'
 // public keys uploaded as PEM, JWK or JWKS documents (ES256, EdDSA, RS256 of
 // at least 2048 bits; private keys refused), and the per-tenant ES256
-// platform signing keys that sign device tokens with golang-jwt.
+// platform signing keys that sign device tokens (with jwtauth.Sign).
 //
 // Public keys are parsed by package jwtauth, the parser the gateways verify
 // tokens with, so the control plane never stores a key a gateway would

@@ -10,8 +10,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
+	"github.com/flockmq/flockmq/pkg/auth/jwtauth"
 	"github.com/flockmq/flockmq/pkg/tenant"
 )
 
@@ -59,8 +58,8 @@ type Token struct {
 	ExpiresAt time.Time
 }
 
-// IssueToken signs a platform token: header alg ES256 and kid; claims sub,
-// aud, iat, nbf, exp and a random jti.
+// IssueToken signs a platform token with jwtauth.Sign: header alg ES256 and
+// kid; claims sub, aud, iss (when set), iat, nbf, exp and a random jti.
 func IssueToken(r TokenRequest) (Token, error) {
 	block, _ := pem.Decode([]byte(r.PrivateKeyPEM))
 	if block == nil {
@@ -77,18 +76,15 @@ func IssueToken(r TokenRequest) (Token, error) {
 	iat := r.IssuedAt.Truncate(time.Second)
 	exp := iat.Add(r.TTL)
 	jti := tenant.RandomString(26)
-	claims := jwt.RegisteredClaims{
+	s, err := jwtauth.Sign(tenant.ES256, priv, r.KeyID, jwtauth.Claims{
 		Subject:   r.DeviceID,
-		Audience:  jwt.ClaimStrings{r.Audience},
+		Audience:  []string{r.Audience},
 		Issuer:    r.Issuer,
-		IssuedAt:  jwt.NewNumericDate(iat),
-		NotBefore: jwt.NewNumericDate(iat),
-		ExpiresAt: jwt.NewNumericDate(exp),
+		IssuedAt:  iat,
+		NotBefore: iat,
+		ExpiresAt: exp,
 		ID:        jti,
-	}
-	t := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
-	t.Header["kid"] = r.KeyID
-	s, err := t.SignedString(priv)
+	})
 	if err != nil {
 		return Token{}, fmt.Errorf("credentials: sign token: %w", err)
 	}

@@ -9,7 +9,14 @@
 // never sent. Every lookup is scoped by the caller's tenant, so another
 // tenant's resource answers 404 exactly like a missing one.
 //
-// An API is safe for concurrent use and keeps no state besides its rate
-// limiters, which are per process: with several control planes behind a
-// load balancer, each enforces the limits on the requests it receives.
+// Rate limits run in two stages. Every limit (per client address, per
+// signup address, per API key, per tenant) is first a token bucket in this
+// process, so a flood is refused without any network call. The API key and
+// tenant limits are then counted in windows shared by every control plane
+// (Config.Shared, package ratelimit), so they hold across instances; when
+// the shared counters do not answer, the request goes through under the
+// local limits alone and a warning is logged (at most every 10s).
+//
+// An API is safe for concurrent use and keeps no state besides its local
+// rate limiters.
 package httpapi

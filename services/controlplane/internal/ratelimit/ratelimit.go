@@ -9,6 +9,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -108,9 +109,17 @@ type Decision struct {
 // Counter counts requests in windows shared through NATS.
 type Counter struct {
 	js     jetstream.JetStream
+	cfg    Config // with defaults
 	prefix string // "flockrate.<stream>."
 	now    func() time.Time
+
+	// recreatedAt is when Take last tried to recreate a lost stream (Unix
+	// nanoseconds of now), so that it tries at most every recreateEvery.
+	recreatedAt atomic.Int64
 }
+
+// recreateEvery spaces the attempts to recreate a lost stream.
+const recreateEvery = 5 * time.Second
 
 // Open binds to the counter stream, creating it when missing and raising
 // its age limit to twice cfg.MaxPeriod when it keeps counters for less
@@ -123,7 +132,17 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, now func() ti
 	if now == nil {
 		now = time.Now
 	}
-	c := &Counter{js: js, prefix: "flockrate." + cfg.Stream + ".", now: now}
+	c := &Counter{js: js, cfg: cfg, prefix: "flockrate." + cfg.Stream + ".", now: now}
+	if err := c.bind(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// bind makes sure the stream exists, counts, and keeps counters for twice
+// the longest window.
+func (c *Counter) bind(ctx context.Context) error {
+	js, cfg := c.js, c.cfg
 	keep := 2 * cfg.MaxPeriod
 	s, err := js.Stream(ctx, cfg.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -145,20 +164,20 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, now func() ti
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("ratelimit: open stream %s: %w", cfg.Stream, err)
+		return fmt.Errorf("ratelimit: open stream %s: %w", cfg.Stream, err)
 	}
 	info := s.CachedInfo()
 	if !info.Config.AllowMsgCounter {
-		return nil, ErrUnsupported
+		return ErrUnsupported
 	}
 	if info.Config.MaxAge < keep {
 		sc := info.Config
 		sc.MaxAge = keep
 		if _, err := js.UpdateStream(ctx, sc); err != nil {
-			return nil, fmt.Errorf("ratelimit: keep counters of stream %s for %s: %w", cfg.Stream, keep, err)
+			return fmt.Errorf("ratelimit: keep counters of stream %s for %s: %w", cfg.Stream, keep, err)
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // Take counts one request against the current window of each key (keys
@@ -166,8 +185,30 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, now func() ti
 // its limit. The count happens whatever the outcome, so a client that keeps
 // trying while refused stays refused until the window ends. It returns an
 // error, and counts nothing reliably, when NATS does not answer before ctx
-// ends.
+// ends. When no stream answers (it was deleted, or a NATS restart dropped
+// the memory stream) Take creates it again, at most every 5s, so counting
+// resumes with the next request.
 func (c *Counter) Take(ctx context.Context, keys ...Key) (Decision, error) {
+	d, err := c.take(ctx, keys...)
+	if errors.Is(err, jetstream.ErrNoStreamResponse) {
+		c.recreate(ctx)
+	}
+	return d, err
+}
+
+// recreate binds the stream again unless another call did so recently.
+func (c *Counter) recreate(ctx context.Context) {
+	now := c.now().UnixNano()
+	last := c.recreatedAt.Load()
+	if last != 0 && now-last < int64(recreateEvery) || !c.recreatedAt.CompareAndSwap(last, now) {
+		return
+	}
+	// The caller reports the error of its own request; a failure here is
+	// retried by a later one.
+	_ = c.bind(ctx)
+}
+
+func (c *Counter) take(ctx context.Context, keys ...Key) (Decision, error) {
 	now := c.now()
 	type pending struct {
 		key    Key

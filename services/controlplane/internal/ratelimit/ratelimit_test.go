@@ -191,7 +191,8 @@ func TestOpenRaisesTheAgeLimitOnly(t *testing.T) {
 }
 
 // TestTakeFailsWithoutNATS: with no stream to count in, or no connection,
-// Take returns an error for the caller to fail open on.
+// Take returns an error for the caller to fail open on; a lost stream is
+// created again.
 func TestTakeFailsWithoutNATS(t *testing.T) {
 	ns := natstest.Start(t)
 	c, js := instance(t, ns, Config{}, nil)
@@ -202,6 +203,10 @@ func TestTakeFailsWithoutNATS(t *testing.T) {
 	}
 	if _, err := c.Take(ctx, key("k1", 5)); err == nil {
 		t.Error("Take without the stream succeeded")
+	}
+	// The failed Take created the stream again: counting resumes.
+	if d, err := c.Take(ctx, key("k1", 5)); err != nil || !d.Allowed {
+		t.Errorf("Take after the stream was lost and recreated = %+v, %v", d, err)
 	}
 	js.Conn().Close()
 	if _, err := c.Take(ctx, key("k1", 5)); err == nil {
