@@ -897,6 +897,10 @@ type ClientInterface interface {
 	// key is deleted and revoked; revoking the platform key (`pk_…`)
 	// rotates it. `token`: the token with this `jti`; give `expires_at`
 	// (the token's exp) so the revocation can be forgotten afterwards.
+	// A revocation with `expires_at` (token or device) is stored with a
+	// time to live and removed by the server when it ends. A `key`
+	// revocation never ends: `expires_at` with kind `key` is refused (400,
+	// field `expires_at`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -910,6 +914,10 @@ type ClientInterface interface {
 	// key is deleted and revoked; revoking the platform key (`pk_…`)
 	// rotates it. `token`: the token with this `jti`; give `expires_at`
 	// (the token's exp) so the revocation can be forgotten afterwards.
+	// A revocation with `expires_at` (token or device) is stored with a
+	// time to live and removed by the server when it ends. A `key`
+	// revocation never ends: `expires_at` with kind `key` is refused (400,
+	// field `expires_at`).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1526,6 +1534,10 @@ func (c *Client) ListRevocations(ctx context.Context, reqEditors ...RequestEdito
 // key is deleted and revoked; revoking the platform key (`pk_…`)
 // rotates it. `token`: the token with this `jti`; give `expires_at`
 // (the token's exp) so the revocation can be forgotten afterwards.
+// A revocation with `expires_at` (token or device) is stored with a
+// time to live and removed by the server when it ends. A `key`
+// revocation never ends: `expires_at` with kind `key` is refused (400,
+// field `expires_at`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -1549,6 +1561,10 @@ func (c *Client) CreateRevocationWithBody(ctx context.Context, contentType strin
 // key is deleted and revoked; revoking the platform key (`pk_…`)
 // rotates it. `token`: the token with this `jti`; give `expires_at`
 // (the token's exp) so the revocation can be forgotten afterwards.
+// A revocation with `expires_at` (token or device) is stored with a
+// time to live and removed by the server when it ends. A `key`
+// revocation never ends: `expires_at` with kind `key` is refused (400,
+// field `expires_at`).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3004,6 +3020,10 @@ type ClientWithResponsesInterface interface {
 	// key is deleted and revoked; revoking the platform key (`pk_…`)
 	// rotates it. `token`: the token with this `jti`; give `expires_at`
 	// (the token's exp) so the revocation can be forgotten afterwards.
+	// A revocation with `expires_at` (token or device) is stored with a
+	// time to live and removed by the server when it ends. A `key`
+	// revocation never ends: `expires_at` with kind `key` is refused (400,
+	// field `expires_at`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3017,6 +3037,10 @@ type ClientWithResponsesInterface interface {
 	// key is deleted and revoked; revoking the platform key (`pk_…`)
 	// rotates it. `token`: the token with this `jti`; give `expires_at`
 	// (the token's exp) so the revocation can be forgotten afterwards.
+	// A revocation with `expires_at` (token or device) is stored with a
+	// time to live and removed by the server when it ends. A `key`
+	// revocation never ends: `expires_at` with kind `key` is refused (400,
+	// field `expires_at`).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5764,6 +5788,10 @@ func (c *ClientWithResponses) ListRevocationsWithResponse(ctx context.Context, r
 // key is deleted and revoked; revoking the platform key (`pk_…`)
 // rotates it. `token`: the token with this `jti`; give `expires_at`
 // (the token's exp) so the revocation can be forgotten afterwards.
+// A revocation with `expires_at` (token or device) is stored with a
+// time to live and removed by the server when it ends. A `key`
+// revocation never ends: `expires_at` with kind `key` is refused (400,
+// field `expires_at`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5783,6 +5811,10 @@ func (c *ClientWithResponses) CreateRevocationWithBodyWithResponse(ctx context.C
 // key is deleted and revoked; revoking the platform key (`pk_…`)
 // rotates it. `token`: the token with this `jti`; give `expires_at`
 // (the token's exp) so the revocation can be forgotten afterwards.
+// A revocation with `expires_at` (token or device) is stored with a
+// time to live and removed by the server when it ends. A `key`
+// revocation never ends: `expires_at` with kind `key` is refused (400,
+// field `expires_at`).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
