@@ -61,10 +61,13 @@ func (b *Bridge) Publish(ctx context.Context, m *Message) (seq uint64, err error
 		return 0, err
 	}
 	if m.QoS == 0 {
+		// One look for a span in ctx serves both the local delivery and
+		// the NATS header.
+		sc := trace.SpanContextFromContext(ctx)
 		if b.local != nil {
 			// This gateway's subscribers get the message now; NATS, which
 			// does not echo it back, takes it to the others.
-			if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+			if sc.IsValid() {
 				m.Trace = sc
 			}
 			b.local(m)
@@ -75,7 +78,8 @@ func (b *Bridge) Publish(ctx context.Context, m *Message) (seq uint64, err error
 		n := len(buf)
 		buf = EncodeMessage(buf, m)
 		var err error
-		if h := traceHeader(ctx); h != nil {
+		if sc.IsValid() {
+			h := traceHeader(ctx)
 			err = nc.PublishMsg(&nats.Msg{Subject: string(buf[:n]), Data: buf[n:], Header: h})
 		} else {
 			err = nc.Publish(string(buf[:n]), buf[n:])
