@@ -28,7 +28,8 @@ import (
 type acker struct {
 	nc      *nats.Conn
 	prefix  string // reply subjects are prefix + base-36 number
-	timeout time.Duration
+	timeout time.Duration // for an acknowledgement
+	stall   time.Duration // for a free slot; the timeout unless a test sets it
 	slots   chan struct{}
 
 	mu      sync.Mutex
@@ -62,6 +63,7 @@ func newAcker(nc *nats.Conn, gatewayID string, maxPending int, timeout time.Dura
 		nc:      nc,
 		prefix:  "_FLOCK_ACK." + gatewayID + "." + nats.NewInbox()[len(nats.InboxPrefix):] + ".",
 		timeout: timeout,
+		stall:   timeout,
 		slots:   make(chan struct{}, maxPending),
 		pending: make(map[uint64]*ackWait),
 		drained: make(chan struct{}),
@@ -88,7 +90,7 @@ func (a *acker) publish(subj string, data []byte, hdr nats.Header) (*ackWait, er
 	select {
 	case a.slots <- struct{}{}:
 	default:
-		t := time.NewTimer(a.timeout)
+		t := time.NewTimer(a.stall)
 		select {
 		case a.slots <- struct{}{}:
 			t.Stop()
@@ -269,6 +271,7 @@ func (a *acker) close(timeout <-chan time.Time) error {
 	a.pending = map[uint64]*ackWait{}
 	a.mu.Unlock()
 	for _, w := range left {
+		<-a.slots
 		w.err = ErrClosed
 		close(w.done)
 	}

@@ -42,10 +42,10 @@ func TestParseAck(t *testing.T) {
 	}
 }
 
-// TestAckerTimeouts: a publish nobody acknowledges fails after the timeout
-// (and counts as unavailable), a publish beyond the pending limit waits
-// for a free slot and gives up after the timeout, and close reports what
-// is still unacknowledged.
+// TestAckerTimeouts: a publish beyond the pending limit waits for a free
+// slot and gives up after its stall time; a publish nobody acknowledges
+// fails after the timeout (and counts as unavailable), which frees its
+// slot; close reports what is still unacknowledged and fails it.
 func TestAckerTimeouts(t *testing.T) {
 	srv := startServer(t)
 	nc := connect(t, srv)
@@ -54,32 +54,43 @@ func TestAckerTimeouts(t *testing.T) {
 	if _, err := nc.Subscribe("silent.>", func(*nats.Msg) {}); err != nil {
 		t.Fatal(err)
 	}
-	a, err := newAcker(nc, "gw1", 1, 100*time.Millisecond)
+
+	stalled, err := newAcker(nc, "gw1", 1, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := a.publish("silent.a", []byte("x"), nil)
-	if err != nil {
+	stalled.stall = 10 * time.Millisecond
+	if _, err := stalled.publish("silent.a", []byte("x"), nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.publish("silent.b", []byte("y"), nats.Header{"K": []string{"v"}}); !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+	if _, err := stalled.publish("silent.b", []byte("y"), nats.Header{"K": []string{"v"}}); !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
 		t.Errorf("publish beyond the pending limit: %v, want ErrTooManyStalledMsgs", err)
+	}
+	if err := stalled.close(time.After(10 * time.Millisecond)); err == nil {
+		t.Error("close with an unacknowledged publish reported nothing")
+	}
+
+	a, err := newAcker(nc, "gw2", 1, 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := a.publish("silent.c", []byte("x"), nil)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if _, err := w.wait(nil, nil); !errors.Is(err, jetstream.ErrAsyncPublishTimeout) || !errors.Is(classify(err), ErrUnavailable) {
 		t.Errorf("unacknowledged publish: %v, want a timeout classified as unavailable", err)
 	}
-	// The slot is free again.
-	late, err := a.publish("silent.c", []byte("z"), nil)
+	// Its slot is free again.
+	late, err := a.publish("silent.d", []byte("z"), nil)
 	if err != nil {
 		t.Fatalf("publish after the timeout freed the slot: %v", err)
 	}
-	if err := a.close(time.After(10 * time.Millisecond)); err == nil {
-		t.Error("close with an unacknowledged publish reported nothing")
-	}
+	_ = a.close(time.After(time.Millisecond))
 	if _, err := late.wait(nil, nil); !errors.Is(err, ErrClosed) && !errors.Is(err, jetstream.ErrAsyncPublishTimeout) {
 		t.Errorf("publish unacknowledged at close: %v, want ErrClosed (or its timeout)", err)
 	}
-	if _, err := a.publish("silent.d", nil, nil); err == nil {
-		t.Error("publish after close succeeded")
+	if _, err := a.publish("silent.e", nil, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("publish after close: %v, want ErrClosed", err)
 	}
 }
