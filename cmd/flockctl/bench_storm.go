@@ -34,6 +34,8 @@ func runStorm(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.RetryMax, "retry-max", 10*time.Second, "longest retry delay")
 	fs.DurationVar(&cfg.AttemptTimeout, "attempt-timeout", 10*time.Second, "bound of one dial and CONNECT/CONNACK exchange")
 	fs.DurationVar(&cfg.PhaseTimeout, "phase-timeout", 5*time.Minute, "bound of each phase")
+	fs.StringVar(&cfg.LogLevel, "log-level", "warn", "log level of the flockd processes (their logs are in the scratch directory; see --keep)")
+	fs.Float64Var(&cfg.MaxConnRate, "max-conn-rate", 0, "cap each gateway's accepted connections per second (its listener's max_conn_rate; 0: no cap)")
 	keep := fs.Bool("keep", false, "keep the scratch directory (data and logs) after a successful run")
 	if err := fs.Parse(args); err != nil {
 		return errUsage

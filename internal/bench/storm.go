@@ -70,6 +70,11 @@ type StormConfig struct {
 	AttemptTimeout time.Duration
 	// PhaseTimeout bounds each phase; 5m.
 	PhaseTimeout time.Duration
+	// LogLevel is the flockd processes' log level; warn.
+	LogLevel string
+	// MaxConnRate, when positive, caps each gateway's accepted connections
+	// per second (its listener's max_conn_rate); 0 leaves them unlimited.
+	MaxConnRate float64
 	// Progress receives a line per step and per few seconds; nil discards.
 	Progress io.Writer
 }
@@ -108,6 +113,9 @@ func (c StormConfig) withDefaults() StormConfig {
 	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "warn"
 	}
 	return c
 }
@@ -148,12 +156,14 @@ type StormPhase struct {
 type StormReport struct {
 	Devices, Gateways, Workers int
 	Kill                       string
+	MaxConnRate                float64
 	SetupDevices               time.Duration // registering the devices through the API
 	SignRate                   float64       // tokens signed per second, per worker process
 	Connect, Storm             StormPhase
-	// Restart is how long the killed gateways took to listen again after
-	// the kill (the storm's first part, when every attempt is refused).
-	Restart time.Duration
+	// Killed is how long the killed gateways took to exit after SIGKILL
+	// (the kernel closing their connections); Restart is how long until
+	// they listened again, from the kill.
+	Killed, Restart time.Duration
 	// ControlPlaneRequests counts the control plane's API requests during
 	// the connect phase and during the storm (its HTTP server metrics).
 	ControlPlaneRequestsConnect, ControlPlaneRequestsStorm int64
@@ -268,7 +278,7 @@ type stormWorkerProc struct {
 // Every process it starts is stopped before it returns.
 func Storm(ctx context.Context, cfg StormConfig) (StormReport, error) {
 	cfg = cfg.withDefaults()
-	rep := StormReport{Devices: cfg.Devices, Gateways: cfg.Gateways, Workers: cfg.Workers, Kill: cfg.Kill}
+	rep := StormReport{Devices: cfg.Devices, Gateways: cfg.Gateways, Workers: cfg.Workers, Kill: cfg.Kill, MaxConnRate: cfg.MaxConnRate}
 	if err := cfg.validate(); err != nil {
 		return rep, err
 	}
@@ -336,7 +346,7 @@ func (r *stormRun) run(ctx context.Context, rep *StormReport) error {
 	// The control plane with NATS, then the gateways.
 	r.cp = r.flockd("controlplane", "all", "--mqtt-addr", lo(ports[0]), "--ws-addr", "", "--http-addr", r.cpHTTP,
 		"--nats-addr", lo(ports[2]), "--admin-key", adminKey, "--anonymous-tenant", "",
-		"--data-dir", filepath.Join(cfg.Dir, "data"), "--gateway-id", "storm-cp", "--log-level", "warn")
+		"--data-dir", filepath.Join(cfg.Dir, "data"), "--gateway-id", "storm-cp", "--log-level", cfg.LogLevel)
 	if err := r.startProc(r.cp); err != nil {
 		return err
 	}
@@ -346,8 +356,19 @@ func (r *stormRun) run(ctx context.Context, rep *StormReport) error {
 	r.progress("control plane and NATS up (pid %d, API http://%s, NATS %s)", r.cp.pid(), r.cpHTTP, natsURL)
 	for g := range cfg.Gateways {
 		addr := lo(ports[3+g])
-		p := r.flockd(fmt.Sprintf("gateway-%d", g), "gateway", "--nats-url", natsURL, "--mqtt-addr", addr, "--ws-addr", "",
-			"--http-addr", "", "--gateway-id", fmt.Sprintf("storm-gw-%d", g), "--log-level", "warn")
+		args := []string{"gateway", "--nats-url", natsURL, "--mqtt-addr", addr, "--ws-addr", "",
+			"--http-addr", "", "--gateway-id", fmt.Sprintf("storm-gw-%d", g), "--log-level", cfg.LogLevel}
+		if cfg.MaxConnRate > 0 {
+			// The listener comes from a configuration file instead of
+			// --mqtt-addr, to carry the rate.
+			file, err := r.gatewayConfig(g, addr)
+			if err != nil {
+				return err
+			}
+			args = append(args, "--config", file)
+			args[4] = ""
+		}
+		p := r.flockd(fmt.Sprintf("gateway-%d", g), args...)
 		if err := r.startProc(p); err != nil {
 			return err
 		}
@@ -433,7 +454,8 @@ func (r *stormRun) run(ctx context.Context, rep *StormReport) error {
 			wg.Go(r.gateways[g].kill)
 		}
 		wg.Wait()
-		r.progress("killed %d gateway(s) with SIGKILL; restarting", len(victims))
+		rep.Killed = time.Since(start)
+		r.progress("killed %d gateway(s) with SIGKILL in %s; restarting", len(victims), rep.Killed.Round(time.Millisecond))
 		restarted := make(chan error, len(victims))
 		for _, g := range victims {
 			old := r.gateways[g]
@@ -467,6 +489,20 @@ func (r *stormRun) run(ctx context.Context, rep *StormReport) error {
 	r.progress("storm: %d of %d devices reconnected in %s", rep.Storm.Done, rep.Storm.Expected, rep.Storm.Elapsed.Round(time.Millisecond))
 	r.broadcast(stormCommand{Cmd: "stop"})
 	return nil
+}
+
+// gatewayConfig writes gateway g's configuration file: its MQTT listener
+// with the connection rate cap.
+func (r *stormRun) gatewayConfig(g int, addr string) (string, error) {
+	doc := map[string]any{"gateway": map[string]any{"listeners": []map[string]any{{
+		"name": "mqtt", "kind": "tcp", "addr": addr, "max_conn_rate": r.cfg.MaxConnRate,
+	}}}}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return "", err
+	}
+	file := filepath.Join(r.cfg.Dir, fmt.Sprintf("gateway-%d.json", g))
+	return file, os.WriteFile(file, b, 0o644)
 }
 
 // startProc starts p and remembers it for cleanup.
@@ -857,6 +893,9 @@ func PrintStorm(w io.Writer, rep StormReport) {
 	fmt.Fprintf(w, "Reconnect storm: FlockMQ only (Mosquitto and the NATS server's MQTT listener have no per-tenant JWT verification to compare).\n")
 	fmt.Fprintf(w, "%d devices with Ed25519 tenant-issuer JWTs, %d gateway processes, %d worker processes; storm: %s.\n",
 		rep.Devices, rep.Gateways, rep.Workers, killText(rep.Kill))
+	if rep.MaxConnRate > 0 {
+		fmt.Fprintf(w, "Each gateway accepts at most %.0f connections/s (listener max_conn_rate).\n", rep.MaxConnRate)
+	}
 	fmt.Fprintf(w, "Setup: %d devices registered in %s; tokens signed at %.0f/s per worker.\n\n", rep.Devices, rep.SetupDevices.Round(time.Millisecond), rep.SignRate)
 	tw := newTable(w)
 	fmt.Fprintln(tw, "phase\tdevices\ttime to all\tconnects/s\tCONNACK p50\tp99\tmax\tattempts\tcontrol-plane requests\tgateway RSS (sum / largest)")
@@ -874,7 +913,8 @@ func PrintStorm(w io.Writer, rep StormReport) {
 	}
 	tw.Flush()
 	if rep.Restart > 0 {
-		fmt.Fprintf(w, "\nThe killed gateways listened again %s after the kill.\n", rep.Restart.Round(time.Millisecond))
+		fmt.Fprintf(w, "\nThe killed gateways exited %s after SIGKILL and listened again %s after it.\n",
+			rep.Killed.Round(time.Millisecond), rep.Restart.Round(time.Millisecond))
 	}
 	fmt.Fprintf(w, "Control plane + NATS process RSS at the end: %s.\n", human(rep.ControlPlaneRSS))
 	for _, p := range []StormPhase{rep.Connect, rep.Storm} {

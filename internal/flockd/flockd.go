@@ -259,14 +259,14 @@ func (i *Instance) startGateway(ctx context.Context, cfg Config, nc *nats.Conn, 
 		werr := cache.WaitReady(wctx)
 		cancel()
 		if werr != nil {
-			log.Warn("the tenant key cache is not ready yet (is a control plane running?); devices with tokens are refused until it is", "err", werr)
+			log.Warn("the tenant key cache is not ready yet (is a control plane running?); devices with tokens are told to retry (server unavailable) until it is", "err", werr)
 		}
 		// A client without a client id gets its device id [MQTT-3.1.3-6].
 		verifier, err := jwtauth.New(jwtauth.Config{Audience: cfg.ControlPlane.Audience, AllowEmptyClientID: true}, jwtauth.Deps{Keys: cache})
 		if err != nil {
 			return fmt.Errorf("flockd: token verifier: %w", err)
 		}
-		authn = authChain{jwt: verifier, anonymous: cfg.AnonymousTenant}
+		authn = authChain{jwt: verifier, anonymous: cfg.AnonymousTenant, ready: cache.Ready()}
 		b.anonymous = cfg.AnonymousTenant
 	}
 
