@@ -255,7 +255,8 @@ type stormRun struct {
 	gwAddrs  []string
 	workers  []*stormWorkerProc
 	events   chan stormEvent
-	procs    []*proc // every process started, for cleanup
+	procs    []*proc      // every process started, for cleanup
+	early    []stormEvent // events received before waitAll asked for their kind
 	mu       sync.Mutex
 }
 
@@ -440,10 +441,8 @@ func (r *stormRun) run(ctx context.Context, rep *StormReport) error {
 	case KillOne:
 		victims = []int{0}
 	}
+	start = time.Now() // the drop starts with the command; a kill resets it
 	r.broadcast(stormCommand{Cmd: "storm", Expect: victims, Drop: cfg.Kill == KillDrop})
-	if cfg.Kill == KillDrop {
-		start = time.Now()
-	}
 	if _, err := r.waitAll(ctx, "armed", 30*time.Second); err != nil {
 		return err
 	}
@@ -758,6 +757,23 @@ func (r *stormRun) waitAll(ctx context.Context, kind string, timeout time.Durati
 	got := make([]stormEvent, 0, len(r.workers))
 	seen := map[int]bool{}
 	connected := map[int]int{}
+	// Events of a later step that came early (a fast worker's "done" while
+	// others are still arming) wait in r.early.
+	take := func(e stormEvent) {
+		if !seen[e.Worker] {
+			seen[e.Worker] = true
+			got = append(got, e)
+		}
+	}
+	early := r.early[:0]
+	for _, e := range r.early {
+		if e.Event == kind {
+			take(e)
+		} else {
+			early = append(early, e)
+		}
+	}
+	r.early = early
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	tick := time.NewTicker(5 * time.Second)
@@ -783,10 +799,9 @@ func (r *stormRun) waitAll(ctx context.Context, kind string, timeout time.Durati
 			case "progress":
 				connected[e.Worker] = e.Connected
 			case kind:
-				if !seen[e.Worker] {
-					seen[e.Worker] = true
-					got = append(got, e)
-				}
+				take(e)
+			default:
+				r.early = append(r.early, e)
 			}
 		}
 	}

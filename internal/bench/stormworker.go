@@ -84,7 +84,6 @@ type workerPhase struct {
 
 // device is one simulated device of a worker.
 type device struct {
-	index   int
 	id      string
 	addr    string
 	gateway int
@@ -221,7 +220,7 @@ func (w *stormWorker) prepare() error {
 			return fmt.Errorf("bench: storm worker: encode the CONNECT of %s: %w", id, err)
 		}
 		g := i % len(j.Gateways)
-		w.devices[k] = &device{index: i, id: id, addr: j.Gateways[g], gateway: g, connect: pkt}
+		w.devices[k] = &device{id: id, addr: j.Gateways[g], gateway: g, connect: pkt}
 	}
 	w.emit(stormEvent{Event: "ready", Signed: j.Count, SignNanos: int64(time.Since(start))})
 	return nil
