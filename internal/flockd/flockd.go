@@ -255,7 +255,7 @@ func (i *Instance) startGateway(ctx context.Context, cfg Config, nc *nats.Conn, 
 			return fmt.Errorf("flockd: key cache: %w", err)
 		}
 		i.cleanups = append(i.cleanups, cache.Close)
-		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		wctx, cancel := context.WithTimeout(ctx, keyCacheWait(ctx, js))
 		werr := cache.WaitReady(wctx)
 		cancel()
 		if werr != nil {
@@ -320,6 +320,23 @@ func (i *Instance) startGateway(ctx context.Context, cfg Config, nc *nats.Conn, 
 	i.gw = gw
 	i.components = append(i.components, gatewayComponent{gw})
 	return nil
+}
+
+// keyCacheWait is how long a starting gateway waits for its key cache
+// before it opens its listeners. When the configuration bucket exists it
+// waits for the whole of it (up to two minutes): a gateway restarted into
+// a reconnect storm that listened earlier could only turn its devices away
+// (with "server unavailable", see authChain), at a cost in CPU that slows
+// the load itself several times over; its devices are better refused by
+// the kernel meanwhile. Without the bucket (no control plane has run yet)
+// it waits 3 seconds and listens, so anonymous clients get in.
+func keyCacheWait(ctx context.Context, js jetstream.JetStream) time.Duration {
+	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := js.KeyValue(lctx, tenant.ConfigBucket); err != nil {
+		return 3 * time.Second
+	}
+	return 2 * time.Minute
 }
 
 // MQTTAddr returns the bound address of the MQTT over TCP listener, or nil.
