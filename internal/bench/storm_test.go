@@ -208,3 +208,28 @@ func (w *workerPipe) next(t *testing.T, kind string) stormEvent {
 		}
 	}
 }
+
+// TestWaitAllKeepsEarlyEvents checks that an event of a later step (a fast
+// worker's "done" while another is still arming) is kept for the wait that
+// asks for it.
+func TestWaitAllKeepsEarlyEvents(t *testing.T) {
+	r := &stormRun{cfg: StormConfig{Progress: io.Discard}, workers: make([]*stormWorkerProc, 2), events: make(chan stormEvent, 10)}
+	for _, e := range []stormEvent{
+		{Event: "armed", Worker: 0}, {Event: "progress", Worker: 0, Connected: 5},
+		{Event: "done", Worker: 0}, {Event: "armed", Worker: 1}, {Event: "done", Worker: 1},
+	} {
+		r.events <- e
+	}
+	ctx := context.Background()
+	if got, err := r.waitAll(ctx, "armed", 5*time.Second); err != nil || len(got) != 2 {
+		t.Fatalf("waitAll(armed) = %v, %v; want both workers", got, err)
+	}
+	got, err := r.waitAll(ctx, "done", 5*time.Second)
+	if err != nil || len(got) != 2 || got[0].Worker != 0 || got[1].Worker != 1 {
+		t.Fatalf("waitAll(done) = %v, %v; want worker 0's early event, then worker 1's", got, err)
+	}
+	r.events <- stormEvent{Event: "exit", Worker: 1}
+	if _, err := r.waitAll(ctx, "done", 5*time.Second); err == nil {
+		t.Error("waitAll after a worker exited succeeded; want an error")
+	}
+}
