@@ -16,12 +16,20 @@ import (
 func init() {
 	register(command{
 		name:    "bench",
-		summary: "measure FlockMQ against Mosquitto and the NATS server's MQTT listener",
+		summary: "measure FlockMQ against Mosquitto and the NATS server's MQTT listener; \"bench storm\": a JWT reconnect storm",
 		run:     runBench,
 	})
 }
 
 func runBench(ctx context.Context, args []string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "storm":
+			return runStorm(ctx, args[1:])
+		case "storm-worker":
+			return bench.RunStormWorker(ctx, os.Stdin, os.Stdout)
+		}
+	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	target := fs.String("target", "", "measure one running broker at this loopback host:port instead of starting the peers")
 	pid := fs.Int("pid", 0, "with --target: the broker's process id (needed by the idle scenario)")

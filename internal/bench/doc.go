@@ -18,6 +18,22 @@
 //     connection (from /proc/<pid>/status, so the broker's PID is needed).
 //   - connect: C connections opened with K in parallel; connections/s.
 //
+// The storm (Storm, `flockctl bench storm`) is FlockMQ's alone, since the
+// peers have no per-tenant JWT verification: it starts flockd with the
+// control plane and NATS, several gateway processes sharing that NATS, and
+// worker processes (RunStormWorker, `flockctl bench storm-worker`) that
+// play the devices, each device one goroutine and one connection with its
+// own Ed25519 token signed by a tenant issuer key. Every device connects;
+// then the gateways are killed with SIGKILL and restarted (or every device
+// drops its connection) and every device reconnects at once, retrying with
+// a jittered exponential backoff when refused. It reports the time until
+// every device is back, CONNACK latency percentiles, refusals by reason,
+// the gateways' memory, and the control plane's API requests during both
+// phases, which must be zero: gateways verify tokens locally. Workers and
+// gateways hold at most MaxConnsPerProcess connections each, below the
+// file-descriptor limit. Workers talk to Storm in JSON lines: a job and
+// commands on standard input, events on standard output.
+//
 // Load only ever targets loopback addresses; every loop is bounded in count
 // and time.
 package bench

@@ -255,18 +255,18 @@ func (i *Instance) startGateway(ctx context.Context, cfg Config, nc *nats.Conn, 
 			return fmt.Errorf("flockd: key cache: %w", err)
 		}
 		i.cleanups = append(i.cleanups, cache.Close)
-		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		wctx, cancel := context.WithTimeout(ctx, keyCacheWait(ctx, js))
 		werr := cache.WaitReady(wctx)
 		cancel()
 		if werr != nil {
-			log.Warn("the tenant key cache is not ready yet (is a control plane running?); devices with tokens are refused until it is", "err", werr)
+			log.Warn("the tenant key cache is not ready yet (is a control plane running?); devices with tokens are told to retry (server unavailable) until it is", "err", werr)
 		}
 		// A client without a client id gets its device id [MQTT-3.1.3-6].
 		verifier, err := jwtauth.New(jwtauth.Config{Audience: cfg.ControlPlane.Audience, AllowEmptyClientID: true}, jwtauth.Deps{Keys: cache})
 		if err != nil {
 			return fmt.Errorf("flockd: token verifier: %w", err)
 		}
-		authn = authChain{jwt: verifier, anonymous: cfg.AnonymousTenant}
+		authn = authChain{jwt: verifier, anonymous: cfg.AnonymousTenant, ready: cache.Ready()}
 		b.anonymous = cfg.AnonymousTenant
 	}
 
@@ -320,6 +320,23 @@ func (i *Instance) startGateway(ctx context.Context, cfg Config, nc *nats.Conn, 
 	i.gw = gw
 	i.components = append(i.components, gatewayComponent{gw})
 	return nil
+}
+
+// keyCacheWait is how long a starting gateway waits for its key cache
+// before it opens its listeners. When the configuration bucket exists it
+// waits for the whole of it (up to two minutes): a gateway restarted into
+// a reconnect storm that listened earlier could only turn its devices away
+// (with "server unavailable", see authChain), at a cost in CPU that slows
+// the load itself several times over; its devices are better refused by
+// the kernel meanwhile. Without the bucket (no control plane has run yet)
+// it waits 3 seconds and listens, so anonymous clients get in.
+func keyCacheWait(ctx context.Context, js jetstream.JetStream) time.Duration {
+	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := js.KeyValue(lctx, tenant.ConfigBucket); err != nil {
+		return 3 * time.Second
+	}
+	return 2 * time.Minute
 }
 
 // MQTTAddr returns the bound address of the MQTT over TCP listener, or nil.

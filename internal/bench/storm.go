@@ -1,0 +1,966 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
+	"github.com/flockmq/flockmq/api/controlplane/v1/client"
+	"github.com/flockmq/flockmq/pkg/auth/jwtauth"
+	"github.com/flockmq/flockmq/pkg/mqtt"
+	"github.com/flockmq/flockmq/pkg/tenant"
+)
+
+// Storm kill modes (StormConfig.Kill).
+const (
+	KillAll  = "all"  // SIGKILL every gateway, then restart them
+	KillOne  = "one"  // SIGKILL the first gateway, then restart it
+	KillDrop = "drop" // no kill: every device closes its connection at once
+)
+
+// MaxConnsPerProcess bounds the connections the storm puts on one gateway
+// or one worker process, below the machine's 20 000 file descriptors.
+const MaxConnsPerProcess = 18000
+
+// StormConfig configures Storm. Zero fields mean the default in their
+// comment.
+type StormConfig struct {
+	// Flockd runs flockd: the binary, then any leading arguments (a test
+	// binary re-executing itself passes a marker argument). Required.
+	Flockd []string
+	// Worker runs a storm worker (`flockctl bench storm-worker`), which
+	// calls RunStormWorker. Required.
+	Worker []string
+	// Env is added to the environment of every child process.
+	Env []string
+	// Dir holds the processes' data and logs. Required.
+	Dir string
+
+	Devices  int    // devices; 100 000
+	Gateways int    // gateway processes; one per 15 000 devices, at least 2
+	Workers  int    // worker processes; one per 15 000 devices, at least 1
+	Kill     string // KillAll (default), KillOne or KillDrop
+	// Parallel bounds each worker's handshakes in flight in the connect
+	// phase (the storm has no bound); 256.
+	Parallel int
+	// KeepAlive is the devices' MQTT keepalive in seconds; 60.
+	KeepAlive uint16
+	// RetryMin and RetryMax bound a device's jittered exponential backoff
+	// after a refused or failed attempt; 200ms and 10s.
+	RetryMin, RetryMax time.Duration
+	// AttemptTimeout bounds one dial and CONNECT/CONNACK exchange; 10s.
+	AttemptTimeout time.Duration
+	// PhaseTimeout bounds each phase; 5m.
+	PhaseTimeout time.Duration
+	// LogLevel is the flockd processes' log level; warn.
+	LogLevel string
+	// MaxConnRate, when positive, caps each gateway's accepted connections
+	// per second (its listener's max_conn_rate); 0 leaves them unlimited.
+	MaxConnRate float64
+	// Progress receives a line per step and per few seconds; nil discards.
+	Progress io.Writer
+}
+
+func (c StormConfig) withDefaults() StormConfig {
+	if c.Devices <= 0 {
+		c.Devices = 100000
+	}
+	per := (c.Devices + 14999) / 15000
+	if c.Gateways <= 0 {
+		c.Gateways = max(2, per)
+	}
+	if c.Workers <= 0 {
+		c.Workers = per
+	}
+	if c.Kill == "" {
+		c.Kill = KillAll
+	}
+	if c.Parallel <= 0 {
+		c.Parallel = 256
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = 60
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = 200 * time.Millisecond
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = 10 * time.Second
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = 10 * time.Second
+	}
+	if c.PhaseTimeout <= 0 {
+		c.PhaseTimeout = 5 * time.Minute
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "warn"
+	}
+	return c
+}
+
+func (c StormConfig) validate() error {
+	switch {
+	case len(c.Flockd) == 0 || len(c.Worker) == 0 || c.Dir == "":
+		return errors.New("bench: storm: the flockd and worker commands and a directory are required")
+	case c.Kill != KillAll && c.Kill != KillOne && c.Kill != KillDrop:
+		return fmt.Errorf("bench: storm: kill %q: want all, one or drop", c.Kill)
+	case (c.Devices+c.Gateways-1)/c.Gateways > MaxConnsPerProcess:
+		return fmt.Errorf("bench: storm: %d devices on %d gateways is over %d connections per gateway", c.Devices, c.Gateways, MaxConnsPerProcess)
+	case (c.Devices+c.Workers-1)/c.Workers > MaxConnsPerProcess:
+		return fmt.Errorf("bench: storm: %d devices in %d workers is over %d connections per worker", c.Devices, c.Workers, MaxConnsPerProcess)
+	case c.RetryMin > c.RetryMax:
+		return errors.New("bench: storm: the minimum retry delay is above the maximum")
+	}
+	return nil
+}
+
+// StormPhase is what every device saw in one phase, all workers together.
+type StormPhase struct {
+	Name       string
+	Expected   int           // devices that had to (re)connect
+	Done       int           // of them, (re)connected
+	Connected  int           // devices connected at the end
+	Unexpected int           // connections lost that nobody took away
+	Elapsed    time.Duration // phase start (command or kill) to the last CONNACK
+	Rate       float64       // Done per second of Elapsed
+	Attempts   int64
+	Refusals   map[string]int64 // failed attempts by reason
+	P50, P99   time.Duration    // CONNACK latency: dial start to CONNACK, successful attempts
+	Max        time.Duration
+	TimedOut   bool
+}
+
+// StormReport is the result of Storm.
+type StormReport struct {
+	Devices, Gateways, Workers int
+	Kill                       string
+	MaxConnRate                float64
+	SetupDevices               time.Duration // registering the devices through the API
+	SignRate                   float64       // tokens signed per second, per worker process
+	Connect, Storm             StormPhase
+	// Killed is how long the killed gateways took to exit after SIGKILL
+	// (the kernel closing their connections); Restart is how long until
+	// they listened again, from the kill.
+	Killed, Restart time.Duration
+	// ControlPlaneRequests counts the control plane's API requests during
+	// the connect phase and during the storm (its HTTP server metrics).
+	ControlPlaneRequestsConnect, ControlPlaneRequestsStorm int64
+	// RSS of the gateways (sum and largest) after each phase, and of the
+	// process holding the control plane and NATS.
+	GatewayRSSConnect, GatewayRSSStorm       int64
+	MaxGatewayRSSConnect, MaxGatewayRSSStorm int64
+	ControlPlaneRSS                          int64
+}
+
+// proc is a child process with its log file.
+type proc struct {
+	name string
+	argv []string
+	env  []string
+	dir  string
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan struct{} // closed when cmd.Wait returned
+}
+
+func (p *proc) start(stdin io.Reader, stdout io.Writer) error {
+	logf, err := os.OpenFile(filepath.Join(p.dir, p.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("bench: log of %s: %w", p.name, err)
+	}
+	cmd := exec.Command(p.argv[0], p.argv[1:]...)
+	cmd.Env = append(os.Environ(), p.env...)
+	cmd.Dir = p.dir
+	cmd.Stdin = stdin
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
+	cmd.SysProcAttr = procAttr()
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("bench: start %s: %w", p.name, err)
+	}
+	p.cmd, p.log, p.done = cmd, logf, make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(p.done)
+	}()
+	return nil
+}
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+// kill sends SIGKILL to the process group and waits for the process.
+func (p *proc) kill() {
+	if p.cmd == nil {
+		return
+	}
+	_ = killGroup(p.pid(), syscall.SIGKILL)
+	<-p.done
+}
+
+// stop asks the process to end (SIGTERM), and kills it after 15 seconds.
+func (p *proc) stop() {
+	if p.cmd == nil {
+		return
+	}
+	_ = killGroup(p.pid(), syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		p.kill()
+	}
+}
+
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stormRun is the state of one Storm.
+type stormRun struct {
+	cfg      StormConfig
+	cp       *proc
+	cpHTTP   string
+	gateways []*proc
+	gwAddrs  []string
+	workers  []*stormWorkerProc
+	events   chan stormEvent
+	procs    []*proc      // every process started, for cleanup
+	early    []stormEvent // events received before waitAll asked for their kind
+	mu       sync.Mutex
+}
+
+// stormWorkerProc is a worker process and its command pipe.
+type stormWorkerProc struct {
+	*proc
+	in  io.WriteCloser
+	enc *json.Encoder
+}
+
+// Storm measures a reconnect storm of JWT-authenticated devices against
+// FlockMQ: one flockd with the control plane and NATS, cfg.Gateways gateway
+// processes sharing that NATS, and cfg.Workers worker processes playing the
+// devices. It signs a tenant up, raises its quotas, registers an Ed25519
+// tenant issuer key and the devices, then connects every device (the
+// connect phase), and then kills the gateways with SIGKILL and restarts
+// them, or drops every connection, so that every device reconnects at once
+// (the storm). It counts the control plane's API requests in both phases:
+// token verification is local to the gateways, so there should be none.
+// Every process it starts is stopped before it returns.
+func Storm(ctx context.Context, cfg StormConfig) (StormReport, error) {
+	cfg = cfg.withDefaults()
+	rep := StormReport{Devices: cfg.Devices, Gateways: cfg.Gateways, Workers: cfg.Workers, Kill: cfg.Kill, MaxConnRate: cfg.MaxConnRate}
+	if err := cfg.validate(); err != nil {
+		return rep, err
+	}
+	r := &stormRun{cfg: cfg, events: make(chan stormEvent, 1024)}
+	defer r.cleanup()
+	if err := r.run(ctx, &rep); err != nil {
+		return rep, fmt.Errorf("%w (logs in %s)", err, cfg.Dir)
+	}
+	return rep, nil
+}
+
+func (r *stormRun) progress(format string, args ...any) {
+	fmt.Fprintf(r.cfg.Progress, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// cleanup stops every process: workers first, then gateways, then the
+// control plane.
+func (r *stormRun) cleanup() {
+	var workers, gateways []*proc
+	for _, w := range r.workers {
+		w.in.Close()
+		workers = append(workers, w.proc)
+	}
+	r.mu.Lock()
+	for _, p := range r.procs {
+		if p != r.cp && !slices.ContainsFunc(workers, func(w *proc) bool { return w == p }) {
+			gateways = append(gateways, p)
+		}
+	}
+	r.mu.Unlock()
+	stopAll := func(ps []*proc) {
+		var wg sync.WaitGroup
+		for _, p := range ps {
+			wg.Go(p.stop)
+		}
+		wg.Wait()
+	}
+	stopAll(workers)
+	stopAll(gateways)
+	if r.cp != nil {
+		r.cp.stop()
+	}
+}
+
+func (r *stormRun) flockd(name string, args ...string) *proc {
+	p := &proc{name: name, argv: append(slices.Clone(r.cfg.Flockd), args...), env: r.cfg.Env, dir: r.cfg.Dir}
+	return p
+}
+
+func (r *stormRun) run(ctx context.Context, rep *StormReport) error {
+	cfg := r.cfg
+	ports := make([]int, 3+cfg.Gateways)
+	for i := range ports {
+		p, err := freePort()
+		if err != nil {
+			return err
+		}
+		ports[i] = p
+	}
+	lo := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
+	adminKey := "storm-admin-" + rand.Text()
+	r.cpHTTP = lo(ports[1])
+	natsURL := "nats://" + lo(ports[2])
+
+	// The control plane with NATS, then the gateways.
+	r.cp = r.flockd("controlplane", "all", "--mqtt-addr", lo(ports[0]), "--ws-addr", "", "--http-addr", r.cpHTTP,
+		"--nats-addr", lo(ports[2]), "--admin-key", adminKey, "--anonymous-tenant", "",
+		"--data-dir", filepath.Join(cfg.Dir, "data"), "--gateway-id", "storm-cp", "--log-level", cfg.LogLevel)
+	if err := r.startProc(r.cp); err != nil {
+		return err
+	}
+	if err := r.waitReady(ctx); err != nil {
+		return err
+	}
+	r.progress("control plane and NATS up (pid %d, API http://%s, NATS %s)", r.cp.pid(), r.cpHTTP, natsURL)
+	for g := range cfg.Gateways {
+		addr := lo(ports[3+g])
+		args := []string{"gateway", "--nats-url", natsURL, "--mqtt-addr", addr, "--ws-addr", "",
+			"--http-addr", "", "--gateway-id", fmt.Sprintf("storm-gw-%d", g), "--log-level", cfg.LogLevel}
+		if cfg.MaxConnRate > 0 {
+			// The listener comes from a configuration file instead of
+			// --mqtt-addr, to carry the rate.
+			file, err := r.gatewayConfig(g, addr)
+			if err != nil {
+				return err
+			}
+			args = append(args, "--config", file)
+			args[4] = ""
+		}
+		p := r.flockd(fmt.Sprintf("gateway-%d", g), args...)
+		if err := r.startProc(p); err != nil {
+			return err
+		}
+		r.gateways = append(r.gateways, p)
+		r.gwAddrs = append(r.gwAddrs, addr)
+	}
+	for g, p := range r.gateways {
+		if err := waitListening(ctx, p, r.gwAddrs[g], 30*time.Second); err != nil {
+			return err
+		}
+	}
+	r.progress("%d gateways up on %s", cfg.Gateways, strings.Join(r.gwAddrs, ", "))
+
+	// The tenant, its quotas, its issuer key and its devices.
+	seed, kid, err := r.setupTenant(ctx, rep)
+	if err != nil {
+		return err
+	}
+
+	// Workers sign their devices' tokens.
+	if err := r.startWorkers(ctx, seed, kid); err != nil {
+		return err
+	}
+	ready, err := r.waitAll(ctx, "ready", cfg.PhaseTimeout)
+	if err != nil {
+		return err
+	}
+	var signed int
+	var signTime time.Duration
+	for _, e := range ready {
+		signed += e.Signed
+		signTime += time.Duration(e.SignNanos)
+	}
+	if signTime > 0 {
+		rep.SignRate = float64(signed) / signTime.Seconds()
+	}
+	r.progress("%d tokens signed with EdDSA (%.0f per second per worker)", signed, rep.SignRate)
+
+	// The connect phase.
+	before, err := r.controlPlaneRequests(ctx)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	r.broadcast(stormCommand{Cmd: "connect"})
+	phases, err := r.waitAll(ctx, "done", cfg.PhaseTimeout+30*time.Second)
+	if err != nil {
+		return err
+	}
+	rep.Connect = mergePhases("connect", start, phases)
+	after, err := r.controlPlaneRequests(ctx)
+	if err != nil {
+		return err
+	}
+	rep.ControlPlaneRequestsConnect = after - before
+	rep.GatewayRSSConnect, rep.MaxGatewayRSSConnect = r.gatewayRSS()
+	r.progress("connect phase: %d of %d devices connected in %s", rep.Connect.Done, rep.Connect.Expected, rep.Connect.Elapsed.Round(time.Millisecond))
+	if rep.Connect.TimedOut {
+		return fmt.Errorf("bench: storm: only %d of %d devices connected within %s", rep.Connect.Done, rep.Connect.Expected, cfg.PhaseTimeout)
+	}
+
+	// The storm.
+	var victims []int
+	switch cfg.Kill {
+	case KillAll:
+		for g := range r.gateways {
+			victims = append(victims, g)
+		}
+	case KillOne:
+		victims = []int{0}
+	}
+	start = time.Now() // the drop starts with the command; a kill resets it
+	r.broadcast(stormCommand{Cmd: "storm", Expect: victims, Drop: cfg.Kill == KillDrop})
+	if _, err := r.waitAll(ctx, "armed", 30*time.Second); err != nil {
+		return err
+	}
+	if cfg.Kill != KillDrop {
+		start = time.Now()
+		var wg sync.WaitGroup
+		for _, g := range victims {
+			wg.Go(r.gateways[g].kill)
+		}
+		wg.Wait()
+		rep.Killed = time.Since(start)
+		r.progress("killed %d gateway(s) with SIGKILL in %s; restarting", len(victims), rep.Killed.Round(time.Millisecond))
+		restarted := make(chan error, len(victims))
+		for _, g := range victims {
+			old := r.gateways[g]
+			p := &proc{name: old.name, argv: old.argv, env: old.env, dir: old.dir}
+			if err := r.startProc(p); err != nil {
+				return err
+			}
+			r.gateways[g] = p
+			go func() { restarted <- waitListening(ctx, p, r.gwAddrs[g], 60*time.Second) }()
+		}
+		for range victims {
+			if err := <-restarted; err != nil {
+				return err
+			}
+		}
+		rep.Restart = time.Since(start)
+		r.progress("restarted gateways listen again %s after the kill", rep.Restart.Round(time.Millisecond))
+	}
+	phases, err = r.waitAll(ctx, "done", cfg.PhaseTimeout+30*time.Second)
+	if err != nil {
+		return err
+	}
+	rep.Storm = mergePhases("storm", start, phases)
+	final, err := r.controlPlaneRequests(ctx)
+	if err != nil {
+		return err
+	}
+	rep.ControlPlaneRequestsStorm = final - after
+	rep.GatewayRSSStorm, rep.MaxGatewayRSSStorm = r.gatewayRSS()
+	rep.ControlPlaneRSS, _ = rss(r.cp.pid())
+	r.progress("storm: %d of %d devices reconnected in %s", rep.Storm.Done, rep.Storm.Expected, rep.Storm.Elapsed.Round(time.Millisecond))
+	r.broadcast(stormCommand{Cmd: "stop"})
+	return nil
+}
+
+// gatewayConfig writes gateway g's configuration file: its MQTT listener
+// with the connection rate cap.
+func (r *stormRun) gatewayConfig(g int, addr string) (string, error) {
+	doc := map[string]any{"gateway": map[string]any{"listeners": []map[string]any{{
+		"name": "mqtt", "kind": "tcp", "addr": addr, "max_conn_rate": r.cfg.MaxConnRate,
+	}}}}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return "", err
+	}
+	file := filepath.Join(r.cfg.Dir, fmt.Sprintf("gateway-%d.json", g))
+	return file, os.WriteFile(file, b, 0o644)
+}
+
+// startProc starts p and remembers it for cleanup.
+func (r *stormRun) startProc(p *proc) error {
+	if err := p.start(nil, nil); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.procs = append(r.procs, p)
+	r.mu.Unlock()
+	return nil
+}
+
+// waitReady polls the control plane's readiness endpoint.
+func (r *stormRun) waitReady(ctx context.Context) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.cpHTTP+"/readyz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if r.cp.exited() {
+			return fmt.Errorf("bench: storm: flockd (control plane) exited at start; see %s.log", r.cp.name)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("bench: storm: the control plane at %s was not ready within 60s", r.cpHTTP)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitListening polls until addr accepts TCP connections.
+func waitListening(ctx context.Context, p *proc, addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if p.exited() {
+			return fmt.Errorf("bench: storm: %s exited at start; see %s.log", p.name, p.name)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("bench: storm: %s did not listen on %s within %s", p.name, addr, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// setupTenant signs a tenant up, lifts its connection quota, registers an
+// Ed25519 issuer key and the devices, and waits until every gateway accepts
+// the last device's token (its key cache has caught up). It returns the
+// key's seed and id.
+func (r *stormRun) setupTenant(ctx context.Context, rep *StormReport) ([]byte, string, error) {
+	cfg := r.cfg
+	api := "http://" + r.cpHTTP
+	su, err := client.New(api, "", nil).Signup(ctx, apiv1.SignupRequest{Name: "storm"})
+	if err != nil {
+		return nil, "", fmt.Errorf("bench: storm: sign up: %w", err)
+	}
+	tid := su.Tenant.ID
+	tc := client.New(api, su.APIKey.Key, nil)
+	// The connection quota leaves room for the counts a killed gateway
+	// reported before it died, which other gateways keep for a few seconds.
+	admin := client.New(api, r.adminKey(), nil)
+	if _, err := admin.AdminPutQuotas(ctx, tid, apiv1.Quotas{MaxConnections: int64(2 * cfg.Devices), MaxDevices: int64(cfg.Devices)}); err != nil {
+		return nil, "", fmt.Errorf("bench: storm: raise the quotas of tenant %s: %w", tid, err)
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, "", err
+	}
+	pem, err := jwtauth.MarshalPublicKeyPEM(pub)
+	if err != nil {
+		return nil, "", err
+	}
+	keys, err := tc.AddIssuerKeys(ctx, apiv1.AddIssuerKeysRequest{PublicKeyPEM: pem})
+	if err != nil || len(keys) != 1 {
+		return nil, "", fmt.Errorf("bench: storm: register the issuer key: %v (%d keys)", err, len(keys))
+	}
+	kid := keys[0].ID
+	r.progress("tenant %s signed up; issuer key %s (%s)", tid, kid, keys[0].Algorithm)
+
+	start := time.Now()
+	const chunk = 10000
+	for first := 0; first < cfg.Devices; first += chunk {
+		n := min(chunk, cfg.Devices-first)
+		reqs := make([]apiv1.CreateDeviceRequest, n)
+		for k := range reqs {
+			reqs[k].ID = DeviceID(stormPrefix, first+k)
+		}
+		res, err := tc.BulkCreateDevices(ctx, reqs)
+		if err != nil {
+			return nil, "", fmt.Errorf("bench: storm: register devices %d to %d: %w", first, first+n-1, err)
+		}
+		if res.Created != n {
+			return nil, "", fmt.Errorf("bench: storm: registered %d of devices %d to %d (%d failed)", res.Created, first, first+n-1, res.Failed)
+		}
+	}
+	rep.SetupDevices = time.Since(start)
+	r.progress("%d devices registered in %s", cfg.Devices, rep.SetupDevices.Round(time.Millisecond))
+
+	// Every gateway must know the last device before the clock starts.
+	last := DeviceID(stormPrefix, cfg.Devices-1)
+	now := time.Now()
+	tok, err := jwtauth.Sign(tenant.EdDSA, priv, kid, jwtauth.Claims{Subject: last, Audience: []string{stormAudience}, IssuedAt: now, ExpiresAt: now.Add(time.Hour)})
+	if err != nil {
+		return nil, "", err
+	}
+	for g, addr := range r.gwAddrs {
+		if err := probe(ctx, addr, last, tok, 2*time.Minute); err != nil {
+			return nil, "", fmt.Errorf("bench: storm: gateway %d: %w", g, err)
+		}
+	}
+	r.progress("every gateway's key cache holds the tenant's devices")
+	return priv.Seed(), kid, nil
+}
+
+const (
+	stormPrefix   = "storm-"
+	stormAudience = "flockmq"
+)
+
+func (r *stormRun) adminKey() string {
+	for i, a := range r.cp.argv {
+		if a == "--admin-key" && i+1 < len(r.cp.argv) {
+			return r.cp.argv[i+1]
+		}
+	}
+	return ""
+}
+
+// probe connects as device id until the gateway accepts it, then
+// disconnects.
+func probe(ctx context.Context, addr, id, token string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	connect, err := mqtt.Append(nil, &mqtt.Connect{ProtocolName: "MQTT", Version: mqtt.V311, CleanStart: true, ClientID: id,
+		Username: id, UsernameSet: true, Password: []byte(token), PasswordSet: true}, mqtt.V311)
+	if err != nil {
+		return err
+	}
+	var last error
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		last = func() error {
+			nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			nc.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := nc.Write(connect); err != nil {
+				return err
+			}
+			rd := mqtt.NewReader(nc, 64)
+			rd.SetVersion(mqtt.V311)
+			p, err := rd.ReadPacket()
+			if err != nil {
+				return err
+			}
+			if ack, ok := p.(*mqtt.Connack); !ok || ack.ReasonCode.IsFailure() {
+				return fmt.Errorf("device %s refused: %v", id, p)
+			}
+			nc.Write(disconnectPacket)
+			return nil
+		}()
+		if last == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("the key cache did not accept device %s within %s: %v", id, timeout, last)
+}
+
+// startWorkers starts the worker processes and sends each its job.
+func (r *stormRun) startWorkers(ctx context.Context, seed []byte, kid string) error {
+	cfg := r.cfg
+	per := (cfg.Devices + cfg.Workers - 1) / cfg.Workers
+	for w := range cfg.Workers {
+		first := w * per
+		n := min(per, cfg.Devices-first)
+		if n <= 0 {
+			break
+		}
+		p := &proc{name: fmt.Sprintf("worker-%d", w), argv: r.cfg.Worker, env: r.cfg.Env, dir: r.cfg.Dir}
+		stdinR, stdinW, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		stdoutR, stdoutW, err := os.Pipe()
+		if err != nil {
+			stdinR.Close()
+			stdinW.Close()
+			return err
+		}
+		err = p.start(stdinR, stdoutW)
+		// The child holds its own copies of its ends.
+		stdinR.Close()
+		stdoutW.Close()
+		if err != nil {
+			stdinW.Close()
+			stdoutR.Close()
+			return err
+		}
+		r.mu.Lock()
+		r.procs = append(r.procs, p)
+		r.mu.Unlock()
+		wp := &stormWorkerProc{proc: p, in: stdinW, enc: json.NewEncoder(stdinW)}
+		r.workers = append(r.workers, wp)
+		go r.readEvents(w, stdoutR)
+		job := stormJob{
+			Worker: w, Gateways: r.gwAddrs, First: first, Count: n, Prefix: stormPrefix, KID: kid, Seed: seed,
+			Audience: stormAudience, TokenTTL: 2*cfg.PhaseTimeout + time.Hour, KeepAlive: cfg.KeepAlive,
+			Parallel: cfg.Parallel, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax,
+			AttemptTimeout: cfg.AttemptTimeout, PhaseTimeout: cfg.PhaseTimeout,
+		}
+		if err := wp.enc.Encode(job); err != nil {
+			return fmt.Errorf("bench: storm: send worker %d its job: %w", w, err)
+		}
+	}
+	return nil
+}
+
+// readEvents forwards a worker's events; its end is an "exit" event.
+func (r *stormRun) readEvents(w int, out io.Reader) {
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for sc.Scan() {
+		var e stormEvent
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			e = stormEvent{Event: "error", Error: "bench: storm: worker " + strconv.Itoa(w) + " wrote " + strconv.Quote(sc.Text())}
+		}
+		e.Worker = w
+		r.events <- e
+	}
+	r.events <- stormEvent{Event: "exit", Worker: w}
+}
+
+// broadcast sends a command to every worker.
+func (r *stormRun) broadcast(c stormCommand) {
+	for _, w := range r.workers {
+		_ = w.enc.Encode(c)
+	}
+}
+
+// waitAll waits for one event of kind from every worker, printing progress
+// meanwhile.
+func (r *stormRun) waitAll(ctx context.Context, kind string, timeout time.Duration) ([]stormEvent, error) {
+	got := make([]stormEvent, 0, len(r.workers))
+	seen := map[int]bool{}
+	connected := map[int]int{}
+	// Events of a later step that came early (a fast worker's "done" while
+	// others are still arming) wait in r.early.
+	take := func(e stormEvent) {
+		if !seen[e.Worker] {
+			seen[e.Worker] = true
+			got = append(got, e)
+		}
+	}
+	early := r.early[:0]
+	for _, e := range r.early {
+		if e.Event == kind {
+			take(e)
+		} else {
+			early = append(early, e)
+		}
+	}
+	r.early = early
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for len(got) < len(r.workers) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timer.C:
+			return nil, fmt.Errorf("bench: storm: %d of %d workers reported %q within %s", len(got), len(r.workers), kind, timeout)
+		case <-tick.C:
+			total := 0
+			for _, n := range connected {
+				total += n
+			}
+			r.progress("  %d devices connected", total)
+		case e := <-r.events:
+			switch e.Event {
+			case "exit":
+				return nil, fmt.Errorf("bench: storm: worker %d exited; see worker-%d.log", e.Worker, e.Worker)
+			case "error":
+				return nil, fmt.Errorf("bench: storm: worker %d: %s", e.Worker, e.Error)
+			case "progress":
+				connected[e.Worker] = e.Connected
+			case kind:
+				take(e)
+			default:
+				r.early = append(r.early, e)
+			}
+		}
+	}
+	return got, nil
+}
+
+// controlPlaneRequests sums the control plane's HTTP request counts from
+// its /metrics (the API's HTTP server instrumentation; /metrics and
+// /healthz themselves are not counted).
+func (r *stormRun) controlPlaneRequests(ctx context.Context) (int64, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.cpHTTP+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("bench: storm: read the control plane's metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	return countRequests(resp.Body)
+}
+
+// countRequests sums the http_server_request_duration_seconds_count
+// samples of a Prometheus text exposition.
+func countRequests(body io.Reader) (int64, error) {
+	var n float64
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	found := false
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "http_server_request_duration_seconds_count") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			return 0, fmt.Errorf("bench: storm: metrics line %q: %w", line, err)
+		}
+		n += v
+		found = true
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	if !found {
+		return 0, errors.New("bench: storm: the control plane's metrics count no HTTP request")
+	}
+	return int64(n), nil
+}
+
+// gatewayRSS sums the gateways' resident memory and finds the largest.
+func (r *stormRun) gatewayRSS() (sum, largest int64) {
+	for _, g := range r.gateways {
+		n, err := rss(g.pid())
+		if err != nil {
+			continue
+		}
+		sum += n
+		largest = max(largest, n)
+	}
+	return sum, largest
+}
+
+// mergePhases adds up the workers' view of one phase that began at start.
+func mergePhases(name string, start time.Time, events []stormEvent) StormPhase {
+	ph := StormPhase{Name: name, Refusals: map[string]int64{}}
+	var lat []int64
+	var last int64
+	for _, e := range events {
+		p := e.Phase
+		if p == nil {
+			continue
+		}
+		ph.Expected += p.Expected
+		ph.Done += p.Done
+		ph.Connected += p.Connected
+		ph.Unexpected += p.Unexpected
+		ph.Attempts += p.Attempts
+		ph.TimedOut = ph.TimedOut || p.TimedOut
+		for k, v := range p.Refusals {
+			ph.Refusals[k] += v
+		}
+		lat = append(lat, p.Latency...)
+		last = max(last, p.LastNanos)
+	}
+	if last > 0 {
+		ph.Elapsed = time.Unix(0, last).Sub(start)
+	}
+	if ph.Elapsed > 0 {
+		ph.Rate = float64(ph.Done) / ph.Elapsed.Seconds()
+	}
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		pct := func(q float64) time.Duration {
+			return time.Duration(lat[min(len(lat)-1, int(q*float64(len(lat))))]) * time.Microsecond
+		}
+		ph.P50, ph.P99, ph.Max = pct(0.50), pct(0.99), time.Duration(lat[len(lat)-1])*time.Microsecond
+	}
+	return ph
+}
+
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
+
+// PrintStorm writes the report as a table.
+func PrintStorm(w io.Writer, rep StormReport) {
+	fmt.Fprintf(w, "Reconnect storm: FlockMQ only (Mosquitto and the NATS server's MQTT listener have no per-tenant JWT verification to compare).\n")
+	fmt.Fprintf(w, "%d devices with Ed25519 tenant-issuer JWTs, %d gateway processes, %d worker processes; storm: %s.\n",
+		rep.Devices, rep.Gateways, rep.Workers, killText(rep.Kill))
+	if rep.MaxConnRate > 0 {
+		fmt.Fprintf(w, "Each gateway accepts at most %.0f connections/s (listener max_conn_rate).\n", rep.MaxConnRate)
+	}
+	fmt.Fprintf(w, "Setup: %d devices registered in %s; tokens signed at %.0f/s per worker.\n\n", rep.Devices, rep.SetupDevices.Round(time.Millisecond), rep.SignRate)
+	tw := newTable(w)
+	fmt.Fprintln(tw, "phase\tdevices\ttime to all\tconnects/s\tCONNACK p50\tp99\tmax\tattempts\tcontrol-plane requests\tgateway RSS (sum / largest)")
+	for _, x := range []struct {
+		p        StormPhase
+		requests int64
+		rss, big int64
+	}{
+		{rep.Connect, rep.ControlPlaneRequestsConnect, rep.GatewayRSSConnect, rep.MaxGatewayRSSConnect},
+		{rep.Storm, rep.ControlPlaneRequestsStorm, rep.GatewayRSSStorm, rep.MaxGatewayRSSStorm},
+	} {
+		p := x.p
+		fmt.Fprintf(tw, "%s\t%d / %d\t%s\t%.0f\t%s\t%s\t%s\t%d\t%d\t%s / %s\n", p.Name, p.Done, p.Expected,
+			p.Elapsed.Round(time.Millisecond), p.Rate, ms(p.P50), ms(p.P99), ms(p.Max), p.Attempts, x.requests, human(x.rss), human(x.big))
+	}
+	tw.Flush()
+	if rep.Restart > 0 {
+		fmt.Fprintf(w, "\nThe killed gateways exited %s after SIGKILL and listened again %s after it.\n",
+			rep.Killed.Round(time.Millisecond), rep.Restart.Round(time.Millisecond))
+	}
+	fmt.Fprintf(w, "Control plane + NATS process RSS at the end: %s.\n", human(rep.ControlPlaneRSS))
+	for _, p := range []StormPhase{rep.Connect, rep.Storm} {
+		if p.Unexpected > 0 {
+			fmt.Fprintf(w, "%s: %d connections were lost that the storm did not take away.\n", p.Name, p.Unexpected)
+		}
+		if p.TimedOut {
+			fmt.Fprintf(w, "%s: TIMED OUT with %d of %d devices back.\n", p.Name, p.Done, p.Expected)
+		}
+		if len(p.Refusals) == 0 {
+			fmt.Fprintf(w, "%s: no refused or failed attempt.\n", p.Name)
+			continue
+		}
+		fmt.Fprintf(w, "%s: failed attempts by reason:\n", p.Name)
+		reasons := make([]string, 0, len(p.Refusals))
+		for k := range p.Refusals {
+			reasons = append(reasons, k)
+		}
+		slices.SortFunc(reasons, func(a, b string) int { return int(p.Refusals[b] - p.Refusals[a]) })
+		for _, k := range reasons {
+			fmt.Fprintf(w, "  %8d  %s\n", p.Refusals[k], k)
+		}
+	}
+}
+
+func killText(k string) string {
+	switch k {
+	case KillOne:
+		return "SIGKILL one gateway and restart it"
+	case KillDrop:
+		return "every device drops its connection at once"
+	}
+	return "SIGKILL every gateway and restart them"
+}

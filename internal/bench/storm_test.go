@@ -1,0 +1,235 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCountRequests(t *testing.T) {
+	metrics := `# HELP http_server_request_duration_seconds Duration of HTTP server requests.
+# TYPE http_server_request_duration_seconds histogram
+http_server_request_duration_seconds_bucket{http_request_method="POST",http_response_status_code="201",le="0.005"} 3
+http_server_request_duration_seconds_sum{http_request_method="POST",http_response_status_code="201"} 0.01
+http_server_request_duration_seconds_count{http_request_method="POST",http_response_status_code="201"} 3
+http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="200"} 12
+http_server_request_body_size_bytes_count{http_request_method="POST"} 3
+`
+	n, err := countRequests(strings.NewReader(metrics))
+	if err != nil || n != 15 {
+		t.Errorf("countRequests = %d, %v; want 15", n, err)
+	}
+	if _, err := countRequests(strings.NewReader("go_goroutines 12\n")); err == nil {
+		t.Error("countRequests without any request metric succeeded; want an error (the metric was renamed?)")
+	}
+}
+
+func TestMergePhases(t *testing.T) {
+	start := time.Unix(100, 0)
+	events := []stormEvent{
+		{Phase: &workerPhase{Expected: 2, Done: 2, Connected: 3, Attempts: 4, Refusals: map[string]int64{"a": 2},
+			Latency: []int64{1000, 3000}, LastNanos: start.Add(2 * time.Second).UnixNano()}},
+		{Phase: &workerPhase{Expected: 2, Done: 1, Connected: 2, Unexpected: 1, Attempts: 2, Refusals: map[string]int64{"a": 1, "b": 1},
+			Latency: []int64{2000}, LastNanos: start.Add(time.Second).UnixNano(), TimedOut: true}},
+	}
+	got := mergePhases("storm", start, events)
+	want := StormPhase{Name: "storm", Expected: 4, Done: 3, Connected: 5, Unexpected: 1, Attempts: 6, Elapsed: 2 * time.Second, Rate: 1.5,
+		P50: 2 * time.Millisecond, P99: 3 * time.Millisecond, Max: 3 * time.Millisecond, TimedOut: true}
+	refusals := got.Refusals
+	got.Refusals = nil
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("mergePhases =\n %+v\nwant\n %+v", got, want)
+	}
+	if refusals["a"] != 3 || refusals["b"] != 1 {
+		t.Errorf("mergePhases refusals = %v, want a:3 b:1", refusals)
+	}
+}
+
+func TestStormBackoff(t *testing.T) {
+	w := &stormWorker{job: stormJob{RetryMin: 100 * time.Millisecond, RetryMax: time.Second}}
+	for _, tc := range []struct {
+		n        int
+		min, max time.Duration
+	}{
+		{1, 50 * time.Millisecond, 100 * time.Millisecond},
+		{2, 100 * time.Millisecond, 200 * time.Millisecond},
+		{4, 400 * time.Millisecond, 800 * time.Millisecond},
+		{5, 500 * time.Millisecond, time.Second},
+		{40, 500 * time.Millisecond, time.Second},
+	} {
+		for range 50 {
+			if d := w.backoff(tc.n); d < tc.min || d > tc.max {
+				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", tc.n, d, tc.min, tc.max)
+			}
+		}
+	}
+}
+
+func TestStormConfigValidate(t *testing.T) {
+	base := StormConfig{Flockd: []string{"flockd"}, Worker: []string{"w"}, Dir: t.TempDir()}
+	for _, tc := range []struct {
+		name string
+		edit func(*StormConfig)
+		ok   bool
+	}{
+		{"defaults", func(*StormConfig) {}, true},
+		{"100k on 7 gateways and 7 workers", func(c *StormConfig) { c.Devices = 100000 }, true},
+		{"too many per gateway", func(c *StormConfig) { c.Devices, c.Gateways = 40000, 2 }, false},
+		{"too many per worker", func(c *StormConfig) { c.Devices, c.Workers = 40000, 2 }, false},
+		{"unknown kill", func(c *StormConfig) { c.Kill = "some" }, false},
+		{"no flockd", func(c *StormConfig) { c.Flockd = nil }, false},
+		{"retry bounds reversed", func(c *StormConfig) { c.RetryMin, c.RetryMax = time.Second, time.Millisecond }, false},
+	} {
+		c := base
+		tc.edit(&c)
+		err := c.withDefaults().validate()
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: validate() = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}
+
+// TestStormWorkerAgainstMosquitto runs a worker in-process against a real
+// broker: every device connects, then drops its connection and comes back;
+// devices pointed at a closed port are refused and retried.
+func TestStormWorkerAgainstMosquitto(t *testing.T) {
+	b := startMosquitto(t)
+	const n = 40
+	job := stormJob{
+		Gateways: []string{b.Addr}, Count: n, Prefix: "dev-", KID: "ik_test", Seed: make([]byte, ed25519.SeedSize),
+		Audience: "flockmq", TokenTTL: time.Hour, KeepAlive: 2, Parallel: 8,
+		RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond, AttemptTimeout: 5 * time.Second, PhaseTimeout: 30 * time.Second,
+	}
+	w := startWorker(t, job)
+	if e := w.next(t, "ready"); e.Signed != n {
+		t.Fatalf("ready: signed %d tokens, want %d", e.Signed, n)
+	}
+	w.send(t, stormCommand{Cmd: "connect"})
+	p := w.next(t, "done").Phase
+	if p.Expected != n || p.Done != n || p.Connected != n || p.TimedOut || len(p.Latency) != n {
+		t.Fatalf("connect phase = %+v, want all %d devices connected once", p, n)
+	}
+	w.send(t, stormCommand{Cmd: "storm", Drop: true})
+	w.next(t, "armed")
+	p = w.next(t, "done").Phase
+	if p.Expected != n || p.Done != n || p.Connected != n || p.Unexpected != 0 || p.TimedOut {
+		t.Fatalf("storm phase = %+v, want all %d devices back and none lost otherwise", p, n)
+	}
+	w.send(t, stormCommand{Cmd: "stop"})
+
+	// A gateway that is down: every attempt is refused and counted.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	job.Gateways, job.Count, job.PhaseTimeout = []string{closed}, 2, 500*time.Millisecond
+	w = startWorker(t, job)
+	w.next(t, "ready")
+	w.send(t, stormCommand{Cmd: "connect"})
+	p = w.next(t, "done").Phase
+	if !p.TimedOut || p.Done != 0 || p.Refusals["connection refused (gateway down)"] == 0 {
+		t.Fatalf("phase against a closed port = %+v, want refusals and a timeout", p)
+	}
+	w.send(t, stormCommand{Cmd: "stop"})
+}
+
+// workerPipe drives an in-process storm worker.
+type workerPipe struct {
+	in     *io.PipeWriter
+	events chan stormEvent
+}
+
+func startWorker(t *testing.T, job stormJob) *workerPipe {
+	t.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- RunStormWorker(ctx, inR, outW); outW.Close() }()
+	t.Cleanup(func() {
+		cancel()
+		inW.Close()
+		if err := <-done; err != nil {
+			t.Errorf("RunStormWorker: %v", err)
+		}
+	})
+	w := &workerPipe{in: inW, events: make(chan stormEvent, 100)}
+	go func() {
+		defer close(w.events)
+		sc := bufio.NewScanner(outR)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var e stormEvent
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				e = stormEvent{Event: "error", Error: err.Error()}
+			}
+			w.events <- e
+		}
+	}()
+	b, _ := json.Marshal(job)
+	go inW.Write(append(b, '\n'))
+	return w
+}
+
+func (w *workerPipe) send(t *testing.T, c stormCommand) {
+	t.Helper()
+	b, _ := json.Marshal(c)
+	go w.in.Write(append(b, '\n'))
+}
+
+// next returns the next event of kind, skipping progress reports.
+func (w *workerPipe) next(t *testing.T, kind string) stormEvent {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case e, ok := <-w.events:
+			if !ok {
+				t.Fatalf("the worker ended before %q", kind)
+			}
+			switch e.Event {
+			case kind:
+				return e
+			case "progress":
+			default:
+				t.Fatalf("worker event %+v, want %q", e, kind)
+			}
+		case <-timeout:
+			t.Fatalf("no %q event within 30s", kind)
+		}
+	}
+}
+
+// TestWaitAllKeepsEarlyEvents checks that an event of a later step (a fast
+// worker's "done" while another is still arming) is kept for the wait that
+// asks for it.
+func TestWaitAllKeepsEarlyEvents(t *testing.T) {
+	r := &stormRun{cfg: StormConfig{Progress: io.Discard}, workers: make([]*stormWorkerProc, 2), events: make(chan stormEvent, 10)}
+	for _, e := range []stormEvent{
+		{Event: "armed", Worker: 0}, {Event: "progress", Worker: 0, Connected: 5},
+		{Event: "done", Worker: 0}, {Event: "armed", Worker: 1}, {Event: "done", Worker: 1},
+	} {
+		r.events <- e
+	}
+	ctx := context.Background()
+	if got, err := r.waitAll(ctx, "armed", 5*time.Second); err != nil || len(got) != 2 {
+		t.Fatalf("waitAll(armed) = %v, %v; want both workers", got, err)
+	}
+	got, err := r.waitAll(ctx, "done", 5*time.Second)
+	if err != nil || len(got) != 2 || got[0].Worker != 0 || got[1].Worker != 1 {
+		t.Fatalf("waitAll(done) = %v, %v; want worker 0's early event, then worker 1's", got, err)
+	}
+	r.events <- stormEvent{Event: "exit", Worker: 1}
+	if _, err := r.waitAll(ctx, "done", 5*time.Second); err == nil {
+		t.Error("waitAll after a worker exited succeeded; want an error")
+	}
+}

@@ -1,0 +1,528 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/flockmq/flockmq/pkg/auth/jwtauth"
+	"github.com/flockmq/flockmq/pkg/mqtt"
+	"github.com/flockmq/flockmq/pkg/tenant"
+)
+
+// stormJob is the first line a storm worker reads on its standard input:
+// which devices it plays, where they connect and how they sign their tokens.
+type stormJob struct {
+	Worker   int           `json:"worker"`
+	Gateways []string      `json:"gateways"` // MQTT addresses; device i connects to Gateways[i % len]
+	First    int           `json:"first"`    // first device index of this worker
+	Count    int           `json:"count"`    // devices of this worker
+	Prefix   string        `json:"prefix"`   // device id = Prefix + zero-padded index
+	KID      string        `json:"kid"`      // the tenant issuer key's id
+	Seed     []byte        `json:"seed"`     // its Ed25519 private key seed
+	Audience string        `json:"audience"`
+	TokenTTL time.Duration `json:"token_ttl"`
+	// KeepAlive is the MQTT keepalive in seconds; devices send PINGREQ
+	// after half of it without traffic. 0 disables it.
+	KeepAlive      uint16        `json:"keepalive"`
+	Parallel       int           `json:"parallel"` // connect phase: handshakes in flight
+	RetryMin       time.Duration `json:"retry_min"`
+	RetryMax       time.Duration `json:"retry_max"`
+	AttemptTimeout time.Duration `json:"attempt_timeout"`
+	PhaseTimeout   time.Duration `json:"phase_timeout"`
+}
+
+// stormCommand is a later line on the worker's standard input.
+type stormCommand struct {
+	Cmd string `json:"cmd"` // "connect", "storm" or "stop"
+	// Expect lists the gateways (indices into stormJob.Gateways) whose
+	// devices are about to lose their connections ("storm").
+	Expect []int `json:"expect,omitempty"`
+	// Drop asks the devices to close their own connections at once
+	// ("storm" without a gateway kill).
+	Drop bool `json:"drop,omitempty"`
+}
+
+// stormEvent is one line a worker writes on its standard output.
+type stormEvent struct {
+	Event     string       `json:"event"` // "ready", "armed", "progress", "done", "error"
+	Worker    int          `json:"worker"`
+	Signed    int          `json:"signed,omitempty"`
+	SignNanos int64        `json:"sign_nanos,omitempty"`
+	Connected int          `json:"connected,omitempty"`
+	Phase     *workerPhase `json:"phase,omitempty"`
+	Error     string       `json:"error,omitempty"`
+}
+
+// workerPhase is what one worker saw in one phase.
+type workerPhase struct {
+	Name       string           `json:"name"`
+	StartNanos int64            `json:"start_nanos"` // when the worker began the phase
+	LastNanos  int64            `json:"last_nanos"`  // the phase's last successful CONNACK
+	Expected   int              `json:"expected"`    // devices that had to (re)connect
+	Done       int              `json:"done"`        // of them, (re)connected
+	Connected  int              `json:"connected"`   // devices connected at the end
+	Unexpected int              `json:"unexpected"`  // devices that lost a connection nobody took away
+	Attempts   int64            `json:"attempts"`
+	Refusals   map[string]int64 `json:"refusals"`
+	Latency    []int64          `json:"latency_us"` // per successful attempt: dial start to CONNACK
+	TimedOut   bool             `json:"timed_out"`
+}
+
+// device is one simulated device of a worker.
+type device struct {
+	id      string
+	addr    string
+	gateway int
+	connect []byte // the encoded CONNECT, token included
+
+	// Guarded by stormWorker.mu.
+	nc      net.Conn
+	pending bool // must (re)connect before the phase is done
+}
+
+// stormWorker plays a slice of the devices of a storm.
+type stormWorker struct {
+	job     stormJob
+	out     *json.Encoder
+	outMu   sync.Mutex
+	devices []*device
+
+	sem       atomic.Pointer[chan struct{}] // connect phase: bounds handshakes in flight
+	connected atomic.Int64
+
+	mu    sync.Mutex // guards phase and the devices' nc and pending
+	phase *workerPhase
+	wake  chan struct{} // closed and replaced on each phase start: starts waiting devices
+}
+
+// RunStormWorker is the storm worker process (`flockctl bench storm-worker`):
+// it reads a job and then commands as JSON lines from in, and writes events
+// as JSON lines to out, until in ends, a "stop" command arrives or ctx ends.
+// Its devices are goroutines holding one connection each: each connects
+// with its own token, waits for its connection to end, reconnects at once
+// and, on a refusal or a failed dial, retries after a jittered exponential
+// backoff, as real devices do.
+func RunStormWorker(ctx context.Context, in io.Reader, out io.Writer) error {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	if !sc.Scan() {
+		return fmt.Errorf("bench: storm worker: no job on standard input: %v", sc.Err())
+	}
+	var job stormJob
+	if err := json.Unmarshal(sc.Bytes(), &job); err != nil {
+		return fmt.Errorf("bench: storm worker: decode job: %w", err)
+	}
+	w := &stormWorker{job: job, out: json.NewEncoder(out), wake: make(chan struct{})}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := w.prepare(); err != nil {
+		w.emit(stormEvent{Event: "error", Error: err.Error()})
+		return err
+	}
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for _, d := range w.devices {
+		wg.Go(func() { w.run(ctx, d) })
+	}
+	wg.Go(func() { w.monitor(ctx) })
+
+	cmds := make(chan stormCommand)
+	go func() {
+		defer close(cmds)
+		for sc.Scan() {
+			var c stormCommand
+			if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+				w.emit(stormEvent{Event: "error", Error: "bench: storm worker: decode command: " + err.Error()})
+				continue
+			}
+			select {
+			case cmds <- c:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case c, ok := <-cmds:
+			if !ok || c.Cmd == "stop" {
+				return nil
+			}
+			switch c.Cmd {
+			case "connect":
+				sem := make(chan struct{}, max(1, job.Parallel))
+				w.sem.Store(&sem)
+				w.startPhase("connect", nil, false)
+			case "storm":
+				w.sem.Store(nil)
+				w.startPhase("storm", c.Expect, c.Drop)
+				w.emit(stormEvent{Event: "armed"})
+				if c.Drop {
+					w.dropAll()
+				}
+			default:
+				w.emit(stormEvent{Event: "error", Error: fmt.Sprintf("bench: storm worker: unknown command %q", c.Cmd)})
+			}
+		}
+	}
+}
+
+// prepare builds the devices and signs their tokens.
+func (w *stormWorker) prepare() error {
+	j := w.job
+	if len(j.Gateways) == 0 || j.Count <= 0 {
+		return errors.New("bench: storm worker: the job has no gateways or no devices")
+	}
+	for _, g := range j.Gateways {
+		if err := checkLoopback(g); err != nil {
+			return err
+		}
+	}
+	if len(j.Seed) != ed25519.SeedSize {
+		return errors.New("bench: storm worker: the job's key seed is not an Ed25519 seed")
+	}
+	key := ed25519.NewKeyFromSeed(j.Seed)
+	start := time.Now()
+	now := time.Now()
+	w.devices = make([]*device, j.Count)
+	for k := range w.devices {
+		i := j.First + k
+		id := DeviceID(j.Prefix, i)
+		tok, err := jwtauth.Sign(tenant.EdDSA, key, j.KID, jwtauth.Claims{
+			Subject: id, Audience: []string{j.Audience}, IssuedAt: now, ExpiresAt: now.Add(j.TokenTTL), ID: rand.Text(),
+		})
+		if err != nil {
+			return fmt.Errorf("bench: storm worker: sign the token of %s: %w", id, err)
+		}
+		pkt, err := mqtt.Append(nil, &mqtt.Connect{
+			ProtocolName: "MQTT", Version: mqtt.V311, CleanStart: true, KeepAlive: j.KeepAlive, ClientID: id,
+			Username: id, UsernameSet: true, Password: []byte(tok), PasswordSet: true,
+		}, mqtt.V311)
+		if err != nil {
+			return fmt.Errorf("bench: storm worker: encode the CONNECT of %s: %w", id, err)
+		}
+		g := i % len(j.Gateways)
+		w.devices[k] = &device{id: id, addr: j.Gateways[g], gateway: g, connect: pkt}
+	}
+	w.emit(stormEvent{Event: "ready", Signed: j.Count, SignNanos: int64(time.Since(start))})
+	return nil
+}
+
+// DeviceID is the id of storm device i.
+func DeviceID(prefix string, i int) string { return fmt.Sprintf("%s%06d", prefix, i) }
+
+func (w *stormWorker) emit(e stormEvent) {
+	e.Worker = w.job.Worker
+	w.outMu.Lock()
+	defer w.outMu.Unlock()
+	_ = w.out.Encode(e)
+}
+
+// startPhase begins counting a new phase. Devices of the gateways in expect
+// (every device in the connect phase or with drop) must (re)connect before
+// the phase is done.
+func (w *stormWorker) startPhase(name string, expect []int, drop bool) {
+	on := map[int]bool{}
+	for _, g := range expect {
+		on[g] = true
+	}
+	w.mu.Lock()
+	p := &workerPhase{Name: name, StartNanos: time.Now().UnixNano(), Refusals: map[string]int64{}}
+	for _, d := range w.devices {
+		d.pending = name == "connect" || drop || on[d.gateway]
+		if d.pending {
+			p.Expected++
+		}
+	}
+	w.phase = p
+	close(w.wake)
+	w.wake = make(chan struct{})
+	w.mu.Unlock()
+}
+
+// dropAll closes every device's connection from the client side.
+func (w *stormWorker) dropAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, d := range w.devices {
+		if d.nc != nil {
+			d.nc.Close()
+		}
+	}
+}
+
+// monitor reports progress, and the phase's result once every pending
+// device is back (or the phase timed out).
+func (w *stormWorker) monitor(ctx context.Context) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	lastProgress := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		w.mu.Lock()
+		p := w.phase
+		if p == nil {
+			w.mu.Unlock()
+			continue
+		}
+		p.Connected = int(w.connected.Load())
+		timedOut := w.job.PhaseTimeout > 0 && time.Since(time.Unix(0, p.StartNanos)) > w.job.PhaseTimeout
+		if (p.Done >= p.Expected && p.Connected == len(w.devices)) || timedOut {
+			p.TimedOut = p.Done < p.Expected || p.Connected < len(w.devices)
+			w.phase = nil
+			w.mu.Unlock()
+			w.emit(stormEvent{Event: "done", Phase: p})
+			continue
+		}
+		w.mu.Unlock()
+		if time.Since(lastProgress) >= 2*time.Second {
+			lastProgress = time.Now()
+			w.emit(stormEvent{Event: "progress", Connected: int(w.connected.Load())})
+		}
+	}
+}
+
+// record adds one attempt's outcome to the current phase.
+func (w *stormWorker) record(d *device, nc net.Conn, began time.Time, refusal string) {
+	now := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := w.phase
+	if refusal != "" {
+		if p != nil {
+			p.Attempts++
+			p.Refusals[refusal]++
+		}
+		return
+	}
+	d.nc = nc
+	w.connected.Add(1)
+	if p == nil {
+		return
+	}
+	p.Attempts++
+	p.Latency = append(p.Latency, now.Sub(began).Microseconds())
+	p.LastNanos = now.UnixNano()
+	if d.pending {
+		d.pending = false
+		p.Done++
+	}
+}
+
+// lost notes that d's connection ended.
+func (w *stormWorker) lost(d *device, byUs bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	d.nc = nil
+	w.connected.Add(-1)
+	if p := w.phase; p != nil && !d.pending && !byUs {
+		// Nobody took this connection away in this phase.
+		p.Unexpected++
+		d.pending = true
+		p.Expected++
+	}
+}
+
+// run is one device's life: connect, hold the connection, reconnect.
+func (w *stormWorker) run(ctx context.Context, d *device) {
+	// Wait for the first phase.
+	w.mu.Lock()
+	wake := w.wake
+	started := w.phase != nil
+	w.mu.Unlock()
+	if !started {
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return
+		}
+	}
+	failures := 0
+	for ctx.Err() == nil {
+		nc, refusal := w.attempt(ctx, d)
+		if refusal != "" {
+			if ctx.Err() != nil {
+				return
+			}
+			w.record(d, nil, time.Time{}, refusal)
+			failures++
+			if !sleepCtx(ctx, w.backoff(failures)) {
+				return
+			}
+			continue
+		}
+		failures = 0
+		dropped := w.hold(ctx, d, nc)
+		w.lost(d, dropped)
+	}
+}
+
+// backoff is the wait before retry n (from 1): exponential from RetryMin
+// up to RetryMax, with half of it random so that devices refused together
+// do not come back together.
+func (w *stormWorker) backoff(n int) time.Duration {
+	d := w.job.RetryMin
+	for i := 1; i < n && d < w.job.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, w.job.RetryMax)
+	if d <= 0 {
+		return 0
+	}
+	return d/2 + mrand.N(d/2+1)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// attempt dials and completes the CONNECT/CONNACK exchange. On failure it
+// returns the refusal's reason instead of a connection.
+func (w *stormWorker) attempt(ctx context.Context, d *device) (net.Conn, string) {
+	if sem := w.sem.Load(); sem != nil {
+		select {
+		case *sem <- struct{}{}:
+			defer func() { <-*sem }()
+		case <-ctx.Done():
+			return nil, "stopped"
+		}
+	}
+	began := time.Now()
+	actx, cancel := context.WithTimeout(ctx, w.job.AttemptTimeout)
+	defer cancel()
+	var dl net.Dialer
+	nc, err := dl.DialContext(actx, "tcp", d.addr)
+	if err != nil {
+		return nil, classify("dial", err)
+	}
+	deadline, _ := actx.Deadline()
+	nc.SetDeadline(deadline)
+	if _, err := nc.Write(d.connect); err != nil {
+		nc.Close()
+		return nil, classify("CONNECT", err)
+	}
+	r := mqtt.NewReader(nc, 64)
+	r.SetVersion(mqtt.V311)
+	p, err := r.ReadPacket()
+	if err != nil {
+		nc.Close()
+		return nil, classify("CONNACK", err)
+	}
+	ack, ok := p.(*mqtt.Connack)
+	if !ok {
+		nc.Close()
+		return nil, fmt.Sprintf("answered with %s", p.Type())
+	}
+	if ack.ReasonCode.IsFailure() {
+		nc.Close()
+		return nil, fmt.Sprintf("CONNACK 0x%02X %s", v311ReturnCode(ack.ReasonCode), ack.ReasonCode)
+	}
+	nc.SetDeadline(time.Time{})
+	w.record(d, nc, began, "")
+	return nc, ""
+}
+
+// v311ReturnCode is the MQTT 3.1.1 CONNACK return code the decoder mapped
+// to rc [MQTT-3.2.2-4].
+func v311ReturnCode(rc mqtt.ReasonCode) int {
+	switch rc {
+	case mqtt.UnsupportedProtocolVersion:
+		return 1
+	case mqtt.ClientIDNotValid:
+		return 2
+	case mqtt.ServerUnavailable:
+		return 3
+	case mqtt.BadUsernameOrPassword:
+		return 4
+	case mqtt.NotAuthorized:
+		return 5
+	}
+	return int(rc)
+}
+
+// classify names a failed step for the refusal table.
+func classify(step string, err error) string {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused (gateway down)"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset during " + step
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		return "timeout during " + step
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "closed before CONNACK"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "no free local port"
+	case errors.Is(err, syscall.EMFILE):
+		return "out of file descriptors"
+	}
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 {
+		s = s[i+2:]
+	}
+	return step + ": " + s
+}
+
+// hold keeps d's connection until it ends, sending PINGREQ after half the
+// keepalive without traffic. It reports whether the device closed it
+// itself (a drop command or the end of the run).
+func (w *stormWorker) hold(ctx context.Context, d *device, nc net.Conn) (byUs bool) {
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
+	defer nc.Close()
+	var buf [64]byte
+	half := time.Duration(w.job.KeepAlive) * time.Second / 2
+	if half > 0 {
+		// Spread the first ping over the interval.
+		nc.SetReadDeadline(time.Now().Add(half/2 + mrand.N(half/2+1)))
+	}
+	for {
+		_, err := nc.Read(buf[:])
+		switch {
+		case err == nil:
+		case half > 0 && errors.Is(err, os.ErrDeadlineExceeded):
+			if _, err := nc.Write(pingreq); err != nil {
+				return ctx.Err() != nil
+			}
+		case errors.Is(err, net.ErrClosed):
+			return true
+		default:
+			return ctx.Err() != nil
+		}
+		if half > 0 {
+			nc.SetReadDeadline(time.Now().Add(half))
+		}
+	}
+}
+
+// pingreq is an MQTT PINGREQ [MQTT-3.12].
+var pingreq = []byte{0xC0, 0x00}
