@@ -23,7 +23,6 @@ import (
 	"time"
 
 	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
-	"github.com/flockmq/flockmq/api/controlplane/v1/client"
 	"github.com/flockmq/flockmq/pkg/auth/jwtauth"
 	"github.com/flockmq/flockmq/pkg/mqtt"
 	"github.com/flockmq/flockmq/pkg/tenant"
@@ -563,16 +562,16 @@ func waitListening(ctx context.Context, p *proc, addr string, timeout time.Durat
 func (r *stormRun) setupTenant(ctx context.Context, rep *StormReport) ([]byte, string, error) {
 	cfg := r.cfg
 	api := "http://" + r.cpHTTP
-	su, err := client.New(api, "", nil).Signup(ctx, apiv1.SignupRequest{Name: "storm"})
+	su, err := apiv1.Created(apiv1.New(api, "", nil).SignupWithResponse(ctx, apiv1.SignupRequest{Name: "storm"}))
 	if err != nil {
 		return nil, "", fmt.Errorf("bench: storm: sign up: %w", err)
 	}
 	tid := su.Tenant.ID
-	tc := client.New(api, su.APIKey.Key, nil)
+	tc := apiv1.New(api, su.APIKey.Key, nil)
 	// The connection quota leaves room for the counts a killed gateway
 	// reported before it died, which other gateways keep for a few seconds.
-	admin := client.New(api, r.adminKey(), nil)
-	if _, err := admin.AdminPutQuotas(ctx, tid, apiv1.Quotas{MaxConnections: int64(2 * cfg.Devices), MaxDevices: int64(cfg.Devices)}); err != nil {
+	admin := apiv1.New(api, r.adminKey(), nil)
+	if _, err := apiv1.OK(admin.AdminPutTenantQuotasWithResponse(ctx, tid, apiv1.QuotasInput{MaxConnections: int64(2 * cfg.Devices), MaxDevices: int64(cfg.Devices)})); err != nil {
 		return nil, "", fmt.Errorf("bench: storm: raise the quotas of tenant %s: %w", tid, err)
 	}
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -583,7 +582,8 @@ func (r *stormRun) setupTenant(ctx context.Context, rep *StormReport) ([]byte, s
 	if err != nil {
 		return nil, "", err
 	}
-	keys, err := tc.AddIssuerKeys(ctx, apiv1.AddIssuerKeysRequest{PublicKeyPEM: pem})
+	list, err := apiv1.Created(tc.AddIssuerKeysWithResponse(ctx, apiv1.AddIssuerKeysRequest{PublicKeyPEM: pem}))
+	keys := list.Items
 	if err != nil || len(keys) != 1 {
 		return nil, "", fmt.Errorf("bench: storm: register the issuer key: %v (%d keys)", err, len(keys))
 	}
@@ -598,7 +598,7 @@ func (r *stormRun) setupTenant(ctx context.Context, rep *StormReport) ([]byte, s
 		for k := range reqs {
 			reqs[k].ID = DeviceID(stormPrefix, first+k)
 		}
-		res, err := tc.BulkCreateDevices(ctx, reqs)
+		res, err := apiv1.Created(tc.BulkCreateDevicesWithResponse(ctx, apiv1.BulkCreateDevicesRequest{Devices: reqs}))
 		if err != nil {
 			return nil, "", fmt.Errorf("bench: storm: register devices %d to %d: %w", first, first+n-1, err)
 		}
