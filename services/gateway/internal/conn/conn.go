@@ -112,7 +112,8 @@ type Conn struct {
 	lastSeq     uint64         // stream position recorded in the store
 	seqBroken   bool           // a durable message was lost: stop advancing lastSeq
 	resuming    bool
-	replayed    uint64 // the resume replay covered the stream through this sequence
+	outAliases  *outAliases // server-to-client topic aliases (alias.go); nil when not used
+	replayed    uint64      // the resume replay covered the stream through this sequence
 	resumeBuf   []pendingMsg
 	dropped     uint64 // QoS 0 messages dropped for a full queue
 }

@@ -237,6 +237,11 @@ func (c *Conn) handshake() (CloseReason, error) {
 			c.receiveMax = rm
 		}
 		c.requestProblem = !cp.Properties.RequestProblemInfoSet || cp.Properties.RequestProblemInfo == 1
+		if n := cp.Properties.TopicAliasMaximum; n > 0 && lim.OutTopicAliases {
+			// A new table per network connection [MQTT-3.3.2-7]; none
+			// when the client accepts no aliases [MQTT-3.1.2-27].
+			c.outAliases = newOutAliases(n, true)
+		}
 	}
 
 	// Claim the session.

@@ -454,7 +454,7 @@ func (c *Conn) deliverLocked(m *bridge.Message, d router.Delivery, force bool) {
 	}
 	qos := min(m.QoS, d.QoS) // [MQTT-3.8.4-8]
 	if qos == 0 {
-		b := c.encodePublish(m, d, 0, 0, false)
+		b, au := c.encodePublish(m, d, 0, 0, false)
 		if m.Seq > 0 {
 			c.maxSeq = max(c.maxSeq, m.Seq)
 		}
@@ -468,7 +468,7 @@ func (c *Conn) deliverLocked(m *bridge.Message, d router.Delivery, force bool) {
 			}
 			return
 		}
-		c.enqueueLocked(b)
+		c.enqueuePublishLocked(b, au)
 		return
 	}
 	if !force && len(c.pending) >= c.env.Limits.MaxPending {
@@ -498,7 +498,7 @@ func (c *Conn) pumpLocked() {
 		c.pending = c.pending[1:]
 		qos := min(p.m.QoS, p.d.QoS)
 		id := c.allocIDLocked()
-		b := c.encodePublish(p.m, p.d, qos, id, false)
+		b, au := c.encodePublish(p.m, p.d, qos, id, false)
 		if b == nil {
 			c.doneSeqLocked(p.m.Seq) // too large: as if delivered [MQTT-3.1.2-25]
 			continue
@@ -512,7 +512,7 @@ func (c *Conn) pumpLocked() {
 			entry := session.Inflight{Direction: session.Outbound, PacketID: id, QoS: qos, State: f.state, Seq: f.seq}
 			c.addOpLocked(func(ctx context.Context) error { return c.env.Sessions.PutInflight(ctx, c.key, c.epoch, entry) })
 		}
-		c.enqueueLocked(b)
+		c.enqueuePublishLocked(b, au)
 	}
 	if len(c.pending) == 0 {
 		c.pending = nil
@@ -600,11 +600,21 @@ func (c *Conn) ackOut(id uint16, step session.InflightState, failed bool) {
 }
 
 // encodePublish encodes m for the client, or returns nil when the packet
-// would exceed the client's Maximum Packet Size [MQTT-3.1.2-24].
-func (c *Conn) encodePublish(m *bridge.Message, d router.Delivery, qos byte, id uint16, dup bool) []byte {
+// would exceed the client's Maximum Packet Size [MQTT-3.1.2-24]. With
+// server-to-client topic aliases on, the packet uses the alias au names;
+// the caller queues it with enqueuePublishLocked, which records the alias
+// (alias.go). Callers hold c.mu.
+func (c *Conn) encodePublish(m *bridge.Message, d router.Delivery, qos byte, id uint16, dup bool) (b []byte, au aliasUse) {
 	p := mqtt.Publish{Dup: dup, QoS: mqtt.QoS(qos), Retain: d.Retain, Topic: m.Topic, PacketID: id, Payload: m.Payload}
 	if c.version == mqtt.V5 {
 		pr := &p.Properties
+		if c.outAliases != nil {
+			au = c.outAliases.choose(m.Topic)
+			pr.TopicAlias = au.alias // [MQTT-3.1.2-26] [MQTT-3.3.2-11] never above the client's maximum
+			if au.known {
+				p.Topic = "" // the client has the mapping
+			}
+		}
 		pr.PayloadFormat = m.PayloadFormat
 		pr.ContentType = m.ContentType
 		pr.ResponseTopic = m.ResponseTopic
@@ -628,12 +638,25 @@ func (c *Conn) encodePublish(m *bridge.Message, d router.Delivery, qos byte, id 
 	b, err := mqtt.Append(nil, &p, c.version)
 	if err != nil {
 		c.log.Warn(fmt.Sprintf("could not encode a message on %q for client %s", m.Topic, c.key.ClientID), "err", err)
-		return nil
+		return nil, aliasUse{}
 	}
 	if c.maxOutPacket > 0 && uint32(len(b)) > c.maxOutPacket {
 		// [MQTT-3.1.2-25] discard what the client cannot take.
 		c.log.Debug(fmt.Sprintf("dropped a message of %d bytes on %q: client %s accepts at most %d", len(b), m.Topic, c.key.ClientID, c.maxOutPacket))
-		return nil
+		return nil, aliasUse{}
 	}
-	return b
+	return b, au
+}
+
+// enqueuePublishLocked queues a PUBLISH encoded by encodePublish and
+// records the topic alias it sets or uses, so the mapping follows the
+// order in which the client receives the packets.
+func (c *Conn) enqueuePublishLocked(b []byte, au aliasUse) {
+	if c.stopping {
+		return
+	}
+	if c.outAliases != nil {
+		c.outAliases.commit(au)
+	}
+	c.enqueueLocked(b)
 }

@@ -90,8 +90,8 @@ func (c *Conn) resendInflight(prev *session.State) map[uint64]bool {
 			c.doneSeqLocked(f.seq)
 		default:
 			d, _ := c.matchOwn(m)
-			if b := c.encodePublish(m, d, f.qos, id, true); b != nil {
-				c.enqueueLocked(b)
+			if b, au := c.encodePublish(m, d, f.qos, id, true); b != nil {
+				c.enqueuePublishLocked(b, au)
 			}
 			resent[f.seq] = true
 		}
