@@ -178,7 +178,9 @@ func BenchmarkEncodePublish(b *testing.B) {
 
 func none() *outAliases { return nil }
 
-func lru(max uint16) func() *outAliases { return func() *outAliases { return newOutAliases(max, true) } }
+func lru(max uint16) func() *outAliases {
+	return func() *outAliases { return newOutAliases(max, true) }
+}
 
 func firstCome(max uint16) func() *outAliases {
 	return func() *outAliases { return newOutAliases(max, false) }
