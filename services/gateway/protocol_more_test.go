@@ -1,10 +1,15 @@
 package gateway_test
 
 import (
+	"context"
 	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/flockmq/flockmq/pkg/mqtt"
+	"github.com/flockmq/flockmq/pkg/session"
+	"github.com/flockmq/flockmq/pkg/session/memstore"
 	"github.com/flockmq/flockmq/services/gateway"
 )
 
@@ -107,5 +112,148 @@ func TestTopicAliasToClientOff(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestQoS2OutOfOrderCompletionNotReplayed: a subscriber completes the
+// second of two QoS 2 messages while it holds the first, then its
+// connection drops. The session's stream position stays below the first
+// message, so before the fix the resume replayed the completed second one
+// as a new message, delivering it twice. Now its entry is kept until the
+// position passes it: the resume resends PUBLISH (DUP) for the first and
+// PUBREL for the second, and nothing else [MQTT-4.3.3-10] [MQTT-4.4.0-1].
+func TestQoS2OutOfOrderCompletionNotReplayed(t *testing.T) {
+	g := startGateway(t)
+	persist := func(c *mqtt.Connect) { c.Properties.SessionExpiry, c.Properties.SessionExpirySet = 300, true }
+	sub := connectClient(t, g, mqtt.V5, "holder", false, persist)
+	sub.subscribe(1, mqtt.Subscription{Filter: "ooo", QoS: 2})
+	pub := connectClient(t, g, mqtt.V5, "ooo-pub", true)
+	pub.publish(&mqtt.Publish{Topic: "ooo", QoS: 2, PacketID: 1, Payload: []byte("first")})
+	pub.publish(&mqtt.Publish{Topic: "ooo", QoS: 2, PacketID: 2, Payload: []byte("second")})
+	first := sub.expectType(mqtt.PUBLISH).(*mqtt.Publish)
+	second := sub.expectType(mqtt.PUBLISH).(*mqtt.Publish)
+	if string(first.Payload) != "first" || string(second.Payload) != "second" {
+		t.Fatalf("got %q then %q", first.Payload, second.Payload)
+	}
+	// Complete the second flow, hold the first.
+	sub.send(&mqtt.Pubrec{PacketID: second.PacketID})
+	sub.expectType(mqtt.PUBREL)
+	sub.send(&mqtt.Pubcomp{PacketID: second.PacketID})
+	sub.ping()
+	_ = sub.nc.Close() // the network drops, no DISCONNECT
+
+	sub = dial(t, g.addr, mqtt.V5)
+	// Whether or not the gateway saw the old connection end yet, the
+	// session is resumed (a takeover, if need be).
+	if ack := sub.connect(&mqtt.Connect{ClientID: "holder", KeepAlive: 60, Properties: mqtt.Properties{SessionExpiry: 300, SessionExpirySet: true}}); !ack.SessionPresent {
+		t.Fatalf("CONNACK %v, want the session present", ack)
+	}
+	p := sub.expectType(mqtt.PUBLISH).(*mqtt.Publish)
+	if !p.Dup || p.PacketID != first.PacketID || string(p.Payload) != "first" {
+		t.Fatalf("got %+v, want the first message again with DUP and id %d", p, first.PacketID)
+	}
+	if rel := sub.expectType(mqtt.PUBREL).(*mqtt.Pubrel); rel.PacketID != second.PacketID {
+		t.Fatalf("PUBREL %d, want %d (the completed second message)", rel.PacketID, second.PacketID)
+	}
+	sub.send(&mqtt.Pubcomp{PacketID: second.PacketID})
+	sub.send(&mqtt.Pubrec{PacketID: first.PacketID})
+	sub.expectType(mqtt.PUBREL)
+	sub.send(&mqtt.Pubcomp{PacketID: first.PacketID})
+	sub.ping() // no PUBLISH of "second" came before the PINGRESP
+	if p, err := sub.readErr(300 * time.Millisecond); err == nil {
+		t.Fatalf("unexpected packet %v after the resume", p)
+	}
+}
+
+// gateStore is a session store whose writes of inbound AwaitPubrel
+// entries wait while the gate is closed: a gateway stuck there has stored
+// a QoS 2 message in the stream but not sent its PUBREC, the moment a
+// crash is worst for exactly-once. The next Claim opens the gate, so the
+// stuck write then fails as a dead gateway's would: fenced by the new
+// owner's epoch.
+type gateStore struct {
+	session.Store
+	mu   sync.Mutex
+	gate chan struct{} // nil: open
+}
+
+func (s *gateStore) PutInflight(ctx context.Context, key session.Key, epoch uint64, f session.Inflight) error {
+	if f.Direction == session.Inbound && f.State == session.AwaitPubrel {
+		s.mu.Lock()
+		g := s.gate
+		s.mu.Unlock()
+		if g != nil {
+			select {
+			case <-g:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return s.Store.PutInflight(ctx, key, epoch, f)
+}
+
+func (s *gateStore) Claim(ctx context.Context, key session.Key, owner string, level byte, clean bool, now time.Time) (session.Claimed, error) {
+	cl, err := s.Store.Claim(ctx, key, owner, level, clean, now)
+	s.open()
+	return cl, err
+}
+
+func (s *gateStore) close() {
+	s.mu.Lock()
+	s.gate = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *gateStore) open() {
+	s.mu.Lock()
+	if s.gate != nil {
+		close(s.gate)
+		s.gate = nil
+	}
+	s.mu.Unlock()
+}
+
+// TestQoS2ResentAfterGatewayLossNotRepublished: gateway 1 stores a QoS 2
+// message in the stream and dies (here: is stuck, then fenced) before its
+// PUBREC leaves. The client resumes on gateway 2 and resends the PUBLISH
+// with DUP; gateway 2 publishes it again with the deduplication id
+// recorded before the first publish, so JetStream drops the copy and the
+// subscriber gets the message once [MQTT-4.3.3-10].
+func TestQoS2ResentAfterGatewayLossNotRepublished(t *testing.T) {
+	store := &gateStore{Store: memstore.New()}
+	gws := startGatewaysWith(t, 2, store)
+	t.Cleanup(store.open) // before the gateways shut down
+	sub := connectClient(t, gws[1], mqtt.V5, "once-sub", true)
+	sub.subscribe(1, mqtt.Subscription{Filter: "once/#", QoS: 2})
+
+	persist := func(c *mqtt.Connect) { c.Properties.SessionExpiry, c.Properties.SessionExpirySet = 300, true }
+	pub := connectClient(t, gws[0], mqtt.V5, "once-pub", false, persist)
+	store.close()
+	p := &mqtt.Publish{Topic: "once/x", QoS: 2, PacketID: 9, Payload: []byte("exactly")}
+	pub.send(p)
+	if got := sub.expectPublish(); string(got.Payload) != "exactly" {
+		t.Fatalf("got %q", got.Payload)
+	}
+	// The message is in the stream; its PUBREC is stuck behind the store.
+	if pk, err := pub.readErr(200 * time.Millisecond); err == nil {
+		t.Fatalf("got %v before the AwaitPubrel entry was stored", pk)
+	}
+
+	// The client gives up on gateway 1 and resumes on gateway 2.
+	pub2 := dial(t, gws[1].addr, mqtt.V5)
+	ack := pub2.connect(&mqtt.Connect{ClientID: "once-pub", KeepAlive: 60, Properties: mqtt.Properties{SessionExpiry: 300, SessionExpirySet: true}})
+	if !ack.SessionPresent {
+		t.Fatalf("CONNACK %v, want the session present", ack)
+	}
+	p.Dup = true // [MQTT-4.4.0-1] resent with DUP and the same id
+	pub2.publish(p)
+	if pk, err := sub.readErr(500 * time.Millisecond); err == nil {
+		t.Fatalf("the subscriber got a second packet %v", pk)
+	}
+	// A new message with the same id (no DUP) is a new message.
+	pub2.publish(&mqtt.Publish{Topic: "once/x", QoS: 2, PacketID: 9, Payload: []byte("next")})
+	if got := sub.expectPublish(); string(got.Payload) != "next" {
+		t.Fatalf("got %q, want the next message", got.Payload)
 	}
 }

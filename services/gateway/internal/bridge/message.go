@@ -35,6 +35,11 @@ type Message struct {
 	// trace.ContextWithRemoteSpanContext to continue the trace). It travels
 	// in NATS headers (W3C trace context), not in the envelope.
 	Trace trace.SpanContext
+	// MsgID, when set on a durable publish, is its JetStream
+	// deduplication id (Nats-Msg-Id): publishing again with the same id
+	// within the stream's duplicate window stores nothing new. It is not
+	// in the envelope.
+	MsgID string
 }
 
 // Expired reports whether the message's expiry interval has elapsed at now

@@ -124,6 +124,12 @@ func (b *Bridge) PublishAsync(ctx context.Context, m *Message) (*PubFuture, erro
 		data:   EncodeMessage(make([]byte, 0, EncodedLen(m)), m),
 		hdr:    traceHeader(ctx),
 	}
+	if m.MsgID != "" {
+		if f.hdr == nil {
+			f.hdr = nats.Header{}
+		}
+		f.hdr.Set(jetstream.MsgIDHeader, m.MsgID)
+	}
 	fut, err := b.js.PublishMsgAsync(&nats.Msg{Subject: f.subj, Data: f.data, Header: f.hdr},
 		jetstream.WithStallWait(b.cfg.PublishTimeout))
 	if err != nil {

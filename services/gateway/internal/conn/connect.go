@@ -388,6 +388,15 @@ func (c *Conn) initSession(ctx context.Context, prev *session.State, resumed boo
 	for _, f := range prev.Inflight {
 		switch f.Direction {
 		case session.Inbound:
+			if f.State == session.AwaitStore {
+				// Recorded before its publish; a resent copy is
+				// published again idempotently (qos2.go).
+				if c.inboundNonce == nil {
+					c.inboundNonce = make(map[uint16]uint64)
+				}
+				c.inboundNonce[f.PacketID] = f.Seq
+				continue
+			}
 			c.inboundQoS2[f.PacketID] = true
 		case session.Outbound:
 			c.inflight[f.PacketID] = &outFlight{seq: f.Seq, qos: f.QoS, state: f.State}

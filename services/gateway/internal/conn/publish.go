@@ -105,6 +105,11 @@ func (c *Conn) publish(p *mqtt.Publish) (CloseReason, error) {
 			m.PublishedAt = c.env.now() // the expiry countdown starts [MQTT-3.3.2-6]
 		}
 	}
+	if p.QoS == 2 {
+		if reason, err := c.recordInbound(p, m); reason != CloseNone { // qos2.go
+			return reason, err
+		}
+	}
 	if p.QoS > 0 {
 		c.pipelinePublish(m, p.PacketID)
 		return CloseNone, nil
@@ -148,6 +153,12 @@ func (c *Conn) handlePubrel(p *mqtt.Pubrel) (CloseReason, error) {
 	id := p.PacketID
 	c.mu.Lock()
 	if !c.inboundQoS2[id] {
+		if _, ok := c.inboundNonce[id]; ok {
+			// Recorded but never acknowledged with PUBREC: the client
+			// gave the message up.
+			delete(c.inboundNonce, id)
+			c.forgetInboundLocked(id)
+		}
 		c.mu.Unlock()
 		c.sendControl(&mqtt.Pubcomp{PacketID: id, ReasonCode: mqtt.PacketIDNotFound})
 		return CloseNone, nil
@@ -394,6 +405,7 @@ func (c *Conn) answerLocked(e *inPub) {
 		// A PUBREC with a failure code ends the flow: the identifier is
 		// free again [MQTT-4.3.3-9].
 		delete(c.inboundQoS2, e.id)
+		c.forgetInboundLocked(e.id)
 		p = &mqtt.Pubrec{PacketID: e.id, ReasonCode: e.code}
 	default:
 		id := e.id
@@ -532,7 +544,7 @@ func (c *Conn) allocIDLocked() uint16 {
 		if c.nextID == 0 {
 			c.nextID = 1
 		}
-		if c.inflight[c.nextID] == nil {
+		if _, retired := c.retired[c.nextID]; !retired && c.inflight[c.nextID] == nil {
 			return c.nextID
 		}
 	}
@@ -550,6 +562,9 @@ func (c *Conn) doneSeqLocked(seq uint64) {
 		delete(c.outstanding, seq)
 	}
 	c.advanceLocked()
+	if len(c.retired) > 0 {
+		c.sweepRetiredLocked()
+	}
 }
 
 // advanceLocked moves lastSeq to just below the oldest outstanding message.
@@ -590,12 +605,7 @@ func (c *Conn) ackOut(id uint16, step session.InflightState, failed bool) {
 		return
 	}
 	delete(c.inflight, id)
-	if f.seq > 0 {
-		c.addOpLocked(func(ctx context.Context) error {
-			return c.env.Sessions.DeleteInflight(ctx, c.key, c.epoch, session.Outbound, id)
-		})
-	}
-	c.doneSeqLocked(f.seq)
+	c.completeOutLocked(id, f, !failed) // qos2.go
 	c.pumpLocked()
 }
 
