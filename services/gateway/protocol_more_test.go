@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flockmq/flockmq/internal/testutil/redistest"
 	"github.com/flockmq/flockmq/pkg/mqtt"
 	"github.com/flockmq/flockmq/pkg/session"
 	"github.com/flockmq/flockmq/pkg/session/memstore"
+	"github.com/flockmq/flockmq/pkg/session/redisstore"
 	"github.com/flockmq/flockmq/services/gateway"
 )
 
@@ -255,5 +257,136 @@ func TestQoS2ResentAfterGatewayLossNotRepublished(t *testing.T) {
 	pub2.publish(&mqtt.Publish{Topic: "once/x", QoS: 2, PacketID: 9, Payload: []byte("next")})
 	if got := sub.expectPublish(); string(got.Payload) != "next" {
 		t.Fatalf("got %q, want the next message", got.Payload)
+	}
+}
+
+// TestSharedSubscriptionBacklogToOneMember: both members of a shared QoS 1
+// group have persistent sessions and are offline while four messages are
+// published. The first member back gets all four (MQTT 5.0 section 4.8.2:
+// the server may keep the group's messages and deliver them later); the
+// second gets none of them again [MQTT-4.8.2-3]. Live messages then go
+// round-robin as before.
+func TestSharedSubscriptionBacklogToOneMember(t *testing.T) {
+	g := startGateway(t)
+	persist := func(c *mqtt.Connect) { c.Properties.SessionExpiry, c.Properties.SessionExpirySet = 300, true }
+	for _, id := range []string{"member-a", "member-b"} {
+		m := connectClient(t, g, mqtt.V5, id, false, persist)
+		m.subscribe(1, mqtt.Subscription{Filter: "$share/wk/jobs/#", QoS: 1})
+		m.send(&mqtt.Disconnect{})
+		m.expectClosed()
+	}
+	pub := connectClient(t, g, mqtt.V5, "jobs-pub", true)
+	for i := range 4 {
+		pub.publish(&mqtt.Publish{Topic: "jobs/x", QoS: 1, PacketID: uint16(i + 1), Payload: []byte(fmt.Sprint(i))})
+	}
+	pub.publish(&mqtt.Publish{Topic: "other/x", QoS: 1, PacketID: 9, Payload: []byte("not for the group")})
+
+	a := dial(t, g.addr, mqtt.V5)
+	if ack := a.connect(&mqtt.Connect{ClientID: "member-a", KeepAlive: 60, Properties: mqtt.Properties{SessionExpiry: 300, SessionExpirySet: true}}); !ack.SessionPresent {
+		t.Fatalf("CONNACK %v, want the session present", ack)
+	}
+	for i := range 4 {
+		if p := a.expectPublish(); string(p.Payload) != fmt.Sprint(i) || p.Topic != "jobs/x" {
+			t.Fatalf("member a, message %d: got %q on %q", i, p.Payload, p.Topic)
+		}
+	}
+	b := dial(t, g.addr, mqtt.V5)
+	if ack := b.connect(&mqtt.Connect{ClientID: "member-b", KeepAlive: 60, Properties: mqtt.Properties{SessionExpiry: 300, SessionExpirySet: true}}); !ack.SessionPresent {
+		t.Fatalf("CONNACK %v, want the session present", ack)
+	}
+	// b's drain finds the group's position past the backlog.
+	checkFor(t, 10*time.Second, func() error { return logContains(g, "client member-b of tenant acme connected") })
+	b.ping()
+	if p, err := b.readErr(300 * time.Millisecond); err == nil {
+		t.Fatalf("member b got %v, already delivered to member a", p)
+	}
+	if p, err := a.readErr(100 * time.Millisecond); err == nil {
+		t.Fatalf("member a got %v more", p)
+	}
+	// Live: one member each.
+	for i := range 2 {
+		pub.publish(&mqtt.Publish{Topic: "jobs/y", QoS: 1, PacketID: uint16(20 + i), Payload: []byte("live")})
+	}
+	a.expectPublish()
+	b.expectPublish()
+}
+
+// TestSharedSubscriptionBacklogAcrossGateways: two members resume at the
+// same time on two gateways sharing Redis; the group's replay lock and
+// position give each offline message to exactly one of them.
+func TestSharedSubscriptionBacklogAcrossGateways(t *testing.T) {
+	rs := redistest.Start(t)
+	gws := startGatewaysWith(t, 2, redisstore.New(rs.Client(t), redisstore.Options{}))
+	props := mqtt.Properties{SessionExpiry: 300, SessionExpirySet: true}
+	ids := []string{"x-member-0", "x-member-1"}
+	for i, id := range ids {
+		m := connectClient(t, gws[i], mqtt.V5, id, false, func(c *mqtt.Connect) { c.Properties = props })
+		m.subscribe(1, mqtt.Subscription{Filter: "$share/grp/work/+", QoS: 2})
+		m.send(&mqtt.Disconnect{})
+		m.expectClosed()
+	}
+	pub := connectClient(t, gws[0], mqtt.V5, "work-pub", true)
+	const n = 20
+	for i := range n {
+		pub.publish(&mqtt.Publish{Topic: "work/item", QoS: 2, PacketID: uint16(i + 1), Payload: []byte(fmt.Sprint(i))})
+	}
+	// Both come back at once, each on its own gateway.
+	var members []*client
+	for i, id := range ids {
+		m := dial(t, gws[i].addr, mqtt.V5)
+		m.send(&mqtt.Connect{ClientID: id, KeepAlive: 60, Properties: props, Version: mqtt.V5, ProtocolName: "MQTT"})
+		members = append(members, m)
+	}
+	for i, m := range members {
+		if ack := m.expectType(mqtt.CONNACK).(*mqtt.Connack); !ack.SessionPresent {
+			t.Fatalf("member %d: CONNACK %v, want the session present", i, ack)
+		}
+	}
+	type event struct {
+		m int
+		p mqtt.Packet
+	}
+	events := make(chan event, 64)
+	for i, m := range members {
+		go func() {
+			for {
+				pk, err := m.readErr(20 * time.Second)
+				if err != nil {
+					return
+				}
+				events <- event{i, pk}
+			}
+		}()
+	}
+	got := map[string]int{}
+	total, pongs := 0, 0
+	for pongs < len(members) {
+		var ev event
+		select {
+		case ev = <-events:
+		case <-time.After(15 * time.Second):
+			t.Fatalf("after %d deliveries (%v), nothing more", total, got)
+		}
+		switch p := ev.p.(type) {
+		case *mqtt.Publish:
+			members[ev.m].send(&mqtt.Pubrec{PacketID: p.PacketID})
+			got[string(p.Payload)]++
+			total++
+			if total == n {
+				// Everything arrived: anything before the PINGRESPs is extra.
+				for _, m := range members {
+					m.send(&mqtt.Pingreq{})
+				}
+			}
+		case *mqtt.Pubrel:
+			members[ev.m].send(&mqtt.Pubcomp{PacketID: p.PacketID})
+		case *mqtt.Pingresp:
+			pongs++
+		default:
+			t.Fatalf("member %d got %v", ev.m, p)
+		}
+	}
+	if len(got) != n || total != n {
+		t.Fatalf("members got %d deliveries of %d distinct messages, want %d once each: %v", total, len(got), n, got)
 	}
 }

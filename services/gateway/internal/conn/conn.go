@@ -107,7 +107,10 @@ type Conn struct {
 	stopping    bool       // no more packets are queued; the writer drains and exits
 	nextID      uint16
 	inflight    map[uint16]*outFlight
-	retired     map[uint16]uint64 // completed QoS 2 packet ids whose store entries wait for lastSeq (qos2.go)
+	retired     map[uint16]uint64    // completed QoS 2 packet ids whose store entries wait for lastSeq (qos2.go)
+	groupSeqs   map[string]uint64    // shared subscription → largest seq handed to the client, not yet written (shared.go)
+	groupOp     bool                 // a write of groupSeqs is queued
+	drains      []context.CancelFunc // ends the shared subscription drains (shared.go)
 	pending     []pendingMsg
 	room        chan struct{}  // signalled when pending shrinks
 	outstanding map[uint64]int // stream seqs delivered and not yet acknowledged
@@ -430,6 +433,7 @@ func (c *Conn) finish(reason CloseReason, detail error) {
 		c.resumeCancel()
 		<-c.resumeDone
 	}
+	c.stopDrains()
 	connected := c.epoch != 0
 	if connected {
 		c.subsMu.Lock()

@@ -493,6 +493,9 @@ func (c *Conn) deliverLocked(m *bridge.Message, d router.Delivery, force bool) {
 	if m.Seq > 0 {
 		c.outstanding[m.Seq]++
 		c.maxSeq = max(c.maxSeq, m.Seq)
+		if d.Shared {
+			c.noteGroupLocked(d.Share, m.Seq) // shared.go
+		}
 	}
 	c.pending = append(c.pending, pendingMsg{m: m, d: d})
 	if len(c.pending) >= c.env.Limits.MaxPending/backlogShare {
