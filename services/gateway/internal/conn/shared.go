@@ -196,19 +196,24 @@ func (c *Conn) drainGroup(ctx context.Context, gs GroupStore, share string) erro
 		c.mu.Unlock()
 		return nil
 	})
-	if errors.Is(err, errPastHead) {
+	last := head // everything up to head went to this client
+	switch {
+	case errors.Is(err, errPastHead):
 		err = nil
+	case err != nil:
+		last = res.Last // what the replay handed over before it stopped
 	}
 	if res.Delivered > 0 {
 		c.log.Info(fmt.Sprintf("replayed %d messages to client %s that shared subscription %q received while none of its members was connected",
 			res.Delivered, c.key.ClientID, share))
 	}
-	if err == nil {
-		// Nothing more up to head belongs to the group: move past what
-		// did not match.
-		c.mu.Lock()
-		c.noteGroupLocked(share, head)
-		c.mu.Unlock()
+	// Written before the lock is released (not coalesced through the
+	// writer), so the next drainer starts after this one.
+	if last > from {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		werr := gs.AdvanceGroupSeq(wctx, c.key.Tenant, share, last)
+		cancel()
+		err = errors.Join(err, werr)
 	}
 	return err
 }
