@@ -168,11 +168,12 @@ func TestQoS2OutOfOrderCompletionNotReplayed(t *testing.T) {
 }
 
 // gateStore is a session store whose writes of inbound AwaitPubrel
-// entries wait while the gate is closed: a gateway stuck there has stored
-// a QoS 2 message in the stream but not sent its PUBREC, the moment a
-// crash is worst for exactly-once. The next Claim opens the gate, so the
-// stuck write then fails as a dead gateway's would: fenced by the new
-// owner's epoch.
+// entries wait while its gate is closed, until the next Claim opens it (so
+// the stuck write then fails, fenced by the new owner, as a dead gateway's
+// would). A gateway that recorded nothing before its durable publish is
+// stuck there with the message stored and its PUBREC not sent: the moment
+// a crash was worst for exactly-once. The gateway now records the flow
+// before publishing and writes no AwaitPubrel for it, so it is not stuck.
 type gateStore struct {
 	session.Store
 	mu   sync.Mutex
@@ -217,46 +218,65 @@ func (s *gateStore) open() {
 }
 
 // TestQoS2ResentAfterGatewayLossNotRepublished: gateway 1 stores a QoS 2
-// message in the stream and dies (here: is stuck, then fenced) before its
-// PUBREC leaves. The client resumes on gateway 2 and resends the PUBLISH
-// with DUP; gateway 2 publishes it again with the deduplication id
-// recorded before the first publish, so JetStream drops the copy and the
-// subscriber gets the message once [MQTT-4.3.3-10].
+// message in the stream, and its PUBREC never reaches the client (the
+// gateway dies, or the network). The client resumes on gateway 2 and
+// resends the PUBLISH with DUP; gateway 2 publishes it again with the
+// deduplication id recorded before the first publish, so JetStream drops
+// the copy and the subscriber gets the message once [MQTT-4.3.3-10]. A
+// client that did get the PUBREC sends PUBREL instead, and gets PUBCOMP.
 func TestQoS2ResentAfterGatewayLossNotRepublished(t *testing.T) {
 	store := &gateStore{Store: memstore.New()}
 	gws := startGatewaysWith(t, 2, store)
 	t.Cleanup(store.open) // before the gateways shut down
 	sub := connectClient(t, gws[1], mqtt.V5, "once-sub", true)
 	sub.subscribe(1, mqtt.Subscription{Filter: "once/#", QoS: 2})
+	props := mqtt.Properties{SessionExpiry: 300, SessionExpirySet: true}
+	for _, tc := range []struct {
+		name   string
+		resend bool // the client resends the PUBLISH (it saw no PUBREC); else only PUBREL
+	}{
+		{"PUBREC lost, PUBLISH resent", true},
+		{"PUBREC received, PUBREL resent", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := "once-pub-" + fmt.Sprint(tc.resend)
+			pub := connectClient(t, gws[0], mqtt.V5, id, false, func(c *mqtt.Connect) { c.Properties = props })
+			if tc.resend {
+				store.close()
+			}
+			p := &mqtt.Publish{Topic: "once/x", QoS: 2, PacketID: 9, Payload: []byte(id)}
+			pub.send(p)
+			if got := sub.expectPublish(); string(got.Payload) != id {
+				t.Fatalf("got %q", got.Payload)
+			}
+			if !tc.resend {
+				pub.expectType(mqtt.PUBREC)
+			}
+			_ = pub.nc.Close() // gone without a word
 
-	persist := func(c *mqtt.Connect) { c.Properties.SessionExpiry, c.Properties.SessionExpirySet = 300, true }
-	pub := connectClient(t, gws[0], mqtt.V5, "once-pub", false, persist)
-	store.close()
-	p := &mqtt.Publish{Topic: "once/x", QoS: 2, PacketID: 9, Payload: []byte("exactly")}
-	pub.send(p)
-	if got := sub.expectPublish(); string(got.Payload) != "exactly" {
-		t.Fatalf("got %q", got.Payload)
-	}
-	// The message is in the stream; its PUBREC is stuck behind the store.
-	if pk, err := pub.readErr(200 * time.Millisecond); err == nil {
-		t.Fatalf("got %v before the AwaitPubrel entry was stored", pk)
-	}
-
-	// The client gives up on gateway 1 and resumes on gateway 2.
-	pub2 := dial(t, gws[1].addr, mqtt.V5)
-	ack := pub2.connect(&mqtt.Connect{ClientID: "once-pub", KeepAlive: 60, Properties: mqtt.Properties{SessionExpiry: 300, SessionExpirySet: true}})
-	if !ack.SessionPresent {
-		t.Fatalf("CONNACK %v, want the session present", ack)
-	}
-	p.Dup = true // [MQTT-4.4.0-1] resent with DUP and the same id
-	pub2.publish(p)
-	if pk, err := sub.readErr(500 * time.Millisecond); err == nil {
-		t.Fatalf("the subscriber got a second packet %v", pk)
-	}
-	// A new message with the same id (no DUP) is a new message.
-	pub2.publish(&mqtt.Publish{Topic: "once/x", QoS: 2, PacketID: 9, Payload: []byte("next")})
-	if got := sub.expectPublish(); string(got.Payload) != "next" {
-		t.Fatalf("got %q, want the next message", got.Payload)
+			pub2 := dial(t, gws[1].addr, mqtt.V5)
+			if ack := pub2.connect(&mqtt.Connect{ClientID: id, KeepAlive: 60, Properties: props}); !ack.SessionPresent {
+				t.Fatalf("CONNACK %v, want the session present", ack)
+			}
+			if tc.resend {
+				p.Dup = true // [MQTT-4.4.0-1] resent with DUP and the same id
+				pub2.send(p)
+				if rec := pub2.expectType(mqtt.PUBREC).(*mqtt.Pubrec); rec.ReasonCode != mqtt.Success {
+					t.Fatalf("PUBREC %v", rec)
+				}
+			}
+			pub2.send(&mqtt.Pubrel{PacketID: 9})
+			// [MQTT-4.3.3-11] the flow is known on gateway 2: PUBCOMP, not 0x92.
+			if comp := pub2.expectType(mqtt.PUBCOMP).(*mqtt.Pubcomp); comp.ReasonCode != mqtt.Success {
+				t.Fatalf("PUBCOMP %v, want success", comp)
+			}
+			// A new message with the same id (no DUP) is a new message;
+			// arriving after it proves no second copy came before.
+			pub2.publish(&mqtt.Publish{Topic: "once/x", QoS: 2, PacketID: 9, Payload: []byte("next")})
+			if got := sub.expectPublish(); string(got.Payload) != "next" {
+				t.Fatalf("got %q, want the next message (no second copy of the first)", got.Payload)
+			}
+		})
 	}
 }
 
@@ -388,5 +408,72 @@ func TestSharedSubscriptionBacklogAcrossGateways(t *testing.T) {
 	}
 	if len(got) != n || total != n {
 		t.Fatalf("members got %d deliveries of %d distinct messages, want %d once each: %v", total, len(got), n, got)
+	}
+}
+
+// BenchmarkQoS2PublishPersistent measures inbound QoS 2 publishes of a
+// persistent session (PUBLISH, PUBREC, PUBREL, PUBCOMP, pipelined by the
+// client), with the session store in memory and in Redis: each message
+// costs an in-flight write that the read loop waits for (AwaitStore,
+// before its durable publish) and a delete. go test -run '^$' -bench
+// QoS2PublishPersistent -benchtime 2000x ./services/gateway/
+func BenchmarkQoS2PublishPersistent(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		store func(b *testing.B) session.Store
+	}{
+		{"memstore", func(*testing.B) session.Store { return memstore.New() }},
+		{"redis", func(b *testing.B) session.Store {
+			return redisstore.New(redistest.Start(b).Client(b), redisstore.Options{})
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			g := startGatewaysWith(b, 1, tc.store(b))[0]
+			pub := connectClient(b, g, mqtt.V5, "bench-q2", false, func(c *mqtt.Connect) {
+				c.Properties.SessionExpiry, c.Properties.SessionExpirySet = 300, true
+			})
+			payload := make([]byte, 128)
+			// At most 64 flows open: a packet identifier is reused only
+			// after its PUBCOMP.
+			free := make(chan uint16, 64)
+			for id := range uint16(64) {
+				free <- id + 1
+			}
+			done := make(chan error, 1)
+			go func() {
+				// Answer each PUBREC with PUBREL; free the id at PUBCOMP.
+				for n := 0; n < b.N; {
+					p, err := pub.readErr(30 * time.Second)
+					if err != nil {
+						done <- err
+						return
+					}
+					switch p := p.(type) {
+					case *mqtt.Pubrec:
+						buf, _ := mqtt.Append(nil, &mqtt.Pubrel{PacketID: p.PacketID}, mqtt.V5)
+						if _, err := pub.nc.Write(buf); err != nil {
+							done <- err
+							return
+						}
+					case *mqtt.Pubcomp:
+						n++
+						free <- p.PacketID
+					}
+				}
+				done <- nil
+			}()
+			b.SetBytes(int64(len(payload)))
+			b.ResetTimer()
+			var buf []byte
+			for range b.N {
+				buf, _ = mqtt.Append(buf[:0], &mqtt.Publish{Topic: "bench/q2", QoS: 2, PacketID: <-free, Payload: payload}, mqtt.V5)
+				if _, err := pub.nc.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := <-done; err != nil {
+				b.Fatalf("publisher: %v", err)
+			}
+		})
 	}
 }

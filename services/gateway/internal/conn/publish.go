@@ -152,13 +152,13 @@ func (c *Conn) allowPublish(payloadBytes int) (CloseReason, error) {
 func (c *Conn) handlePubrel(p *mqtt.Pubrel) (CloseReason, error) {
 	id := p.PacketID
 	c.mu.Lock()
+	if _, ok := c.inboundNonce[id]; ok && !c.inboundQoS2[id] {
+		// Recorded by a previous connection before its publish: the
+		// client got the PUBREC, so the message was stored (qos2.go).
+		delete(c.inboundNonce, id)
+		c.inboundQoS2[id] = true
+	}
 	if !c.inboundQoS2[id] {
-		if _, ok := c.inboundNonce[id]; ok {
-			// Recorded but never acknowledged with PUBREC: the client
-			// gave the message up.
-			delete(c.inboundNonce, id)
-			c.forgetInboundLocked(id)
-		}
 		c.mu.Unlock()
 		c.sendControl(&mqtt.Pubcomp{PacketID: id, ReasonCode: mqtt.PacketIDNotFound})
 		return CloseNone, nil
@@ -255,6 +255,7 @@ type inPub struct {
 	qos    byte
 	id     uint16
 	resent bool   // a resent QoS 2 PUBLISH: answered as its first copy, not published
+	stored bool   // QoS 2: its in-flight entry was recorded before the publish (qos2.go)
 	orig   *inPub // for a resent one: its first copy, nil when already answered
 	code   mqtt.ReasonCode
 }
@@ -318,7 +319,7 @@ func (c *Conn) pipelinePublish(m *bridge.Message, id uint16) {
 		c.inboundQoS2[id] = true // a resent copy is not published again [MQTT-4.3.3-10]
 		c.mu.Unlock()
 	}
-	e := &inPub{qos: m.QoS, id: id}
+	e := &inPub{qos: m.QoS, id: id, stored: m.MsgID != ""}
 	if m.Retain {
 		e.retain = m
 	}
@@ -409,10 +410,12 @@ func (c *Conn) answerLocked(e *inPub) {
 		p = &mqtt.Pubrec{PacketID: e.id, ReasonCode: e.code}
 	default:
 		id := e.id
-		c.addOpLocked(func(ctx context.Context) error {
-			return c.env.Sessions.PutInflight(ctx, c.key, c.epoch, session.Inflight{
-				Direction: session.Inbound, PacketID: id, QoS: 2, State: session.AwaitPubrel})
-		})
+		if !e.stored { // else the AwaitStore entry serves until PUBREL (qos2.go)
+			c.addOpLocked(func(ctx context.Context) error {
+				return c.env.Sessions.PutInflight(ctx, c.key, c.epoch, session.Inflight{
+					Direction: session.Inbound, PacketID: id, QoS: 2, State: session.AwaitPubrel})
+			})
+		}
 		p = &mqtt.Pubrec{PacketID: id}
 	}
 	if c.killed.Load() != 0 {

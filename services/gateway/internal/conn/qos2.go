@@ -22,24 +22,33 @@ import (
 // Inbound (client → gateway), for persistent sessions:
 //
 //  1. PUBLISH id arrives: the entry (Inbound, id, AwaitStore, nonce) is
-//     stored first (recordInbound, waiting for the store write), then the
-//     message goes to the durable stream with Nats-Msg-Id
+//     stored first (recordInbound: the read loop waits for the store
+//     write, which goes through the writer after the writes queued before
+//     it), then the message goes to the durable stream with Nats-Msg-Id
 //     "<client>/<nonce>".
-//  2. Once stored, (Inbound, id, AwaitPubrel) replaces the entry, then
-//     PUBREC leaves (both through the writer, in that order).
+//  2. Once JetStream stored it, PUBREC leaves. The AwaitStore entry
+//     stays as it is: it serves until PUBREL.
 //  3. PUBREL: the entry is deleted, then PUBCOMP leaves.
 //
-// A gateway dying between 1 and 2 leaves AwaitStore with the nonce: the
-// client, which got no PUBREC, resends the PUBLISH with DUP set
+// A gateway dying between 1 and 3 leaves AwaitStore with the nonce. A
+// client that got no PUBREC resends the PUBLISH with DUP set
 // [MQTT-4.4.0-1], and the new gateway publishes it again with the same
 // Nats-Msg-Id, which JetStream drops as a duplicate when the first copy
 // was stored (within the stream's duplicate window, two minutes by
-// default), so subscribers get the message once [MQTT-4.3.3-10]. A
-// gateway dying between 2 and 3 leaves AwaitPubrel: the resent PUBREL gets
-// PUBCOMP, a resent PUBLISH gets PUBREC without a second publish. A
-// PUBLISH without DUP on an AwaitStore id is a new message and gets a new
-// nonce. Sessions that end with the connection (clean, expiry 0) cannot be
-// resumed and record nothing.
+// default), so subscribers get the message once [MQTT-4.3.3-10]. A client
+// that got the PUBREC sends PUBREL, which only a stored message can have
+// earned: PUBCOMP [MQTT-4.3.3-11]. A PUBLISH without DUP on an AwaitStore
+// id is a new message and gets a new nonce. When the AwaitStore write
+// fails, the flow falls back to an AwaitPubrel entry written before the
+// PUBREC, as before. Sessions that end with the connection (clean, expiry
+// 0) cannot be resumed and record nothing.
+//
+// Cost: the read loop waits one store write per inbound QoS 2 message of
+// a persistent session before handing it to the stream; the AwaitPubrel
+// write it replaces went through the writer without stopping the read
+// loop. BenchmarkQoS2PublishPersistent (services/gateway, 64 flows open,
+// 2-core machine under load): memstore about 20 µs per message either way;
+// Redis 115-120 µs per message, against 75-85 µs before.
 //
 // Outbound (gateway → client): the entry is stored before the PUBLISH
 // (AwaitPubrec), moved to AwaitPubcomp before the PUBREL, and a resumed
@@ -79,9 +88,10 @@ func (c *Conn) recordInbound(p *mqtt.Publish, m *bridge.Message) (CloseReason, e
 	case errors.Is(err, errConnEnded):
 		return CloseNone, nil // the read loop sees the Kill next
 	case err != nil:
-		// Without the entry the message is still stored and acknowledged
-		// once; only a crash before its PUBREC could repeat it.
+		// Without the entry the flow is recorded at its PUBREC, as an
+		// AwaitPubrel entry; only a crash before that could repeat it.
 		c.log.Warn(fmt.Sprintf("could not record QoS 2 message %d of client %s before storing it", p.PacketID, c.key.ClientID), "err", err)
+		return CloseNone, nil
 	}
 	m.MsgID = c.key.ClientID + "/" + strconv.FormatUint(nonce, 36)
 	return CloseNone, nil
