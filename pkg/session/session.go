@@ -82,9 +82,10 @@ const (
 	AwaitPubcomp InflightState = 3 // outbound QoS 2, PUBREL sent
 	AwaitPubrel  InflightState = 4 // inbound QoS 2, PUBREC sent
 	// AwaitStore: inbound QoS 2, recorded before the message is handed to
-	// the durable stream, so a gateway that resumes the session after a
-	// crash republishes a resent copy idempotently. Seq holds the
-	// publish's deduplication nonce.
+	// the durable stream and kept until PUBREL, so a gateway that resumes
+	// the session after a crash republishes a resent copy idempotently.
+	// Seq holds the publish's deduplication nonce. (AwaitPubrel is then
+	// written only when recording failed.)
 	AwaitStore InflightState = 5
 )
 
