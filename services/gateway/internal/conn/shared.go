@@ -32,7 +32,8 @@ import (
 //     drainer per group; another member that comes at the same time
 //     skips the drain), it replays the stream from the group's position to
 //     the stream's end as it was just after subscribing, to its own client,
-//     moving the position as it goes. Messages after that end arrive live.
+//     and writes the new position before it releases the lock (so the
+//     next drainer starts after it). Messages after that end arrive live.
 //     A group seen for the first time gets its position at the stream's
 //     end when its first member subscribes (initGroup, before the SUBACK):
 //     it is owed nothing from before it existed.
@@ -43,8 +44,10 @@ import (
 // subscribing while the group is busy may get again the few messages handed
 // to another member in that moment (at least once for the group, as QoS 1
 // allows); a member's messages that were queued but not yet sent when its
-// connection ended are not drained again (as before); the lock expires
-// after groupLockTTL, so a very long drain may overlap a later one. It
+// connection ended are not drained again (as before); a member that finds
+// the lock taken skips its drain even when the holder then fails (the
+// next member to subscribe or resume drains); the lock expires after
+// groupLockTTL, so a very long drain may overlap a later one. It
 // needs a session store with the GroupStore capability (memstore and
 // redisstore have it); without one, shared subscriptions are not replayed.
 
