@@ -477,3 +477,36 @@ func BenchmarkQoS2PublishPersistent(b *testing.B) {
 		})
 	}
 }
+
+// TestSharedSubscriptionBacklogToNewMember: the only member of a group is
+// offline while messages are published; a new member that subscribes to
+// the group (a clean session) drains them, once.
+func TestSharedSubscriptionBacklogToNewMember(t *testing.T) {
+	g := startGateway(t)
+	old := connectClient(t, g, mqtt.V5, "old-member", false, func(c *mqtt.Connect) {
+		c.Properties.SessionExpiry, c.Properties.SessionExpirySet = 300, true
+	})
+	old.subscribe(1, mqtt.Subscription{Filter: "$share/q/orders/#", QoS: 1})
+	old.send(&mqtt.Disconnect{})
+	old.expectClosed()
+	pub := connectClient(t, g, mqtt.V5, "orders-pub", true)
+	for i := range 3 {
+		pub.publish(&mqtt.Publish{Topic: "orders/new", QoS: 1, PacketID: uint16(i + 1), Payload: []byte(fmt.Sprint(i))})
+	}
+	fresh := connectClient(t, g, mqtt.V5, "new-member", true)
+	fresh.subscribe(1, mqtt.Subscription{Filter: "$share/q/orders/#", QoS: 1})
+	for i := range 3 {
+		if p := fresh.expectPublish(); string(p.Payload) != fmt.Sprint(i) {
+			t.Fatalf("message %d: got %q", i, p.Payload)
+		}
+	}
+	// The old member comes back: the group's position is past the backlog.
+	old = dial(t, g.addr, mqtt.V5)
+	if ack := old.connect(&mqtt.Connect{ClientID: "old-member", KeepAlive: 60, Properties: mqtt.Properties{SessionExpiry: 300, SessionExpirySet: true}}); !ack.SessionPresent {
+		t.Fatalf("CONNACK %v, want the session present", ack)
+	}
+	old.ping()
+	if p, err := old.readErr(300 * time.Millisecond); err == nil {
+		t.Fatalf("old member got %v, already delivered to the new member", p)
+	}
+}
