@@ -81,6 +81,12 @@ const (
 	AwaitPubrec  InflightState = 2 // outbound QoS 2, PUBLISH sent
 	AwaitPubcomp InflightState = 3 // outbound QoS 2, PUBREL sent
 	AwaitPubrel  InflightState = 4 // inbound QoS 2, PUBREC sent
+	// AwaitStore: inbound QoS 2, recorded before the message is handed to
+	// the durable stream and kept until PUBREL, so a gateway that resumes
+	// the session after a crash republishes a resent copy idempotently.
+	// Seq holds the publish's deduplication nonce. (AwaitPubrel is then
+	// written only when recording failed.)
+	AwaitStore InflightState = 5
 )
 
 // Inflight is one unacknowledged packet identifier of a session.
@@ -89,7 +95,7 @@ type Inflight struct {
 	PacketID  uint16
 	QoS       byte
 	State     InflightState
-	Seq       uint64 // durable stream sequence of an outbound message; 0 if none
+	Seq       uint64 // durable stream sequence of an outbound message, nonce of an AwaitStore one; 0 if none
 }
 
 // State is everything stored about one session. Stores return

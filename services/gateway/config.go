@@ -61,6 +61,11 @@ type Config struct {
 	// (MQTT 5). Default 64; DisableTopicAliases turns them off.
 	TopicAliasMaximum   uint16 `json:"topic_alias_maximum"`
 	DisableTopicAliases bool   `json:"disable_topic_aliases"`
+	// DisableServerTopicAliases stops the gateway from sending topic
+	// aliases to MQTT 5 clients that accept them (Topic Alias Maximum in
+	// their CONNECT); by default it gives each topic an alias on first use,
+	// up to the client's maximum, replacing the least recently used one.
+	DisableServerTopicAliases bool `json:"disable_server_topic_aliases"`
 	// KeepAliveMin and KeepAliveMax bound the keepalive of MQTT 5 clients
 	// in seconds (0: no bound); ServerKeepAlive, when set, replaces it.
 	KeepAliveMin    uint16 `json:"keepalive_min"`

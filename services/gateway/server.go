@@ -167,6 +167,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			MaxQueuedBytes:    cfg.MaxQueuedBytes,
 			MaxPending:        cfg.MaxPending,
 			TopicAliasMaximum: cfg.TopicAliasMaximum,
+			OutTopicAliases:   !cfg.DisableServerTopicAliases,
 			KeepAliveMin:      cfg.KeepAliveMin,
 			KeepAliveMax:      cfg.KeepAliveMax,
 			ServerKeepAlive:   cfg.ServerKeepAlive,

@@ -27,6 +27,7 @@ type Store struct {
 	seed   maphash.Seed
 	epochs atomic.Uint64 // last epoch handed out, shared by all keys
 	shards [shardCount]shard
+	grp    groups // shared subscription groups (groups.go)
 }
 
 var _ session.Store = (*Store)(nil)

@@ -13,3 +13,7 @@ func newStore(testing.TB) session.Store { return memstore.New() }
 func TestConformance(t *testing.T) { sessiontest.Run(t, newStore) }
 
 func BenchmarkStore(b *testing.B) { sessiontest.Bench(b, newStore) }
+
+func TestGroups(t *testing.T) {
+	sessiontest.RunGroups(t, func(testing.TB) sessiontest.GroupStore { return memstore.New() })
+}

@@ -143,3 +143,16 @@ func TestNewClientReachesServer(t *testing.T) {
 }
 
 func BenchmarkStore(b *testing.B) { sessiontest.Bench(b, newStore) }
+
+func TestGroups(t *testing.T) {
+	sessiontest.RunGroups(t, func(t testing.TB) sessiontest.GroupStore {
+		return redisstore.New(redistest.Shared(t).Client(t), redisstore.Options{KeyPrefix: prefix()})
+	})
+}
+
+func TestGroupsCluster(t *testing.T) {
+	srv := redistest.StartCluster(t)
+	sessiontest.RunGroups(t, func(t testing.TB) sessiontest.GroupStore {
+		return redisstore.New(srv.Client(t), redisstore.Options{KeyPrefix: prefix()})
+	})
+}

@@ -27,7 +27,7 @@ import (
 // after the timeout fails with jetstream.ErrAsyncPublishTimeout.
 type acker struct {
 	nc      *nats.Conn
-	prefix  string // reply subjects are prefix + base-36 number
+	prefix  string        // reply subjects are prefix + base-36 number
 	timeout time.Duration // for an acknowledgement
 	stall   time.Duration // for a free slot; the timeout unless a test sets it
 	slots   chan struct{}

@@ -45,6 +45,11 @@ type Message struct {
 	// so that one message delivered to many clients is encoded once per
 	// form (see PacketCache). It is never part of the envelope.
 	Packets PacketCache
+	// MsgID, when set on a durable publish, is its JetStream
+	// deduplication id (Nats-Msg-Id): publishing again with the same id
+	// within the stream's duplicate window stores nothing new. It is not
+	// in the envelope.
+	MsgID string
 }
 
 // PacketCache holds a message's encoded QoS 0 PUBLISH packets by form:
@@ -94,6 +99,7 @@ func (m *Message) Clone() *Message {
 	c.Origin = strings.Clone(m.Origin)
 	c.ContentType = strings.Clone(m.ContentType)
 	c.ResponseTopic = strings.Clone(m.ResponseTopic)
+	c.MsgID = strings.Clone(m.MsgID)
 	c.Payload = bytes.Clone(m.Payload)
 	c.CorrelationData = bytes.Clone(m.CorrelationData)
 	if m.UserProperties != nil {

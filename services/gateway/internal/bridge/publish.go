@@ -138,6 +138,12 @@ func (b *Bridge) PublishAsync(ctx context.Context, m *Message) (*PubFuture, erro
 		data:   EncodeMessage(make([]byte, 0, EncodedLen(m)), m),
 		hdr:    traceHeader(ctx),
 	}
+	if m.MsgID != "" {
+		if f.hdr == nil {
+			f.hdr = nats.Header{}
+		}
+		f.hdr.Set(jetstream.MsgIDHeader, m.MsgID)
+	}
 	w, err := b.acks.publish(f.subj, f.data, f.hdr)
 	if err != nil {
 		return nil, fmt.Errorf("bridge: durable publish to %q of tenant %s: %w", m.Topic, m.Tenant, classify(err))

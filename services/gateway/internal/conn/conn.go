@@ -50,7 +50,8 @@ type Conn struct {
 	ctx    context.Context // ends when the connection ends
 	cancel context.CancelFunc
 
-	killed atomic.Int32 // CloseReason set by Kill; 0 until then
+	killed atomic.Int32  // CloseReason set by Kill; 0 until then
+	dead   chan struct{} // closed by the first Kill
 
 	// inPub receives the PUBLISH packets the reader decodes (allocated on
 	// the first one; see run).
@@ -92,6 +93,7 @@ type Conn struct {
 	reader       *mqtt.Reader
 	in           *lazyReader       // the socket reader under reader; owned by the serving goroutine
 	inboundQoS2  map[uint16]bool   // packet ids awaiting PUBREL
+	inboundNonce map[uint16]uint64 // resumed AwaitStore ids: packet id → deduplication nonce (qos2.go)
 	aliases      map[uint16]string // client→server topic aliases
 	subsMu       sync.RWMutex      // guards subs: written by the serving goroutine, read by the resume goroutine
 	subs         map[string]*router.Sub
@@ -112,6 +114,10 @@ type Conn struct {
 	stopping    bool       // no more packets are queued; the writer drains and exits
 	nextID      uint16
 	inflight    map[uint16]*outFlight
+	retired     map[uint16]uint64    // completed QoS 2 packet ids whose store entries wait for lastSeq (qos2.go)
+	groupSeqs   map[string]uint64    // shared subscription → largest seq handed to the client, not yet written (shared.go)
+	groupOp     bool                 // a write of groupSeqs is queued
+	drains      []context.CancelFunc // ends the shared subscription drains (shared.go)
 	pending     []pendingMsg
 	room        chan struct{}  // signalled when pending shrinks
 	outstanding map[uint64]int // stream seqs delivered and not yet acknowledged
@@ -119,7 +125,8 @@ type Conn struct {
 	lastSeq     uint64         // stream position recorded in the store
 	seqBroken   bool           // a durable message was lost: stop advancing lastSeq
 	resuming    bool
-	replayed    uint64 // the resume replay covered the stream through this sequence
+	outAliases  *outAliases // server-to-client topic aliases (alias.go); nil when not used
+	replayed    uint64      // the resume replay covered the stream through this sequence
 	resumeBuf   []pendingMsg
 	dropped     uint64 // QoS 0 messages dropped for a full queue
 }
@@ -138,7 +145,9 @@ func New(env *Env, nc net.Conn) *Conn {
 		remote:      remote,
 		log:         env.Log.With("conn_id", id, "remote_addr", remote),
 		room:        make(chan struct{}, 1),
+		dead:        make(chan struct{}),
 		inflight:    make(map[uint16]*outFlight),
+		retired:     make(map[uint16]uint64),
 		outstanding: make(map[uint64]int),
 		inboundQoS2: make(map[uint16]bool),
 		subs:        make(map[string]*router.Sub),
@@ -170,6 +179,7 @@ func (c *Conn) setIdentity(id auth.Identity) {
 // the socket. The first reason wins.
 func (c *Conn) Kill(reason CloseReason) {
 	if c.killed.CompareAndSwap(0, int32(reason)) {
+		close(c.dead)
 		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
 	}
 }
@@ -449,6 +459,7 @@ func (c *Conn) finish(reason CloseReason, detail error) {
 		c.resumeCancel()
 		<-c.resumeDone
 	}
+	c.stopDrains()
 	connected := c.epoch != 0
 	if connected {
 		c.subsMu.Lock()

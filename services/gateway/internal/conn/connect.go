@@ -237,6 +237,11 @@ func (c *Conn) handshake() (CloseReason, error) {
 			c.receiveMax = rm
 		}
 		c.requestProblem = !cp.Properties.RequestProblemInfoSet || cp.Properties.RequestProblemInfo == 1
+		if n := cp.Properties.TopicAliasMaximum; n > 0 && lim.OutTopicAliases {
+			// A new table per network connection [MQTT-3.3.2-7]; none
+			// when the client accepts no aliases [MQTT-3.1.2-27].
+			c.outAliases = newOutAliases(n, true)
+		}
 	}
 
 	// Claim the session.
@@ -383,6 +388,15 @@ func (c *Conn) initSession(ctx context.Context, prev *session.State, resumed boo
 	for _, f := range prev.Inflight {
 		switch f.Direction {
 		case session.Inbound:
+			if f.State == session.AwaitStore {
+				// Recorded before its publish; a resent copy is
+				// published again idempotently (qos2.go).
+				if c.inboundNonce == nil {
+					c.inboundNonce = make(map[uint16]uint64)
+				}
+				c.inboundNonce[f.PacketID] = f.Seq
+				continue
+			}
 			c.inboundQoS2[f.PacketID] = true
 		case session.Outbound:
 			c.inflight[f.PacketID] = &outFlight{seq: f.Seq, qos: f.QoS, state: f.State}

@@ -68,7 +68,19 @@
 // after storing it, so a live copy of a replayed message can arrive after
 // the resume has ended: live QoS 1/2 messages at or below the replay's end
 // are dropped as the duplicates they are.
-// Shared subscriptions are not replayed: their messages went to the group's
-// connected members. Acknowledgements out of stream order may leave
-// acknowledged messages above LastSeq, which a later resume sends again.
+// A completed QoS 2 message above LastSeq (acknowledged out of stream
+// order) keeps its in-flight entry until LastSeq passes it, so a resume
+// sends its PUBREL again rather than the message (qos2.go, which also
+// describes how an inbound QoS 2 flow survives a gateway crash); a QoS 1
+// message acknowledged out of order may be sent again.
+//
+// Shared subscriptions have a stream position per group instead
+// (shared.go): a member that subscribes or resumes drains, under the
+// group's lock, what the group missed while none of its members was
+// connected.
+//
+// # Topic aliases
+//
+// MQTT 5 clients that accept topic aliases get them on outbound PUBLISH
+// packets, one per topic, least recently used replaced first (alias.go).
 package conn

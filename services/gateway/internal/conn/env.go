@@ -22,6 +22,7 @@ type Limits struct {
 	MaxQueuedBytes    int           // outbound bytes queued per client before QoS 0 messages are dropped
 	MaxPending        int           // outbound QoS 1/2 messages waiting for an in-flight slot before the client is disconnected
 	TopicAliasMaximum uint16        // client→server topic aliases accepted (MQTT 5)
+	OutTopicAliases   bool          // use server→client topic aliases when the client accepts them (MQTT 5, alias.go)
 	KeepAliveMin      uint16        // seconds; smaller client values (and 0) are raised to it when non-zero
 	KeepAliveMax      uint16        // seconds; larger client values are lowered to it
 	ServerKeepAlive   uint16        // seconds; when non-zero, overrides the client's keepalive (MQTT 5)

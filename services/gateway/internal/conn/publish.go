@@ -118,6 +118,11 @@ func (c *Conn) publish(p *mqtt.Publish) (CloseReason, error) {
 			m.PublishedAt = c.env.now() // the expiry countdown starts [MQTT-3.3.2-6]
 		}
 	}
+	if p.QoS == 2 {
+		if reason, err := c.recordInbound(p, m); reason != CloseNone { // qos2.go
+			return reason, err
+		}
+	}
 	if p.QoS > 0 {
 		c.pipelinePublish(m, p.PacketID)
 		return CloseNone, nil
@@ -179,6 +184,12 @@ func (c *Conn) hold(d time.Duration) {
 func (c *Conn) handlePubrel(p *mqtt.Pubrel) (CloseReason, error) {
 	id := p.PacketID
 	c.mu.Lock()
+	if _, ok := c.inboundNonce[id]; ok && !c.inboundQoS2[id] {
+		// Recorded by a previous connection before its publish: the
+		// client got the PUBREC, so the message was stored (qos2.go).
+		delete(c.inboundNonce, id)
+		c.inboundQoS2[id] = true
+	}
 	if !c.inboundQoS2[id] {
 		c.mu.Unlock()
 		c.sendControl(&mqtt.Pubcomp{PacketID: id, ReasonCode: mqtt.PacketIDNotFound})
@@ -276,6 +287,7 @@ type inPub struct {
 	qos    byte
 	id     uint16
 	resent bool   // a resent QoS 2 PUBLISH: answered as its first copy, not published
+	stored bool   // QoS 2: its in-flight entry was recorded before the publish (qos2.go)
 	orig   *inPub // for a resent one: its first copy, nil when already answered
 	code   mqtt.ReasonCode
 }
@@ -339,7 +351,7 @@ func (c *Conn) pipelinePublish(m *bridge.Message, id uint16) {
 		c.inboundQoS2[id] = true // a resent copy is not published again [MQTT-4.3.3-10]
 		c.mu.Unlock()
 	}
-	e := &inPub{qos: m.QoS, id: id}
+	e := &inPub{qos: m.QoS, id: id, stored: m.MsgID != ""}
 	if m.Retain {
 		e.retain = m
 	}
@@ -426,13 +438,16 @@ func (c *Conn) answerLocked(e *inPub) {
 		// A PUBREC with a failure code ends the flow: the identifier is
 		// free again [MQTT-4.3.3-9].
 		delete(c.inboundQoS2, e.id)
+		c.forgetInboundLocked(e.id)
 		p = &mqtt.Pubrec{PacketID: e.id, ReasonCode: e.code}
 	default:
 		id := e.id
-		c.addOpLocked(func(ctx context.Context) error {
-			return c.env.Sessions.PutInflight(ctx, c.key, c.epoch, session.Inflight{
-				Direction: session.Inbound, PacketID: id, QoS: 2, State: session.AwaitPubrel})
-		})
+		if !e.stored { // else the AwaitStore entry serves until PUBREL (qos2.go)
+			c.addOpLocked(func(ctx context.Context) error {
+				return c.env.Sessions.PutInflight(ctx, c.key, c.epoch, session.Inflight{
+					Direction: session.Inbound, PacketID: id, QoS: 2, State: session.AwaitPubrel})
+			})
+		}
 		p = &mqtt.Pubrec{PacketID: id}
 	}
 	if c.killed.Load() != 0 {
@@ -505,6 +520,9 @@ func (c *Conn) deliverLocked(m *bridge.Message, d router.Delivery, force bool) {
 	if m.Seq > 0 {
 		c.outstanding[m.Seq]++
 		c.maxSeq = max(c.maxSeq, m.Seq)
+		if d.Shared {
+			c.noteGroupLocked(d.Share, m.Seq) // shared.go
+		}
 	}
 	c.pending = append(c.pending, pendingMsg{m: m, d: d})
 	if len(c.pending) >= c.env.Limits.MaxPending/backlogShare {
@@ -522,7 +540,7 @@ func (c *Conn) pumpLocked() {
 		c.pending = c.pending[1:]
 		qos := min(p.m.QoS, p.d.QoS)
 		id := c.allocIDLocked()
-		b := c.encodePublish(p.m, p.d, qos, id, false)
+		b, au := c.encodePublish(p.m, p.d, qos, id, false)
 		if b == nil {
 			c.doneSeqLocked(p.m.Seq) // too large: as if delivered [MQTT-3.1.2-25]
 			continue
@@ -536,7 +554,7 @@ func (c *Conn) pumpLocked() {
 			entry := session.Inflight{Direction: session.Outbound, PacketID: id, QoS: qos, State: f.state, Seq: f.seq}
 			c.addOpLocked(func(ctx context.Context) error { return c.env.Sessions.PutInflight(ctx, c.key, c.epoch, entry) })
 		}
-		c.enqueueLocked(b)
+		c.enqueuePublishLocked(b, au)
 	}
 	if len(c.pending) == 0 {
 		c.pending = nil
@@ -556,7 +574,7 @@ func (c *Conn) allocIDLocked() uint16 {
 		if c.nextID == 0 {
 			c.nextID = 1
 		}
-		if c.inflight[c.nextID] == nil {
+		if _, retired := c.retired[c.nextID]; !retired && c.inflight[c.nextID] == nil {
 			return c.nextID
 		}
 	}
@@ -574,6 +592,9 @@ func (c *Conn) doneSeqLocked(seq uint64) {
 		delete(c.outstanding, seq)
 	}
 	c.advanceLocked()
+	if len(c.retired) > 0 {
+		c.sweepRetiredLocked()
+	}
 }
 
 // advanceLocked moves lastSeq to just below the oldest outstanding message.
@@ -614,54 +635,59 @@ func (c *Conn) ackOut(id uint16, step session.InflightState, failed bool) {
 		return
 	}
 	delete(c.inflight, id)
-	if f.seq > 0 {
-		c.addOpLocked(func(ctx context.Context) error {
-			return c.env.Sessions.DeleteInflight(ctx, c.key, c.epoch, session.Outbound, id)
-		})
-	}
-	c.doneSeqLocked(f.seq)
+	c.completeOutLocked(id, f, !failed) // qos2.go
 	c.pumpLocked()
 }
 
 // encodePublish encodes m for the client, or returns nil when the packet
-// would exceed the client's Maximum Packet Size [MQTT-3.1.2-24].
-func (c *Conn) encodePublish(m *bridge.Message, d router.Delivery, qos byte, id uint16, dup bool) []byte {
+// would exceed the client's Maximum Packet Size [MQTT-3.1.2-24]. With
+// server-to-client topic aliases on, the packet uses the alias au names;
+// the caller queues it with enqueuePublishLocked, which records the alias
+// (alias.go). Callers hold c.mu.
+func (c *Conn) encodePublish(m *bridge.Message, d router.Delivery, qos byte, id uint16, dup bool) (b []byte, au aliasUse) {
 	// A QoS 0 packet without per-client parts (subscription identifiers,
-	// the expiry left) is the same for every client of a protocol
-	// generation: encode it once per message.
-	shareable := qos == 0 && len(d.SubIDs) == 0 && !m.ExpirySet
+	// the expiry left, topic aliases) is the same for every client of a
+	// protocol generation: encode it once per message.
+	shareable := c.shareable(m, d, qos)
 	v5 := c.version == mqtt.V5
 	if shareable {
 		if b := m.Packets.Get(v5, d.Retain); b != nil {
-			return c.fits(m, b)
+			return c.fits(m, b), au
 		}
 	}
 	var p mqtt.Publish
-	c.publishPacket(&p, m, d, qos, id, dup)
+	au = c.publishPacket(&p, m, d, qos, id, dup)
 	b, err := mqtt.AppendPublish(nil, &p, c.version)
 	if err != nil {
 		c.log.Warn(fmt.Sprintf("could not encode a message on %q for client %s", m.Topic, c.key.ClientID), "err", err)
-		return nil
+		return nil, aliasUse{}
 	}
 	if shareable {
 		m.Packets.Put(v5, d.Retain, b)
 	}
-	return c.fits(m, b)
+	return c.fits(m, b), au
+}
+
+// shareable reports whether the packet of m for this client is the same
+// as for any client of its protocol generation.
+func (c *Conn) shareable(m *bridge.Message, d router.Delivery, qos byte) bool {
+	return qos == 0 && len(d.SubIDs) == 0 && !m.ExpirySet && c.outAliases == nil
 }
 
 // queueQoS0Locked queues m as a QoS 0 PUBLISH. The first client of a
-// message encodes it straight into its output buffer; from the second on,
-// the packet is encoded once into the message's cache and copied from
-// there. A client whose queue is full loses the message (counted and
-// logged): QoS 0 is at most once.
+// message encodes it straight into its output buffer (as does every client
+// whose packet is its own: topic aliases, subscription identifiers); from
+// the second on, a shareable packet is encoded once into the message's
+// cache and copied from there. A client whose queue is full loses the
+// message (counted and logged): QoS 0 is at most once.
 func (c *Conn) queueQoS0Locked(m *bridge.Message, d router.Delivery) {
 	if c.stopping {
 		return
 	}
 	v5 := c.version == mqtt.V5
-	shareable := len(d.SubIDs) == 0 && !m.ExpirySet
-	if !shareable || m.Packets.Encoded(v5, d.Retain) {
-		b := c.encodePublish(m, d, 0, 0, false)
+	shareable := c.shareable(m, d, 0)
+	if shareable && m.Packets.Encoded(v5, d.Retain) {
+		b, au := c.encodePublish(m, d, 0, 0, false)
 		if b == nil {
 			return
 		}
@@ -669,11 +695,11 @@ func (c *Conn) queueQoS0Locked(m *bridge.Message, d router.Delivery) {
 			c.dropQoS0Locked()
 			return
 		}
-		c.enqueueLocked(b)
+		c.enqueuePublishLocked(b, au)
 		return
 	}
 	var p mqtt.Publish
-	c.publishPacket(&p, m, d, 0, 0, false)
+	au := c.publishPacket(&p, m, d, 0, 0, false)
 	c.outLocked()
 	start := len(c.out)
 	out, err := mqtt.AppendPublish(c.out, &p, c.version)
@@ -689,7 +715,12 @@ func (c *Conn) queueQoS0Locked(m *bridge.Message, d router.Delivery) {
 		c.dropQoS0Locked()
 		return
 	}
-	m.Packets.MarkEncoded(v5, d.Retain)
+	if shareable {
+		m.Packets.MarkEncoded(v5, d.Retain)
+	}
+	if c.outAliases != nil {
+		c.outAliases.commit(au) // the packet is queued: the client will know the mapping
+	}
 	c.out, c.queued = out, len(out)
 	c.wakeLocked()
 }
@@ -702,13 +733,21 @@ func (c *Conn) dropQoS0Locked() {
 	}
 }
 
-// publishPacket fills p with m as this client receives it.
-func (c *Conn) publishPacket(p *mqtt.Publish, m *bridge.Message, d router.Delivery, qos byte, id uint16, dup bool) {
+// publishPacket fills p with m as this client receives it, and returns the
+// topic alias it uses (to commit once the packet is queued).
+func (c *Conn) publishPacket(p *mqtt.Publish, m *bridge.Message, d router.Delivery, qos byte, id uint16, dup bool) (au aliasUse) {
 	*p = mqtt.Publish{Dup: dup, QoS: mqtt.QoS(qos), Retain: d.Retain, Topic: m.Topic, PacketID: id, Payload: m.Payload}
 	if c.version != mqtt.V5 {
-		return
+		return au
 	}
 	pr := &p.Properties
+	if c.outAliases != nil {
+		au = c.outAliases.choose(m.Topic)
+		pr.TopicAlias = au.alias // [MQTT-3.1.2-26] [MQTT-3.3.2-11] never above the client's maximum
+		if au.known {
+			p.Topic = "" // the client has the mapping
+		}
+	}
 	pr.PayloadFormat = m.PayloadFormat
 	pr.ContentType = m.ContentType
 	pr.ResponseTopic = m.ResponseTopic
@@ -728,6 +767,7 @@ func (c *Conn) publishPacket(p *mqtt.Publish, m *bridge.Message, d router.Delive
 		}
 		pr.MessageExpiry, pr.MessageExpirySet = left, true
 	}
+	return au
 }
 
 // fits returns b, or nil when the packet exceeds the client's Maximum
@@ -739,4 +779,17 @@ func (c *Conn) fits(m *bridge.Message, b []byte) []byte {
 		return nil
 	}
 	return b
+}
+
+// enqueuePublishLocked queues a PUBLISH encoded by encodePublish and
+// records the topic alias it sets or uses, so the mapping follows the
+// order in which the client receives the packets.
+func (c *Conn) enqueuePublishLocked(b []byte, au aliasUse) {
+	if c.stopping {
+		return
+	}
+	if c.outAliases != nil {
+		c.outAliases.commit(au)
+	}
+	c.enqueueLocked(b)
 }

@@ -23,7 +23,6 @@ func (c *Conn) resume(prev *session.State) {
 		c.log.Warn(fmt.Sprintf("could not replay the messages client %s missed", c.key.ClientID), "err", err)
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	buf := c.resumeBuf
 	c.resumeBuf, c.resuming, c.replayed = nil, false, last
 	for _, p := range buf {
@@ -32,6 +31,16 @@ func (c *Conn) resume(prev *session.State) {
 		}
 		c.deliverLocked(p.m, p.d, false)
 	}
+	c.mu.Unlock()
+	// The shared subscriptions' backlogs, once the live messages flow
+	// (shared.go).
+	var shares []string
+	for _, s := range prev.Subscriptions {
+		if _, _, shared, _ := topic.ParseShared(s.Filter); shared && s.QoS > 0 {
+			shares = append(shares, s.Filter)
+		}
+	}
+	c.drainGroups(c.resumeCtx, shares)
 }
 
 // resendInflight resends the stored in-flight messages with DUP set and
@@ -90,8 +99,8 @@ func (c *Conn) resendInflight(prev *session.State) map[uint64]bool {
 			c.doneSeqLocked(f.seq)
 		default:
 			d, _ := c.matchOwn(m)
-			if b := c.encodePublish(m, d, f.qos, id, true); b != nil {
-				c.enqueueLocked(b)
+			if b, au := c.encodePublish(m, d, f.qos, id, true); b != nil {
+				c.enqueuePublishLocked(b, au)
 			}
 			resent[f.seq] = true
 		}

@@ -25,6 +25,7 @@ func (c *Conn) handleSubscribe(p *mqtt.Subscribe) (CloseReason, error) {
 	}
 	var stored []session.Subscription
 	var retained []*router.Sub
+	var drains []string // shared QoS 1/2 subscriptions, whose group backlog is drained (shared.go)
 	for i, s := range p.Subscriptions {
 		_, _, shared, err := topic.ParseShared(s.Filter)
 		if err == nil && !shared {
@@ -76,6 +77,10 @@ func (c *Conn) handleSubscribe(p *mqtt.Subscribe) (CloseReason, error) {
 		c.subsMu.Unlock()
 		codes[i] = mqtt.ReasonCode(opts.QoS)
 		stored = append(stored, opts)
+		if shared && opts.QoS > 0 {
+			c.initGroup(s.Filter) // shared.go
+			drains = append(drains, s.Filter)
+		}
 		// Retained messages: never for shared subscriptions, and per
 		// retain handling [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11].
 		if !shared && lim.RetainAvailable &&
@@ -98,6 +103,7 @@ func (c *Conn) handleSubscribe(p *mqtt.Subscribe) (CloseReason, error) {
 	for _, sub := range retained {
 		c.sendRetained(sub)
 	}
+	c.startDrain(drains)
 	return CloseNone, nil
 }
 

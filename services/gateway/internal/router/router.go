@@ -19,6 +19,7 @@ type Delivery struct {
 	Retain bool     // the message's retain flag, when retain-as-published applies
 	SubIDs []uint32 // subscription identifiers of the matching subscriptions
 	Shared bool     // through a shared subscription
+	Share  string   // for a shared delivery, its key as subscribed: $share/{group}/{filter}
 }
 
 // Client receives messages. Deliver must not block: it queues.
@@ -200,7 +201,7 @@ func (r *Router) deliver(t *tenantSubs, key string, shared bool, u *upstream, m 
 			return
 		}
 		s := vals[int(u.next.Add(1)-1)%len(vals)]
-		d := Delivery{QoS: s.Options.QoS, Shared: true}
+		d := Delivery{QoS: s.Options.QoS, Shared: true, Share: key}
 		if s.Options.RetainAsPublished {
 			d.Retain = m.Retain
 		}
