@@ -5,10 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/flockmq/flockmq/internal/natsembed"
+	"github.com/flockmq/flockmq/internal/natsembed/natstest"
 	"github.com/flockmq/flockmq/pkg/tenant"
 )
 
@@ -16,20 +15,7 @@ import (
 // when no control plane has created the configuration bucket, and for the
 // whole bucket once it exists.
 func TestKeyCacheWait(t *testing.T) {
-	ns, err := natsembed.Start(natsembed.Config{Port: -1, DataDir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect("", nats.InProcessServer(ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.JetStream(t, natstest.Start(t))
 	ctx := context.Background()
 	if got := keyCacheWait(ctx, js); got != 3*time.Second {
 		t.Errorf("keyCacheWait without %s = %v, want 3s", tenant.ConfigBucket, got)
