@@ -138,18 +138,20 @@ func (c StormConfig) validate() error {
 
 // StormPhase is what every device saw in one phase, all workers together.
 type StormPhase struct {
-	Name       string
-	Expected   int           // devices that had to (re)connect
-	Done       int           // of them, (re)connected
-	Connected  int           // devices connected at the end
-	Unexpected int           // connections lost that nobody took away
-	Elapsed    time.Duration // phase start (command or kill) to the last CONNACK
-	Rate       float64       // Done per second of Elapsed
-	Attempts   int64
-	Refusals   map[string]int64 // failed attempts by reason
-	P50, P99   time.Duration    // CONNACK latency: dial start to CONNACK, successful attempts
-	Max        time.Duration
-	TimedOut   bool
+	Name        string
+	Expected    int              // devices that had to (re)connect
+	Done        int              // of them, (re)connected
+	Connected   int              // devices connected at the end
+	Unexpected  int              // connections lost that nobody took away
+	Lost        map[string]int64 // those losses by how and when they ended
+	LostDevices []string         // a few of those devices, to look up in logs
+	Elapsed     time.Duration    // phase start (command or kill) to the last CONNACK
+	Rate        float64          // Done per second of Elapsed
+	Attempts    int64
+	Refusals    map[string]int64 // failed attempts by reason
+	P50, P99    time.Duration    // CONNACK latency: dial start to CONNACK, successful attempts
+	Max         time.Duration
+	TimedOut    bool
 }
 
 // StormReport is the result of Storm.
@@ -882,6 +884,13 @@ func mergePhases(name string, start time.Time, events []stormEvent) StormPhase {
 		for k, v := range p.Refusals {
 			ph.Refusals[k] += v
 		}
+		for k, v := range p.Lost {
+			if ph.Lost == nil {
+				ph.Lost = map[string]int64{}
+			}
+			ph.Lost[k] += v
+		}
+		ph.LostDevices = append(ph.LostDevices, p.LostDevices...)
 		lat = append(lat, p.Latency...)
 		last = max(last, p.LastNanos)
 	}
@@ -934,7 +943,9 @@ func PrintStorm(w io.Writer, rep StormReport) {
 	fmt.Fprintf(w, "Control plane + NATS process RSS at the end: %s.\n", human(rep.ControlPlaneRSS))
 	for _, p := range []StormPhase{rep.Connect, rep.Storm} {
 		if p.Unexpected > 0 {
-			fmt.Fprintf(w, "%s: %d connections were lost that the storm did not take away.\n", p.Name, p.Unexpected)
+			fmt.Fprintf(w, "%s: %d connections were lost that the storm did not take away (devices such as %s):\n",
+				p.Name, p.Unexpected, strings.Join(p.LostDevices[:min(3, len(p.LostDevices))], ", "))
+			printCounts(w, p.Lost)
 		}
 		if p.TimedOut {
 			fmt.Fprintf(w, "%s: TIMED OUT with %d of %d devices back.\n", p.Name, p.Done, p.Expected)
@@ -944,14 +955,24 @@ func PrintStorm(w io.Writer, rep StormReport) {
 			continue
 		}
 		fmt.Fprintf(w, "%s: failed attempts by reason:\n", p.Name)
-		reasons := make([]string, 0, len(p.Refusals))
-		for k := range p.Refusals {
-			reasons = append(reasons, k)
+		printCounts(w, p.Refusals)
+	}
+}
+
+// printCounts lists counts by reason, largest first.
+func printCounts(w io.Writer, counts map[string]int64) {
+	reasons := make([]string, 0, len(counts))
+	for k := range counts {
+		reasons = append(reasons, k)
+	}
+	slices.SortFunc(reasons, func(a, b string) int {
+		if c := counts[b] - counts[a]; c != 0 {
+			return int(c)
 		}
-		slices.SortFunc(reasons, func(a, b string) int { return int(p.Refusals[b] - p.Refusals[a]) })
-		for _, k := range reasons {
-			fmt.Fprintf(w, "  %8d  %s\n", p.Refusals[k], k)
-		}
+		return strings.Compare(a, b)
+	})
+	for _, k := range reasons {
+		fmt.Fprintf(w, "  %8d  %s\n", counts[k], k)
 	}
 }
 
