@@ -133,6 +133,11 @@ func (c StormConfig) validate() error {
 	case c.RetryMin > c.RetryMax:
 		return errors.New("bench: storm: the minimum retry delay is above the maximum")
 	}
+	// Each connection is a file on both sides; leave room for the rest.
+	per := max((c.Devices+c.Gateways-1)/c.Gateways, (c.Devices+c.Workers-1)/c.Workers)
+	if limit, err := fdLimit(); err == nil && uint64(per)+200 > limit {
+		return fmt.Errorf("bench: storm: %d connections per process need more than this machine's %d open files per process: raise it (ulimit -Hn) or add gateways and workers", per, limit)
+	}
 	return nil
 }
 
