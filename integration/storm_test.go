@@ -113,6 +113,17 @@ func TestReconnectStormVerifiesLocally(t *testing.T) {
 	if s.Done != s.Expected || s.Connected != devices || s.TimedOut {
 		t.Errorf("storm: %d of %d devices reconnected, %d of %d connected at the end (timed out %v), want all", s.Done, s.Expected, s.Connected, devices, s.TimedOut)
 	}
+	// A device whose token is good is never told otherwise (0x04 bad user
+	// name or password, 0x05 not authorized), not even by a gateway still
+	// loading its keys: that one answers 0x03 server unavailable, which
+	// devices retry.
+	for _, p := range []bench.StormPhase{rep.Connect, s} {
+		for reason, n := range p.Refusals {
+			if strings.HasPrefix(reason, "CONNACK 0x04") || strings.HasPrefix(reason, "CONNACK 0x05") {
+				t.Errorf("%s: %d attempts refused with %s, want none: every token is valid", p.Name, n, reason)
+			}
+		}
+	}
 	if s.Unexpected > 0 {
 		t.Logf("storm: %d connections of devices were lost besides those of the killed gateway (and came back)", s.Unexpected)
 	}

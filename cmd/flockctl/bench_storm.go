@@ -61,6 +61,7 @@ func runStorm(ctx context.Context, args []string) error {
 	cfg.Progress = os.Stderr
 	rep, err := bench.Storm(ctx, cfg)
 	if err != nil {
+		os.Remove(cfg.Dir) // only when empty: a failed run keeps its logs
 		return err
 	}
 	if !*keep {

@@ -12,14 +12,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
-	"text/tabwriter"
 	"time"
 
 	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
@@ -132,23 +129,30 @@ func (c StormConfig) validate() error {
 	case c.RetryMin > c.RetryMax:
 		return errors.New("bench: storm: the minimum retry delay is above the maximum")
 	}
+	// Each connection is a file on both sides; leave room for the rest.
+	per := max((c.Devices+c.Gateways-1)/c.Gateways, (c.Devices+c.Workers-1)/c.Workers)
+	if limit, err := fdLimit(); err == nil && uint64(per)+200 > limit {
+		return fmt.Errorf("bench: storm: %d connections per process need more than this machine's %d open files per process: raise it (ulimit -Hn) or add gateways and workers", per, limit)
+	}
 	return nil
 }
 
 // StormPhase is what every device saw in one phase, all workers together.
 type StormPhase struct {
-	Name       string
-	Expected   int           // devices that had to (re)connect
-	Done       int           // of them, (re)connected
-	Connected  int           // devices connected at the end
-	Unexpected int           // connections lost that nobody took away
-	Elapsed    time.Duration // phase start (command or kill) to the last CONNACK
-	Rate       float64       // Done per second of Elapsed
-	Attempts   int64
-	Refusals   map[string]int64 // failed attempts by reason
-	P50, P99   time.Duration    // CONNACK latency: dial start to CONNACK, successful attempts
-	Max        time.Duration
-	TimedOut   bool
+	Name        string
+	Expected    int              // devices that had to (re)connect
+	Done        int              // of them, (re)connected
+	Connected   int              // devices connected at the end
+	Unexpected  int              // connections lost that nobody took away
+	Lost        map[string]int64 // those losses by how and when they ended
+	LostDevices []string         // a few of those devices, to look up in logs
+	Elapsed     time.Duration    // phase start (command or kill) to the last CONNACK
+	Rate        float64          // Done per second of Elapsed
+	Attempts    int64
+	Refusals    map[string]int64 // failed attempts by reason
+	P50, P99    time.Duration    // CONNACK latency: dial start to CONNACK, successful attempts
+	Max         time.Duration
+	TimedOut    bool
 }
 
 // StormReport is the result of Storm.
@@ -173,90 +177,19 @@ type StormReport struct {
 	ControlPlaneRSS                          int64
 }
 
-// proc is a child process with its log file.
-type proc struct {
-	name string
-	argv []string
-	env  []string
-	dir  string
-	cmd  *exec.Cmd
-	log  *os.File
-	done chan struct{} // closed when cmd.Wait returned
-}
-
-func (p *proc) start(stdin io.Reader, stdout io.Writer) error {
-	logf, err := os.OpenFile(filepath.Join(p.dir, p.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("bench: log of %s: %w", p.name, err)
-	}
-	cmd := exec.Command(p.argv[0], p.argv[1:]...)
-	cmd.Env = append(os.Environ(), p.env...)
-	cmd.Dir = p.dir
-	cmd.Stdin = stdin
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if stdout != nil {
-		cmd.Stdout = stdout
-	}
-	cmd.SysProcAttr = procAttr()
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("bench: start %s: %w", p.name, err)
-	}
-	p.cmd, p.log, p.done = cmd, logf, make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
-	return nil
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-// kill sends SIGKILL to the process group and waits for the process.
-func (p *proc) kill() {
-	if p.cmd == nil {
-		return
-	}
-	_ = killGroup(p.pid(), syscall.SIGKILL)
-	<-p.done
-}
-
-// stop asks the process to end (SIGTERM), and kills it after 15 seconds.
-func (p *proc) stop() {
-	if p.cmd == nil {
-		return
-	}
-	_ = killGroup(p.pid(), syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		p.kill()
-	}
-}
-
-// exited reports whether the process has ended.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stormRun is the state of one Storm.
+// stormRun is the state of one Storm. Only Storm's goroutine uses it; the
+// goroutines reading the workers' output only send on events.
 type stormRun struct {
 	cfg      StormConfig
 	cp       *proc
 	cpHTTP   string
+	adminKey string // the operator key of the control plane's admin API
 	gateways []*proc
 	gwAddrs  []string
 	workers  []*stormWorkerProc
 	events   chan stormEvent
 	procs    []*proc      // every process started, for cleanup
 	early    []stormEvent // events received before waitAll asked for their kind
-	mu       sync.Mutex
 }
 
 // stormWorkerProc is a worker process and its command pipe.
@@ -302,13 +235,11 @@ func (r *stormRun) cleanup() {
 		w.in.Close()
 		workers = append(workers, w.proc)
 	}
-	r.mu.Lock()
 	for _, p := range r.procs {
-		if p != r.cp && !slices.ContainsFunc(workers, func(w *proc) bool { return w == p }) {
+		if p != r.cp && !slices.Contains(workers, p) {
 			gateways = append(gateways, p)
 		}
 	}
-	r.mu.Unlock()
 	stopAll := func(ps []*proc) {
 		var wg sync.WaitGroup
 		for _, p := range ps {
@@ -323,12 +254,54 @@ func (r *stormRun) cleanup() {
 	}
 }
 
+// flockd describes a flockd process named name, with args after the
+// configured command.
 func (r *stormRun) flockd(name string, args ...string) *proc {
-	p := &proc{name: name, argv: append(slices.Clone(r.cfg.Flockd), args...), env: r.cfg.Env, dir: r.cfg.Dir}
-	return p
+	return &proc{name: name, argv: append(slices.Clone(r.cfg.Flockd), args...), env: r.cfg.Env, dir: r.cfg.Dir}
 }
 
 func (r *stormRun) run(ctx context.Context, rep *StormReport) error {
+	if err := r.startServers(ctx); err != nil {
+		return err
+	}
+	seed, kid, err := r.setupTenant(ctx, rep)
+	if err != nil {
+		return err
+	}
+	if err := r.startWorkers(ctx, seed, kid); err != nil {
+		return err
+	}
+	// Workers sign their devices' tokens before they report ready.
+	ready, err := r.waitAll(ctx, "ready", r.cfg.PhaseTimeout)
+	if err != nil {
+		return err
+	}
+	var signed int
+	var signTime time.Duration
+	for _, e := range ready {
+		signed += e.Signed
+		signTime += time.Duration(e.SignNanos)
+	}
+	if signTime > 0 {
+		rep.SignRate = float64(signed) / signTime.Seconds()
+	}
+	r.progress("%d tokens signed with EdDSA (%.0f per second per worker)", signed, rep.SignRate)
+	if err := r.connectPhase(ctx, rep); err != nil {
+		return err
+	}
+	if err := r.stormPhase(ctx, rep); err != nil {
+		return err
+	}
+	r.broadcast(stormCommand{Cmd: "stop"})
+	return nil
+}
+
+// listenTimeout bounds the wait for a gateway to listen: flockd waits up to
+// 20 seconds for its key cache first, on a machine the storm keeps busy.
+const listenTimeout = 90 * time.Second
+
+// startServers starts the control plane with NATS, then the gateways.
+func (r *stormRun) startServers(ctx context.Context) error {
 	cfg := r.cfg
 	ports := make([]int, 3+cfg.Gateways)
 	for i := range ports {
@@ -339,13 +312,12 @@ func (r *stormRun) run(ctx context.Context, rep *StormReport) error {
 		ports[i] = p
 	}
 	lo := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
-	adminKey := "storm-admin-" + rand.Text()
+	r.adminKey = "storm-admin-" + rand.Text()
 	r.cpHTTP = lo(ports[1])
 	natsURL := "nats://" + lo(ports[2])
 
-	// The control plane with NATS, then the gateways.
 	r.cp = r.flockd("controlplane", "all", "--mqtt-addr", lo(ports[0]), "--ws-addr", "", "--http-addr", r.cpHTTP,
-		"--nats-addr", lo(ports[2]), "--admin-key", adminKey, "--anonymous-tenant", "",
+		"--nats-addr", lo(ports[2]), "--admin-key", r.adminKey, "--anonymous-tenant", "",
 		"--data-dir", filepath.Join(cfg.Dir, "data"), "--gateway-id", "storm-cp", "--log-level", cfg.LogLevel)
 	if err := r.startProc(r.cp); err != nil {
 		return err
@@ -376,45 +348,23 @@ func (r *stormRun) run(ctx context.Context, rep *StormReport) error {
 		r.gwAddrs = append(r.gwAddrs, addr)
 	}
 	for g, p := range r.gateways {
-		if err := waitListening(ctx, p, r.gwAddrs[g], 30*time.Second); err != nil {
+		if err := waitListening(ctx, p, r.gwAddrs[g], listenTimeout); err != nil {
 			return err
 		}
 	}
 	r.progress("%d gateways up on %s", cfg.Gateways, strings.Join(r.gwAddrs, ", "))
+	return nil
+}
 
-	// The tenant, its quotas, its issuer key and its devices.
-	seed, kid, err := r.setupTenant(ctx, rep)
-	if err != nil {
-		return err
-	}
-
-	// Workers sign their devices' tokens.
-	if err := r.startWorkers(ctx, seed, kid); err != nil {
-		return err
-	}
-	ready, err := r.waitAll(ctx, "ready", cfg.PhaseTimeout)
-	if err != nil {
-		return err
-	}
-	var signed int
-	var signTime time.Duration
-	for _, e := range ready {
-		signed += e.Signed
-		signTime += time.Duration(e.SignNanos)
-	}
-	if signTime > 0 {
-		rep.SignRate = float64(signed) / signTime.Seconds()
-	}
-	r.progress("%d tokens signed with EdDSA (%.0f per second per worker)", signed, rep.SignRate)
-
-	// The connect phase.
+// connectPhase connects every device.
+func (r *stormRun) connectPhase(ctx context.Context, rep *StormReport) error {
 	before, err := r.controlPlaneRequests(ctx)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
 	r.broadcast(stormCommand{Cmd: "connect"})
-	phases, err := r.waitAll(ctx, "done", cfg.PhaseTimeout+30*time.Second)
+	phases, err := r.waitAll(ctx, "done", r.cfg.PhaseTimeout+30*time.Second)
 	if err != nil {
 		return err
 	}
@@ -427,12 +377,20 @@ func (r *stormRun) run(ctx context.Context, rep *StormReport) error {
 	rep.GatewayRSSConnect, rep.MaxGatewayRSSConnect = r.gatewayRSS()
 	r.progress("connect phase: %d of %d devices connected in %s", rep.Connect.Done, rep.Connect.Expected, rep.Connect.Elapsed.Round(time.Millisecond))
 	if rep.Connect.TimedOut {
-		return fmt.Errorf("bench: storm: only %d of %d devices connected within %s", rep.Connect.Done, rep.Connect.Expected, cfg.PhaseTimeout)
+		return fmt.Errorf("bench: storm: only %d of %d devices connected within %s", rep.Connect.Done, rep.Connect.Expected, r.cfg.PhaseTimeout)
 	}
+	return nil
+}
 
-	// The storm.
+// stormPhase kills and restarts the gateways (or has every device drop its
+// connection) and waits until every device is back.
+func (r *stormRun) stormPhase(ctx context.Context, rep *StormReport) error {
+	before, err := r.controlPlaneRequests(ctx)
+	if err != nil {
+		return err
+	}
 	var victims []int
-	switch cfg.Kill {
+	switch r.cfg.Kill {
 	case KillAll:
 		for g := range r.gateways {
 			victims = append(victims, g)
@@ -440,12 +398,12 @@ func (r *stormRun) run(ctx context.Context, rep *StormReport) error {
 	case KillOne:
 		victims = []int{0}
 	}
-	start = time.Now() // the drop starts with the command; a kill resets it
-	r.broadcast(stormCommand{Cmd: "storm", Expect: victims, Drop: cfg.Kill == KillDrop})
+	start := time.Now() // the drop starts with the command; a kill resets it
+	r.broadcast(stormCommand{Cmd: "storm", Expect: victims, Drop: r.cfg.Kill == KillDrop})
 	if _, err := r.waitAll(ctx, "armed", 30*time.Second); err != nil {
 		return err
 	}
-	if cfg.Kill != KillDrop {
+	if len(victims) > 0 {
 		start = time.Now()
 		var wg sync.WaitGroup
 		for _, g := range victims {
@@ -462,7 +420,7 @@ func (r *stormRun) run(ctx context.Context, rep *StormReport) error {
 				return err
 			}
 			r.gateways[g] = p
-			go func() { restarted <- waitListening(ctx, p, r.gwAddrs[g], 60*time.Second) }()
+			go func() { restarted <- waitListening(ctx, p, r.gwAddrs[g], listenTimeout) }()
 		}
 		for range victims {
 			if err := <-restarted; err != nil {
@@ -472,20 +430,19 @@ func (r *stormRun) run(ctx context.Context, rep *StormReport) error {
 		rep.Restart = time.Since(start)
 		r.progress("restarted gateways listen again %s after the kill", rep.Restart.Round(time.Millisecond))
 	}
-	phases, err = r.waitAll(ctx, "done", cfg.PhaseTimeout+30*time.Second)
+	phases, err := r.waitAll(ctx, "done", r.cfg.PhaseTimeout+30*time.Second)
 	if err != nil {
 		return err
 	}
 	rep.Storm = mergePhases("storm", start, phases)
-	final, err := r.controlPlaneRequests(ctx)
+	after, err := r.controlPlaneRequests(ctx)
 	if err != nil {
 		return err
 	}
-	rep.ControlPlaneRequestsStorm = final - after
+	rep.ControlPlaneRequestsStorm = after - before
 	rep.GatewayRSSStorm, rep.MaxGatewayRSSStorm = r.gatewayRSS()
 	rep.ControlPlaneRSS, _ = rss(r.cp.pid())
 	r.progress("storm: %d of %d devices reconnected in %s", rep.Storm.Done, rep.Storm.Expected, rep.Storm.Elapsed.Round(time.Millisecond))
-	r.broadcast(stormCommand{Cmd: "stop"})
 	return nil
 }
 
@@ -508,9 +465,7 @@ func (r *stormRun) startProc(p *proc) error {
 	if err := p.start(nil, nil); err != nil {
 		return err
 	}
-	r.mu.Lock()
 	r.procs = append(r.procs, p)
-	r.mu.Unlock()
 	return nil
 }
 
@@ -570,7 +525,7 @@ func (r *stormRun) setupTenant(ctx context.Context, rep *StormReport) ([]byte, s
 	tc := apiv1.New(api, su.APIKey.Key, nil)
 	// The connection quota leaves room for the counts a killed gateway
 	// reported before it died, which other gateways keep for a few seconds.
-	admin := apiv1.New(api, r.adminKey(), nil)
+	admin := apiv1.New(api, r.adminKey, nil)
 	if _, err := apiv1.OK(admin.AdminPutTenantQuotasWithResponse(ctx, tid, apiv1.QuotasInput{MaxConnections: int64(2 * cfg.Devices), MaxDevices: int64(cfg.Devices)})); err != nil {
 		return nil, "", fmt.Errorf("bench: storm: raise the quotas of tenant %s: %w", tid, err)
 	}
@@ -629,15 +584,6 @@ const (
 	stormPrefix   = "storm-"
 	stormAudience = "flockmq"
 )
-
-func (r *stormRun) adminKey() string {
-	for i, a := range r.cp.argv {
-		if a == "--admin-key" && i+1 < len(r.cp.argv) {
-			return r.cp.argv[i+1]
-		}
-	}
-	return ""
-}
 
 // probe connects as device id until the gateway accepts it, then
 // disconnects.
@@ -710,9 +656,7 @@ func (r *stormRun) startWorkers(ctx context.Context, seed []byte, kid string) er
 			stdoutR.Close()
 			return err
 		}
-		r.mu.Lock()
 		r.procs = append(r.procs, p)
-		r.mu.Unlock()
 		wp := &stormWorkerProc{proc: p, in: stdinW, enc: json.NewEncoder(stdinW)}
 		r.workers = append(r.workers, wp)
 		go r.readEvents(w, stdoutR)
@@ -806,161 +750,4 @@ func (r *stormRun) waitAll(ctx context.Context, kind string, timeout time.Durati
 		}
 	}
 	return got, nil
-}
-
-// controlPlaneRequests sums the control plane's HTTP request counts from
-// its /metrics (the API's HTTP server instrumentation; /metrics and
-// /healthz themselves are not counted).
-func (r *stormRun) controlPlaneRequests(ctx context.Context) (int64, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.cpHTTP+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("bench: storm: read the control plane's metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	return countRequests(resp.Body)
-}
-
-// countRequests sums the http_server_request_duration_seconds_count
-// samples of a Prometheus text exposition.
-func countRequests(body io.Reader) (int64, error) {
-	var n float64
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	found := false
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "http_server_request_duration_seconds_count") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			return 0, fmt.Errorf("bench: storm: metrics line %q: %w", line, err)
-		}
-		n += v
-		found = true
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	if !found {
-		return 0, errors.New("bench: storm: the control plane's metrics count no HTTP request")
-	}
-	return int64(n), nil
-}
-
-// gatewayRSS sums the gateways' resident memory and finds the largest.
-func (r *stormRun) gatewayRSS() (sum, largest int64) {
-	for _, g := range r.gateways {
-		n, err := rss(g.pid())
-		if err != nil {
-			continue
-		}
-		sum += n
-		largest = max(largest, n)
-	}
-	return sum, largest
-}
-
-// mergePhases adds up the workers' view of one phase that began at start.
-func mergePhases(name string, start time.Time, events []stormEvent) StormPhase {
-	ph := StormPhase{Name: name, Refusals: map[string]int64{}}
-	var lat []int64
-	var last int64
-	for _, e := range events {
-		p := e.Phase
-		if p == nil {
-			continue
-		}
-		ph.Expected += p.Expected
-		ph.Done += p.Done
-		ph.Connected += p.Connected
-		ph.Unexpected += p.Unexpected
-		ph.Attempts += p.Attempts
-		ph.TimedOut = ph.TimedOut || p.TimedOut
-		for k, v := range p.Refusals {
-			ph.Refusals[k] += v
-		}
-		lat = append(lat, p.Latency...)
-		last = max(last, p.LastNanos)
-	}
-	if last > 0 {
-		ph.Elapsed = time.Unix(0, last).Sub(start)
-	}
-	if ph.Elapsed > 0 {
-		ph.Rate = float64(ph.Done) / ph.Elapsed.Seconds()
-	}
-	if len(lat) > 0 {
-		slices.Sort(lat)
-		pct := func(q float64) time.Duration {
-			return time.Duration(lat[min(len(lat)-1, int(q*float64(len(lat))))]) * time.Microsecond
-		}
-		ph.P50, ph.P99, ph.Max = pct(0.50), pct(0.99), time.Duration(lat[len(lat)-1])*time.Microsecond
-	}
-	return ph
-}
-
-func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
-
-// PrintStorm writes the report as a table.
-func PrintStorm(w io.Writer, rep StormReport) {
-	fmt.Fprintf(w, "Reconnect storm: FlockMQ only (Mosquitto and the NATS server's MQTT listener have no per-tenant JWT verification to compare).\n")
-	fmt.Fprintf(w, "%d devices with Ed25519 tenant-issuer JWTs, %d gateway processes, %d worker processes; storm: %s.\n",
-		rep.Devices, rep.Gateways, rep.Workers, killText(rep.Kill))
-	if rep.MaxConnRate > 0 {
-		fmt.Fprintf(w, "Each gateway accepts at most %.0f connections/s (listener max_conn_rate).\n", rep.MaxConnRate)
-	}
-	fmt.Fprintf(w, "Setup: %d devices registered in %s; tokens signed at %.0f/s per worker.\n\n", rep.Devices, rep.SetupDevices.Round(time.Millisecond), rep.SignRate)
-	tw := newTable(w)
-	fmt.Fprintln(tw, "phase\tdevices\ttime to all\tconnects/s\tCONNACK p50\tp99\tmax\tattempts\tcontrol-plane requests\tgateway RSS (sum / largest)")
-	for _, x := range []struct {
-		p        StormPhase
-		requests int64
-		rss, big int64
-	}{
-		{rep.Connect, rep.ControlPlaneRequestsConnect, rep.GatewayRSSConnect, rep.MaxGatewayRSSConnect},
-		{rep.Storm, rep.ControlPlaneRequestsStorm, rep.GatewayRSSStorm, rep.MaxGatewayRSSStorm},
-	} {
-		p := x.p
-		fmt.Fprintf(tw, "%s\t%d / %d\t%s\t%.0f\t%s\t%s\t%s\t%d\t%d\t%s / %s\n", p.Name, p.Done, p.Expected,
-			p.Elapsed.Round(time.Millisecond), p.Rate, ms(p.P50), ms(p.P99), ms(p.Max), p.Attempts, x.requests, human(x.rss), human(x.big))
-	}
-	tw.Flush()
-	if rep.Restart > 0 {
-		fmt.Fprintf(w, "\nThe killed gateways exited %s after SIGKILL and listened again %s after it.\n",
-			rep.Killed.Round(time.Millisecond), rep.Restart.Round(time.Millisecond))
-	}
-	fmt.Fprintf(w, "Control plane + NATS process RSS at the end: %s.\n", human(rep.ControlPlaneRSS))
-	for _, p := range []StormPhase{rep.Connect, rep.Storm} {
-		if p.Unexpected > 0 {
-			fmt.Fprintf(w, "%s: %d connections were lost that the storm did not take away.\n", p.Name, p.Unexpected)
-		}
-		if p.TimedOut {
-			fmt.Fprintf(w, "%s: TIMED OUT with %d of %d devices back.\n", p.Name, p.Done, p.Expected)
-		}
-		if len(p.Refusals) == 0 {
-			fmt.Fprintf(w, "%s: no refused or failed attempt.\n", p.Name)
-			continue
-		}
-		fmt.Fprintf(w, "%s: failed attempts by reason:\n", p.Name)
-		reasons := make([]string, 0, len(p.Refusals))
-		for k := range p.Refusals {
-			reasons = append(reasons, k)
-		}
-		slices.SortFunc(reasons, func(a, b string) int { return int(p.Refusals[b] - p.Refusals[a]) })
-		for _, k := range reasons {
-			fmt.Fprintf(w, "  %8d  %s\n", p.Refusals[k], k)
-		}
-	}
-}
-
-func killText(k string) string {
-	switch k {
-	case KillOne:
-		return "SIGKILL one gateway and restart it"
-	case KillDrop:
-		return "every device drops its connection at once"
-	}
-	return "SIGKILL every gateway and restart them"
 }

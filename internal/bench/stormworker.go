@@ -69,17 +69,21 @@ type stormEvent struct {
 
 // workerPhase is what one worker saw in one phase.
 type workerPhase struct {
-	Name       string           `json:"name"`
-	StartNanos int64            `json:"start_nanos"` // when the worker began the phase
-	LastNanos  int64            `json:"last_nanos"`  // the phase's last successful CONNACK
-	Expected   int              `json:"expected"`    // devices that had to (re)connect
-	Done       int              `json:"done"`        // of them, (re)connected
-	Connected  int              `json:"connected"`   // devices connected at the end
-	Unexpected int              `json:"unexpected"`  // devices that lost a connection nobody took away
-	Attempts   int64            `json:"attempts"`
-	Refusals   map[string]int64 `json:"refusals"`
-	Latency    []int64          `json:"latency_us"` // per successful attempt: dial start to CONNACK
-	TimedOut   bool             `json:"timed_out"`
+	Name       string `json:"name"`
+	StartNanos int64  `json:"start_nanos"` // when the worker began the phase
+	LastNanos  int64  `json:"last_nanos"`  // the phase's last successful CONNACK
+	Expected   int    `json:"expected"`    // devices that had to (re)connect
+	Done       int    `json:"done"`        // of them, (re)connected
+	Connected  int    `json:"connected"`   // devices connected at the end
+	Unexpected int    `json:"unexpected"`  // devices that lost a connection nobody took away
+	// Lost counts those losses by how the connection ended and after how
+	// long; LostDevices names a few of the devices, to look up in logs.
+	Lost        map[string]int64 `json:"lost,omitempty"`
+	LostDevices []string         `json:"lost_devices,omitempty"`
+	Attempts    int64            `json:"attempts"`
+	Refusals    map[string]int64 `json:"refusals"`
+	Latency     []int64          `json:"latency_us"` // per successful attempt: dial start to CONNACK
+	TimedOut    bool             `json:"timed_out"`
 }
 
 // device is one simulated device of a worker.
@@ -331,8 +335,8 @@ func (w *stormWorker) record(d *device, nc net.Conn, began time.Time, refusal st
 	}
 }
 
-// lost notes that d's connection ended.
-func (w *stormWorker) lost(d *device, byUs bool) {
+// lost notes that d's connection ended after it had been held for held.
+func (w *stormWorker) lost(d *device, byUs bool, why error, held time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	d.nc = nil
@@ -342,7 +346,32 @@ func (w *stormWorker) lost(d *device, byUs bool) {
 		p.Unexpected++
 		d.pending = true
 		p.Expected++
+		if p.Lost == nil {
+			p.Lost = map[string]int64{}
+		}
+		p.Lost[lossReason(why, held)]++
+		if len(p.LostDevices) < 5 {
+			p.LostDevices = append(p.LostDevices, d.id)
+		}
 	}
+}
+
+// lossReason names how a held connection ended, and roughly when.
+func lossReason(err error, held time.Duration) string {
+	how := "ended: " + classify("read", err)
+	switch {
+	case errors.Is(err, io.EOF):
+		how = "closed by the gateway"
+	case errors.Is(err, syscall.ECONNRESET):
+		how = "reset by the gateway"
+	}
+	switch {
+	case held < time.Second:
+		return how + " within 1s"
+	case held < 10*time.Second:
+		return how + " within 10s"
+	}
+	return how + " after 10s or more"
 }
 
 // run is one device's life: connect, hold the connection, reconnect.
@@ -374,8 +403,9 @@ func (w *stormWorker) run(ctx context.Context, d *device) {
 			continue
 		}
 		failures = 0
-		dropped := w.hold(ctx, d, nc)
-		w.lost(d, dropped)
+		held := time.Now()
+		dropped, why := w.hold(ctx, d, nc)
+		w.lost(d, dropped, why, time.Since(held))
 	}
 }
 
@@ -495,7 +525,7 @@ func classify(step string, err error) string {
 // hold keeps d's connection until it ends, sending PINGREQ after half the
 // keepalive without traffic. It reports whether the device closed it
 // itself (a drop command or the end of the run).
-func (w *stormWorker) hold(ctx context.Context, d *device, nc net.Conn) (byUs bool) {
+func (w *stormWorker) hold(ctx context.Context, d *device, nc net.Conn) (byUs bool, why error) {
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
 	defer nc.Close()
@@ -511,12 +541,12 @@ func (w *stormWorker) hold(ctx context.Context, d *device, nc net.Conn) (byUs bo
 		case err == nil:
 		case half > 0 && errors.Is(err, os.ErrDeadlineExceeded):
 			if _, err := nc.Write(pingreq); err != nil {
-				return ctx.Err() != nil
+				return ctx.Err() != nil, err
 			}
 		case errors.Is(err, net.ErrClosed):
-			return true
+			return true, err
 		default:
-			return ctx.Err() != nil
+			return ctx.Err() != nil, err
 		}
 		if half > 0 {
 			nc.SetReadDeadline(time.Now().Add(half))

@@ -16,10 +16,11 @@ import (
 // Until ready is closed (the key cache has loaded the configuration), a
 // token cannot be judged, so it is refused with errKeysLoading, which the
 // gateway answers with "server unavailable" (MQTT 3.1.1 section 3.2.2.3
-// return code 0x03, MQTT 5 reason code 0x88): devices retry that, whereas "not authorized" would
-// tell them their credentials are wrong. It also spares the signature
-// check of tokens a half-loaded cache would refuse anyway, which matters
-// when every device reconnects to a restarted gateway at once.
+// return code 0x03, MQTT 5 reason code 0x88): devices retry that, whereas
+// "not authorized" would tell them their credentials are wrong. It also
+// spares the signature check of tokens a half-loaded cache would refuse
+// anyway, which matters when every device reconnects to a restarted
+// gateway at once.
 type authChain struct {
 	jwt       *jwtauth.Verifier
 	anonymous string          // tenant of clients without credentials; "" refuses them

@@ -324,19 +324,22 @@ func (i *Instance) startGateway(ctx context.Context, cfg Config, nc *nats.Conn, 
 
 // keyCacheWait is how long a starting gateway waits for its key cache
 // before it opens its listeners. When the configuration bucket exists it
-// waits for the whole of it (up to two minutes): a gateway restarted into
-// a reconnect storm that listened earlier could only turn its devices away
+// waits for the whole of it, up to 20 seconds: a gateway restarted into a
+// reconnect storm that listened earlier could only turn its devices away
 // (with "server unavailable", see authChain), at a cost in CPU that slows
 // the load itself several times over; its devices are better refused by
-// the kernel meanwhile. Without the bucket (no control plane has run yet)
-// it waits 3 seconds and listens, so anonymous clients get in.
+// the kernel meanwhile. The bound stays below the default Kubernetes
+// liveness window (3 probes 10 s apart), since /healthz is served only once
+// Start returns; a larger configuration finishes loading while the gateway
+// listens. Without the bucket (no control plane has run yet) it waits 3
+// seconds, so anonymous clients get in.
 func keyCacheWait(ctx context.Context, js jetstream.JetStream) time.Duration {
 	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if _, err := js.KeyValue(lctx, tenant.ConfigBucket); err != nil {
 		return 3 * time.Second
 	}
-	return 2 * time.Minute
+	return 20 * time.Second
 }
 
 // MQTTAddr returns the bound address of the MQTT over TCP listener, or nil.
