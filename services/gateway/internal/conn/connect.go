@@ -244,6 +244,15 @@ func (c *Conn) handshake() (CloseReason, error) {
 		}
 	}
 
+	// A client that gave up on this connection (a connect timeout, and it
+	// dialled again) may have sent its CONNECT long before the gateway read
+	// it, e.g. from a full accept queue during a reconnect storm. Taking
+	// the session over for it would cut off the client's newer, live
+	// connection: when its socket is already closed, stop here.
+	if c.in.buffered() == 0 && peerClosed(c.nc) {
+		return CloseConnectionLost, errors.New("the client closed the connection before its CONNECT was answered")
+	}
+
 	// Claim the session.
 	now := c.env.now()
 	claimed, err := c.env.Sessions.Claim(ctx, c.key, c.env.GatewayID, byte(cp.Version), cp.CleanStart, now)

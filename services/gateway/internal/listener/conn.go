@@ -38,6 +38,11 @@ func (c *Conn) ListenerName() string { return c.name }
 // Kind returns the transport that carried c.
 func (c *Conn) Kind() Kind { return c.kind }
 
+// NetConn returns the connection c wraps (as (*tls.Conn).NetConn does),
+// for a caller that needs the socket underneath, such as a check whether
+// the peer has closed it.
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
 // TLSConn is the net.Conn handed to a Handler by a tls or wss listener. Its
 // ConnectionState method has the signature of (*tls.Conn).ConnectionState, so
 // handlers can find it with one type assertion on

@@ -215,6 +215,9 @@ func (c *proxyConn) checkHeader() error {
 	return c.err
 }
 
+// NetConn returns the TCP connection under the PROXY protocol header.
+func (c *proxyConn) NetConn() net.Conn { return c.pc.Raw() }
+
 func (c *proxyConn) Read(b []byte) (int, error) {
 	if err := c.checkHeader(); err != nil {
 		return 0, err
