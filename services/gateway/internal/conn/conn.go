@@ -129,6 +129,7 @@ type Conn struct {
 	replayed    uint64      // the resume replay covered the stream through this sequence
 	resumeBuf   []pendingMsg
 	dropped     uint64 // QoS 0 messages dropped for a full queue
+	severe      bool   // counted in its tenant's severe backlogs (publish.go)
 }
 
 // New returns a connection over nc.
@@ -486,6 +487,7 @@ func (c *Conn) finish(reason CloseReason, detail error) {
 	}
 	c.mu.Lock()
 	c.stopping = true
+	c.clearSevereLocked()
 	if len(c.out) > 0 || len(c.ops) > 0 {
 		c.wakeLocked() // drain what is left (the DISCONNECT above, store writes)
 	}

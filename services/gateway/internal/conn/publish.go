@@ -68,8 +68,11 @@ func (c *Conn) publish(p *mqtt.Publish) (CloseReason, error) {
 		// before taking one more. While a subscriber of the tenant falls
 		// behind, take one at a time, as if unpipelined.
 		depth := int(lim.ReceiveMaximum) - 1
-		if backlogged(c.key.Tenant) {
+		if b := backlogOf(c.key.Tenant); b.recent() {
 			depth = min(depth, backlogDepth)
+			if b.severe.Load() > 0 {
+				c.waitBacklog(b)
+			}
 		}
 		c.waitPipeline(depth)
 	}
@@ -241,35 +244,93 @@ func (c *Conn) handlePubrel(p *mqtt.Pubrel) (CloseReason, error) {
 // has a backlog of QoS 1/2 messages of a tenant (a pending list longer
 // than 1/backlogShare of MaxPending, seen within backlogHold), that
 // tenant's publishers here keep at most backlogDepth+1 publishes each in
-// the pipe, which gives the subscribers time to catch up (measured with
-// flockctl bench fan-in 8→1 QoS 1: without it the subscriber overflowed
-// MaxPending within two seconds and was disconnected). The backlogs map
-// holds one entry per tenant that ever had a backlog. The mark expires by
-// itself, so a connection that ends leaves nothing behind; a tenant's
-// backlog slows only that tenant.
+// the pipe. While any of its connections here holds more than
+// 1/backlogSevere of MaxPending (until it is back under half of that),
+// the tenant's publishers also wait (up to backlogWait per PUBLISH,
+// reading nothing meanwhile, so TCP slows the client down): the tenant
+// then publishes at the pace of its slowest subscriber instead of
+// overflowing it. Measured with flockctl bench: without the depth limit,
+// fan-in 8→1 QoS 1 overflowed the subscriber's MaxPending within two
+// seconds; without the wait, fan-out 1→100 QoS 1 overflowed all hundred
+// subscribers once durable publishes were acknowledged faster. A
+// subscriber that stops reading altogether holds the tenant's publishers
+// back at most backlogWait per message; its pending list then fills and it
+// is disconnected with a reason (deliverLocked), so one dead client cannot
+// stall its tenant. The backlogs map holds one entry per tenant that ever
+// had a backlog; a tenant's backlog slows only that tenant.
 const (
-	backlogShare = 16
-	backlogHold  = 20 * time.Millisecond
-	backlogDepth = 7
+	backlogShare  = 16
+	backlogSevere = 2
+	backlogHold   = 20 * time.Millisecond
+	backlogDepth  = 7
+	backlogWait   = time.Second
+	backlogStep   = 200 * time.Microsecond
 )
 
-// backlogs maps a tenant id to the monotonic time (*atomic.Int64,
-// nanoseconds since clockStart) a backlog was last seen.
-var backlogs sync.Map
-
-var clockStart = time.Now()
-
-func markBacklog(tenant string) {
-	v, ok := backlogs.Load(tenant)
-	if !ok {
-		v, _ = backlogs.LoadOrStore(tenant, new(atomic.Int64))
-	}
-	v.(*atomic.Int64).Store(int64(time.Since(clockStart)))
+// backlog is one tenant's backlog state on this gateway.
+type backlog struct {
+	seen   atomic.Int64 // when a pending list past the lower mark was last seen (nanoseconds since clockStart)
+	severe atomic.Int32 // connections whose pending list is past the upper mark
 }
 
-func backlogged(tenant string) bool {
-	v, ok := backlogs.Load(tenant)
-	return ok && time.Since(clockStart)-time.Duration(v.(*atomic.Int64).Load()) < backlogHold
+// noBacklog answers for tenants that never had one.
+var noBacklog backlog
+
+// backlogs maps a tenant id to its *backlog.
+var backlogs sync.Map
+
+// clockStart is the origin of the backlog marks (monotonic time).
+var clockStart = time.Now()
+
+func backlogOf(tenant string) *backlog {
+	if v, ok := backlogs.Load(tenant); ok {
+		return v.(*backlog)
+	}
+	return &noBacklog
+}
+
+// recent reports whether a backlog was seen within backlogHold.
+func (b *backlog) recent() bool {
+	t := b.seen.Load()
+	return t != 0 && time.Since(clockStart)-time.Duration(t) < backlogHold
+}
+
+// trackBacklogLocked updates the tenant's backlog with the length of the
+// connection's pending list; callers hold c.mu.
+func (c *Conn) trackBacklogLocked() {
+	n, max := len(c.pending), c.env.Limits.MaxPending
+	switch {
+	case n >= max/backlogShare:
+		v, ok := backlogs.Load(c.key.Tenant)
+		if !ok {
+			v, _ = backlogs.LoadOrStore(c.key.Tenant, new(backlog))
+		}
+		b := v.(*backlog)
+		b.seen.Store(int64(time.Since(clockStart)))
+		if !c.severe && n >= max/backlogSevere {
+			c.severe = true
+			b.severe.Add(1)
+		}
+	case c.severe && n < max/backlogSevere/2:
+		c.clearSevereLocked()
+	}
+}
+
+// clearSevereLocked takes the connection out of its tenant's count of
+// severe backlogs.
+func (c *Conn) clearSevereLocked() {
+	if c.severe {
+		c.severe = false
+		backlogOf(c.key.Tenant).severe.Add(-1)
+	}
+}
+
+// waitBacklog holds the reader while a connection of its tenant has a
+// severe backlog, at most backlogWait, or until the connection is killed.
+func (c *Conn) waitBacklog(b *backlog) {
+	for waited := time.Duration(0); waited < backlogWait && c.killed.Load() == 0 && b.severe.Load() > 0; waited += backlogStep {
+		time.Sleep(backlogStep)
+	}
 }
 
 // pubPipe is one connection's inbound QoS 1/2 pipeline.
@@ -525,9 +586,7 @@ func (c *Conn) deliverLocked(m *bridge.Message, d router.Delivery, force bool) {
 		}
 	}
 	c.pending = append(c.pending, pendingMsg{m: m, d: d})
-	if len(c.pending) >= c.env.Limits.MaxPending/backlogShare {
-		markBacklog(c.key.Tenant)
-	}
+	c.trackBacklogLocked()
 	c.pumpLocked()
 }
 
@@ -558,6 +617,9 @@ func (c *Conn) pumpLocked() {
 	}
 	if len(c.pending) == 0 {
 		c.pending = nil
+	}
+	if c.severe {
+		c.trackBacklogLocked()
 	}
 	if len(c.pending) < c.env.Limits.MaxPending/2 {
 		select {

@@ -155,14 +155,7 @@ type pipeClient struct {
 // dialPipe connects clientID with a clean session and checks the CONNACK.
 func dialPipe(tb testing.TB, g *pipeGateway, v mqtt.Version, clientID string) *pipeClient {
 	tb.Helper()
-	nc, err := net.DialTimeout("tcp", g.addr, 5*time.Second)
-	if err != nil {
-		tb.Fatalf("dial: %v", err)
-	}
-	tb.Cleanup(func() { nc.Close() })
-	r := mqtt.NewReader(bufio.NewReader(nc), 0)
-	r.SetVersion(v)
-	c := &pipeClient{tb: tb, nc: nc, r: r, v: v}
+	c := dialRaw(tb, g, v)
 	c.send(&mqtt.Connect{Version: v, ProtocolName: "MQTT", ClientID: clientID, CleanStart: true, KeepAlive: 60})
 	p, err := c.read()
 	if err != nil {
@@ -172,6 +165,20 @@ func dialPipe(tb testing.TB, g *pipeGateway, v mqtt.Version, clientID string) *p
 		tb.Fatalf("got %v, want a successful CONNACK", p)
 	}
 	return c
+}
+
+// dialRaw opens a TCP connection to g for a client of version v, which
+// still has to send its CONNECT.
+func dialRaw(tb testing.TB, g *pipeGateway, v mqtt.Version) *pipeClient {
+	tb.Helper()
+	nc, err := net.DialTimeout("tcp", g.addr, 5*time.Second)
+	if err != nil {
+		tb.Fatalf("dial: %v", err)
+	}
+	tb.Cleanup(func() { nc.Close() })
+	r := mqtt.NewReader(bufio.NewReader(nc), 0)
+	r.SetVersion(v)
+	return &pipeClient{tb: tb, nc: nc, r: r, v: v}
 }
 
 func (c *pipeClient) send(p mqtt.Packet) {
