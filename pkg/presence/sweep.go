@@ -96,7 +96,8 @@ type Sweep struct {
 
 // ClaimSweep elects the caller, the gateway holder, to sweep dead: it
 // creates sweeps.<dead.ID>, or takes it over when the record there is
-// older than ttl, or names an earlier instance of the gateway. It returns
+// older than ttl, names an earlier instance of the gateway, or is the
+// holder's own. It returns
 // ErrSweepHeld when another gateway holds a fresh lock, ErrSweepDone when
 // this instance of dead was swept already.
 func (r *Reader) ClaimSweep(ctx context.Context, dead Gateway, holder string, ttl time.Duration) (*Sweep, error) {
@@ -123,7 +124,9 @@ func (r *Reader) ClaimSweep(ctx context.Context, dead Gateway, holder string, tt
 			if cur.Done {
 				return nil, ErrSweepDone
 			}
-			if r.cfg.Now().Sub(e.Created()) <= ttl {
+			// The holder itself may take its lock again: its earlier
+			// attempt stopped on an error.
+			if cur.Holder != holder && r.cfg.Now().Sub(e.Created()) <= ttl {
 				return nil, ErrSweepHeld
 			}
 		}
