@@ -145,7 +145,7 @@ func (m *member) crash(clients ...*client) {
 
 // sweepCluster runs gateways against one NATS server and one session
 // store, each with presence heartbeats every 100ms and, unless told
-// otherwise, a sweeper that finds a gateway dead after 1s.
+// otherwise, a sweeper that finds a gateway dead after 500ms.
 type sweepCluster struct {
 	tb    testing.TB
 	ns    *natsembed.Server
@@ -191,7 +191,7 @@ func (sc *sweepCluster) start(id string, sweeper bool) *member {
 		GatewayID:           id,
 		Listeners:           []listener.Config{{Name: "mqtt", Kind: listener.KindTCP, Addr: "127.0.0.1:0"}},
 		ExpirySweepInterval: 100 * time.Millisecond,
-		Sweeper:             gateway.SweeperConfig{DeadAfter: time.Second, CheckInterval: 100 * time.Millisecond, WillRate: 1000},
+		Sweeper:             gateway.SweeperConfig{DeadAfter: 500 * time.Millisecond, CheckInterval: 100 * time.Millisecond, WillRate: 1000},
 	}, deps)
 	if err != nil {
 		tb.Fatalf("gateway.New: %v", err)
@@ -252,8 +252,9 @@ func expectNothing(tb testing.TB, sub *client) {
 // TestCrashedGatewayWills: gateway gw1 crashes with clients holding wills
 // and persistent sessions. One of the surviving gateways disconnects the
 // sessions on its behalf and publishes each will once, when due; a client
-// that came back through another gateway first gets no will published;
-// clients that come back later do not get their wills published again.
+// that came back through another gateway first gets no will published,
+// nor does one that comes back while its will waits for its delay; clients
+// that come back later do not get their wills published again.
 func TestCrashedGatewayWills(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -285,6 +286,8 @@ func testCrashedGatewayWills(t *testing.T, store session.Store) {
 		connectClient(t, victim.testGateway, mqtt.V5, "long-delay", false, willOf("long-delay", 3600, 3600)),
 		connectClient(t, victim.testGateway, mqtt.V5, "expires", false, willOf("expires", 3600, 2)),
 		connectClient(t, victim.testGateway, mqtt.V5, "returns", false, willOf("returns", 60, 3600)),
+		connectClient(t, victim.testGateway, mqtt.V5, "delayed", false, willOf("delayed", 4, 3600)),
+		connectClient(t, victim.testGateway, mqtt.V5, "delayed-returns", false, willOf("delayed-returns", 3, 3600)),
 		connectClient(t, victim.testGateway, mqtt.V5, "no-will", false, func(c *mqtt.Connect) {
 			c.Properties.SessionExpiry, c.Properties.SessionExpirySet = 3600, true
 		}),
@@ -295,15 +298,23 @@ func testCrashedGatewayWills(t *testing.T, store session.Store) {
 	// its delayed will stays unsent, and the sweeper leaves it alone.
 	connectClient(t, gw3.testGateway, mqtt.V5, "returns", false, willOf("returns", 60, 3600))
 
-	collectWills(t, watcher, "wills/zero", "wills/v311", "wills/short-delay", "wills/expires")
 	checkFor(t, 10*time.Second, func() error {
 		for _, g := range []*member{gw2, gw3} {
-			if logContains(g.testGateway, "gateway gw1 stopped sending heartbeats") == nil {
-				return logContains(g.testGateway, "disconnecting its 6 sessions and publishing their 5 wills at up to 1000/s")
+			if logContains(g.testGateway, "the sessions of crashed gateway gw1 are disconnected: 8 sessions disconnected") == nil {
+				return errors.Join(
+					logContains(g.testGateway, "gateway gw1 stopped sending heartbeats"),
+					logContains(g.testGateway, "disconnecting its 8 sessions and publishing their 7 wills at up to 1000/s"),
+					logContains(g.testGateway, "wills to publish when their delay ends"))
 			}
 		}
 		return errors.New("no surviving gateway logged the sweep of gw1")
 	})
+	// "delayed-returns" comes back after the sweep, before its will delay
+	// of 3s ends: the will waiting for it is dropped.
+	connectClient(t, gw2.testGateway, mqtt.V5, "delayed-returns", false)
+	// Wills due at once, at the session's end (2s) and after a delay (4s,
+	// after the dropped one's 3s).
+	collectWills(t, watcher, "wills/zero", "wills/v311", "wills/short-delay", "wills/expires", "wills/delayed")
 
 	ctx := t.Context()
 	for _, id := range []string{"long-delay", "no-will"} {
