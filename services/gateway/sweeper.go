@@ -116,10 +116,12 @@ func (c SweeperConfig) withDefaults() SweeperConfig {
 //
 // Sessions with a will are taken one at a time at WillRate, so the wills of
 // a crash are paced; sessions without one are orphaned at store speed.
-// Every step is fenced by the epoch Orphan returns, so a will is published
-// once: a client that reconnects claims a new epoch, and a session it
-// resumes is no longer connected, so its new gateway does not publish the
-// old connection's will again.
+// Every step is fenced by an epoch (the one the session was listed with
+// until Orphan, the one Orphan returns after), so a will is published
+// once: a client that reconnects claims a new epoch, which fails the
+// sweeper's next step, and what its new gateway finds (a connected session
+// whose will is already taken, or a disconnected session) tells it there is
+// no lost connection's will left to publish.
 //
 // A gateway that restarts under the same id sees its own previous life's
 // sessions: before its listeners open, Server.Start lists the sessions
@@ -224,7 +226,15 @@ func (w *sweeper) run(ctx context.Context, previous []orphanRef, started time.Ti
 			if ctx.Err() != nil {
 				return
 			}
-			w.orphan(ctx, r, w.self, started, &st)
+			s, err := w.store.Load(ctx, r.key)
+			switch {
+			case err != nil:
+				w.count(ctx, &st, r.key, w.self, err)
+			case s.Epoch != r.epoch || !s.Connected || s.Owner != w.self:
+				st.returned++
+			default:
+				w.orphan(ctx, s, w.self, started, &st)
+			}
 		}
 		w.log.Info(fmt.Sprintf("the sessions gateway %s held before its restart are disconnected: %s", w.self, st))
 	}
@@ -308,7 +318,7 @@ func (w *sweeper) sweepDead(ctx context.Context, g presence.Gateway) {
 			}
 			refreshed = time.Now()
 		}
-		w.orphan(ctx, orphanRef{s.Key, s.Epoch, s.Will != nil}, g.ID, g.LastSeen, &st)
+		w.orphan(ctx, s, g.ID, g.LastSeen, &st)
 		return ctx.Err() == nil
 	})
 	if lost {
@@ -349,31 +359,44 @@ func (s sweepStats) String() string {
 	return out
 }
 
-// orphan disconnects one session on behalf of owner at at, then settles
-// its will.
-func (w *sweeper) orphan(ctx context.Context, r orphanRef, owner string, at time.Time, st *sweepStats) {
-	if r.hasWill && w.pace.wait(ctx) != nil {
+// orphan disconnects one session, listed as connected through owner, on
+// owner's behalf at at, and settles its will.
+//
+// A will already due (its delay, or the session's expiry, has passed since
+// at) is taken first, with the epoch the session was listed with: if the
+// client came back through another gateway meanwhile, that gateway found
+// the lost connection and published the will itself [MQTT-3.1.2-8], and
+// this SetWill fails; a client that comes back after it finds no will to
+// publish again. Then the session is orphaned, which starts its expiry
+// clock at at, and a will due later waits for its delay.
+func (w *sweeper) orphan(ctx context.Context, s *session.State, owner string, at time.Time, st *sweepStats) {
+	if s.Will != nil && w.pace.wait(ctx) != nil {
 		return
 	}
-	o, err := w.store.Orphan(ctx, r.key, owner, r.epoch, at)
-	switch {
-	case errors.Is(err, session.ErrFenced) || errors.Is(err, session.ErrNotFound):
-		st.returned++ // reconnected (or ended) meanwhile: not ours to touch
-		return
-	case err != nil:
-		st.failed++
-		if ctx.Err() == nil {
-			w.log.Warn(fmt.Sprintf("could not disconnect the session of client %s left by gateway %s", r.key.ClientID, owner),
-				"tenant_id", r.key.Tenant, "client_id", r.key.ClientID, "err", err)
+	now := w.clock()
+	took := false
+	if s.Will != nil && willDue(s, at, now) {
+		if err := w.store.SetWill(ctx, s.Key, s.Epoch, nil); err != nil {
+			w.count(ctx, st, s.Key, owner, err)
+			return
+		}
+		took = true
+		if w.publish(ctx, s.Key, s.Will) {
+			st.published++
+		}
+	}
+	o, err := w.store.Orphan(ctx, s.Key, owner, s.Epoch, at)
+	if err != nil {
+		if !took {
+			w.count(ctx, st, s.Key, owner, err)
 		}
 		return
 	}
 	st.orphaned++
-	now := w.clock()
 	switch {
 	case o.ExpiredAt(now):
 		// The session ended with the connection, or expired since the
-		// crash: its will is due now [MQTT-3.1.2-23] [MQTT-3.1.3-9].
+		// crash [MQTT-3.1.2-23]; its will, if still there, is due.
 		if w.end(ctx, o) {
 			st.published++
 		}
@@ -391,6 +414,33 @@ func (w *sweeper) orphan(ctx context.Context, r orphanRef, owner string, at time
 		if w.release(ctx, o.Key, o.Epoch, o.Will) {
 			st.published++
 		}
+	}
+}
+
+// willDue reports whether the will of s, whose connection was lost at at,
+// is due at now: its delay has passed, or the session has ended
+// [MQTT-3.1.3-9].
+func willDue(s *session.State, at, now time.Time) bool {
+	due := at.Add(time.Duration(s.Will.Delay) * time.Second)
+	if s.ExpiryInterval != session.NeverExpire {
+		if end := at.Add(time.Duration(s.ExpiryInterval) * time.Second); end.Before(due) {
+			due = end
+		}
+	}
+	return !due.After(now)
+}
+
+// count records a session the sweeper could not take: one whose client
+// came back (or that ended) meanwhile, or a store error.
+func (w *sweeper) count(ctx context.Context, st *sweepStats, key session.Key, owner string, err error) {
+	if errors.Is(err, session.ErrFenced) || errors.Is(err, session.ErrNotFound) {
+		st.returned++
+		return
+	}
+	st.failed++
+	if ctx.Err() == nil {
+		w.log.Warn(fmt.Sprintf("could not disconnect the session of client %s left by gateway %s", key.ClientID, owner),
+			"tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
 	}
 }
 

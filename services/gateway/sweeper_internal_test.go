@@ -3,11 +3,20 @@ package gateway
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/flockmq/flockmq/internal/natsembed/natstest"
+	"github.com/flockmq/flockmq/pkg/session"
+	"github.com/flockmq/flockmq/pkg/session/memstore"
+	"github.com/flockmq/flockmq/services/gateway/internal/bridge"
+	"github.com/flockmq/flockmq/services/gateway/internal/conn"
 )
 
 func TestCount(t *testing.T) {
@@ -83,4 +92,113 @@ func TestPacer(t *testing.T) {
 			t.Fatalf("wait with a cancelled context = %v, want context.Canceled", err)
 		}
 	})
+}
+
+// newTestSweeper returns a sweeper for gateway gw-live over store, whose
+// wills go to a real NATS server; nothing reads the heartbeats.
+func newTestSweeper(t *testing.T, store session.Store) *sweeper {
+	t.Helper()
+	ns := natstest.Start(t)
+	nc, err := nats.Connect("", nats.InProcessServer(ns.NATS()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	log := slog.New(slog.DiscardHandler)
+	br, err := bridge.New(nc, bridge.Config{GatewayID: "gw-live"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = br.Close() })
+	return newSweeper(SweeperConfig{WillRate: 1_000_000}, "gw-live", nil, store, conn.NewWills(br, store, log, time.Now), log, time.Now)
+}
+
+// TestSweeperOrphan walks one listed session of a dead gateway through
+// orphan and checks what it did: which wills are published now, later or
+// by the expiry sweeper, and that a client back meanwhile is left alone
+// [MQTT-3.1.2-8] [MQTT-3.1.3-9] [MQTT-3.1.2-23].
+func TestSweeperOrphan(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name        string
+		delay       uint32 // will delay; 0 when noWill is set means no will
+		noWill      bool
+		expiry      uint32
+		lost        time.Duration // how long ago the connection was lost
+		returns     bool          // the client reconnects between listing and orphan
+		want        sweepStats
+		wantSession string // "deleted", "connected", "no will", "will kept"
+	}{
+		{name: "will due, expiry 0", expiry: 0, lost: time.Second,
+			want: sweepStats{orphaned: 1, published: 1}, wantSession: "deleted"},
+		{name: "will due, session kept", expiry: 3600, lost: time.Second,
+			want: sweepStats{orphaned: 1, published: 1}, wantSession: "no will"},
+		{name: "will after its delay", delay: 60, expiry: 3600, lost: time.Second,
+			want: sweepStats{orphaned: 1, delayed: 1}, wantSession: "will kept"},
+		{name: "will delay past since the crash", delay: 60, expiry: 3600, lost: 2 * time.Minute,
+			want: sweepStats{orphaned: 1, published: 1}, wantSession: "no will"},
+		{name: "session ends before the will delay", delay: 60, expiry: 10, lost: time.Second,
+			want: sweepStats{orphaned: 1}, wantSession: "will kept"},
+		{name: "session expired since the crash", delay: 60, expiry: 10, lost: time.Minute,
+			want: sweepStats{orphaned: 1, published: 1}, wantSession: "deleted"},
+		{name: "no will", noWill: true, expiry: 3600, lost: time.Second,
+			want: sweepStats{orphaned: 1}, wantSession: "no will"},
+		{name: "client back first", expiry: 3600, lost: time.Second, returns: true,
+			want: sweepStats{returned: 1}, wantSession: "connected"},
+		{name: "client back first, delayed will", delay: 60, expiry: 3600, lost: time.Second, returns: true,
+			want: sweepStats{returned: 1}, wantSession: "connected"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := memstore.New()
+			w := newTestSweeper(t, store)
+			ctx := t.Context()
+			k := session.Key{Tenant: "acme", ClientID: "c"}
+			c, err := store.Claim(ctx, k, "gw-dead", 5, false, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := store.SetExpiry(ctx, k, c.Epoch, tc.expiry); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.noWill {
+				if err := store.SetWill(ctx, k, c.Epoch, &session.Will{Topic: "wills/c", Delay: tc.delay}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			listed, _, err := store.Owned(ctx, "gw-dead", "", 10)
+			if err != nil || len(listed) != 1 {
+				t.Fatalf("Owned = %d sessions, %v", len(listed), err)
+			}
+			if tc.returns {
+				if _, err := store.Claim(ctx, k, "gw-other", 5, false, now); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var st sweepStats
+			w.orphan(ctx, listed[0], "gw-dead", now.Add(-tc.lost), &st)
+			if st != tc.want {
+				t.Errorf("orphan did %+v, want %+v", st, tc.want)
+			}
+			got, err := store.Load(ctx, k)
+			var state string
+			switch {
+			case errors.Is(err, session.ErrNotFound):
+				state = "deleted"
+			case err != nil:
+				t.Fatal(err)
+			case got.Connected:
+				state = "connected"
+			case got.Will == nil:
+				state = "no will"
+			default:
+				state = "will kept"
+			}
+			if state != tc.wantSession {
+				t.Errorf("session after orphan: %s, want %s", state, tc.wantSession)
+			}
+			if n := len(w.delayed); n != tc.want.delayed {
+				t.Errorf("%d wills wait for their delay, want %d", n, tc.want.delayed)
+			}
+		})
+	}
 }
