@@ -95,9 +95,9 @@ type Sweep struct {
 }
 
 // ClaimSweep elects the caller, the gateway holder, to sweep dead: it
-// creates sweeps.<dead.ID>, or takes it over when the record there is
-// older than ttl, names an earlier instance of the gateway, or is the
-// holder's own. It returns
+// creates sweeps.<dead.ID>, or takes it over when the lock there is older
+// than ttl, is the holder's own, or records a finished sweep of an earlier
+// instance of the gateway. It returns
 // ErrSweepHeld when another gateway holds a fresh lock, ErrSweepDone when
 // this instance of dead was swept already.
 func (r *Reader) ClaimSweep(ctx context.Context, dead Gateway, holder string, ttl time.Duration) (*Sweep, error) {
@@ -120,13 +120,14 @@ func (r *Reader) ClaimSweep(ctx context.Context, dead Gateway, holder string, tt
 	case err != nil:
 	default:
 		var cur sweepRecord
-		if json.Unmarshal(e.Value(), &cur) == nil && cur.Instance == dead.Instance {
-			if cur.Done {
+		if json.Unmarshal(e.Value(), &cur) == nil {
+			if cur.Done && cur.Instance == dead.Instance {
 				return nil, ErrSweepDone
 			}
-			// The holder itself may take its lock again: its earlier
-			// attempt stopped on an error.
-			if cur.Holder != holder && r.cfg.Now().Sub(e.Created()) <= ttl {
+			// A lock in use keeps others out, whichever instance it is
+			// for; the holder itself may take it again (its earlier
+			// attempt stopped on an error).
+			if !cur.Done && cur.Holder != holder && r.cfg.Now().Sub(e.Created()) <= ttl {
 				return nil, ErrSweepHeld
 			}
 		}
@@ -137,6 +138,28 @@ func (r *Reader) ClaimSweep(ctx context.Context, dead Gateway, holder string, tt
 	}
 	if err != nil {
 		return nil, fmt.Errorf("presence: claim the sweep of gateway %s: %w", dead.ID, err)
+	}
+	return s, nil
+}
+
+// TakeSweep takes the sweep lock of gateway id for holder unconditionally.
+// A gateway calls it for its own id when it starts, before it accepts
+// connections: a gateway still sweeping the sessions of its previous run
+// then fails to refresh the lock and stops, so it never touches a session
+// of the new run, and no other starts one while the lock is held. The
+// gateway finishes the lock once its own heartbeat says it is alive.
+func (r *Reader) TakeSweep(ctx context.Context, id, holder string) (*Sweep, error) {
+	if !ValidGatewayID(id) {
+		return nil, fmt.Errorf("presence: gateway id %q: %w", id, ErrInvalidID)
+	}
+	kv, err := r.bucket(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sweep{kv: kv, key: SweepKey(id), rec: sweepRecord{Holder: holder}}
+	val, _ := json.Marshal(s.rec)
+	if s.rev, err = kv.Put(ctx, s.key, val); err != nil {
+		return nil, fmt.Errorf("presence: take the sweep lock of gateway %s: %w", id, err)
 	}
 	return s, nil
 }

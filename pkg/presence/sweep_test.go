@@ -54,7 +54,8 @@ func TestGatewaysListsHeartbeats(t *testing.T) {
 
 // TestClaimSweep: one gateway wins the sweep of a dead instance; a fresh
 // lock keeps others out, a stale one is taken over, a finished one is never
-// swept again, and a later instance of the same gateway is swept anew.
+// swept again, a later instance of the same gateway is swept anew, and a
+// restarting gateway's TakeSweep stops a sweep of its previous run.
 func TestClaimSweep(t *testing.T) {
 	js := newJS(t)
 	ctx := t.Context()
@@ -96,6 +97,38 @@ func TestClaimSweep(t *testing.T) {
 	}
 	if _, err := kv.Get(ctx, SweepKey("gw-dead")); errors.Is(err, jetstream.ErrKeyNotFound) {
 		t.Fatalf("no sweep record under %s", SweepKey("gw-dead"))
+	}
+	// gw-dead restarts and takes its own lock: the sweeper of its
+	// previous run loses it, and nobody else starts one while it is fresh
+	// (by the real clock from here on).
+	rd = newReader(t, js, nil)
+	s3, err := rd.ClaimSweep(ctx, Gateway{ID: "gw-dead", Instance: "i3"}, "gw-c", time.Minute) // gw-c holds it already
+	if err != nil {
+		t.Fatalf("ClaimSweep of instance i3 = %v", err)
+	}
+	own, err := rd.TakeSweep(ctx, "gw-dead", "gw-dead")
+	if err != nil {
+		t.Fatalf("TakeSweep = %v", err)
+	}
+	if err := s3.Refresh(ctx); err == nil {
+		t.Fatalf("Refresh after the gateway took its own lock succeeded")
+	}
+	if _, err := rd.ClaimSweep(ctx, Gateway{ID: "gw-dead", Instance: "i3"}, "gw-b", time.Minute); !errors.Is(err, ErrSweepHeld) {
+		t.Fatalf("ClaimSweep after TakeSweep = %v, want ErrSweepHeld", err)
+	}
+	// Once the restarted gateway finishes its own lock, a later crash of
+	// it (a new instance) can be swept at once.
+	if err := own.Refresh(ctx); err != nil {
+		t.Fatalf("Refresh of the gateway's own lock = %v", err)
+	}
+	if err := own.Finish(ctx); err != nil {
+		t.Fatalf("Finish of the gateway's own lock = %v", err)
+	}
+	if _, err := rd.ClaimSweep(ctx, Gateway{ID: "gw-dead", Instance: "i4"}, "gw-b", time.Minute); err != nil {
+		t.Fatalf("ClaimSweep after the own lock finished = %v", err)
+	}
+	if _, err := rd.TakeSweep(ctx, "bad.id", "gw-c"); !errors.Is(err, ErrInvalidID) {
+		t.Fatalf("TakeSweep of a bad id = %v, want ErrInvalidID", err)
 	}
 	if _, err := rd.ClaimSweep(ctx, Gateway{ID: "bad.id"}, "gw-c", time.Minute); !errors.Is(err, ErrInvalidID) {
 		t.Fatalf("ClaimSweep of a bad id = %v, want ErrInvalidID", err)

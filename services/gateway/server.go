@@ -276,10 +276,11 @@ func (s *Server) onKick(k bridge.Kick) {
 // them, and the sweeper disconnects them.
 func (s *Server) Start(ctx context.Context) error {
 	var previous []orphanRef
+	var own *presence.Sweep
 	started := s.env.Clock()
 	if s.swp != nil {
 		var err error
-		previous, err = s.swp.previousLife(ctx, func(k session.Key, epoch uint64) bool {
+		previous, own, err = s.swp.previousLife(ctx, func(k session.Key, epoch uint64) bool {
 			c := (*registry)(s).Lookup(k)
 			return c != nil && c.Epoch() == epoch
 		})
@@ -329,7 +330,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.bg.Add(2)
 		go func() {
 			defer s.bg.Done()
-			s.swp.run(bgCtx, previous, started)
+			s.swp.run(bgCtx, previous, own, started)
 		}()
 		go func() {
 			defer s.bg.Done()

@@ -20,6 +20,7 @@ import (
 type Heartbeats interface {
 	Gateways(ctx context.Context) ([]presence.Gateway, error)
 	ClaimSweep(ctx context.Context, dead presence.Gateway, holder string, ttl time.Duration) (*presence.Sweep, error)
+	TakeSweep(ctx context.Context, id, holder string) (*presence.Sweep, error)
 }
 
 var _ Heartbeats = (*presence.Reader)(nil)
@@ -124,9 +125,15 @@ func (c SweeperConfig) withDefaults() SweeperConfig {
 // no lost connection's will left to publish.
 //
 // A gateway that restarts under the same id sees its own previous life's
-// sessions: before its listeners open, Server.Start lists the sessions
-// still connected through its id (none can be the new instance's yet), and
-// the sweeper orphans them like a dead gateway's, from the start time.
+// sessions: before its listeners open, Server.Start takes the gateway's own
+// sweep lock and lists the sessions still connected through its id (none
+// can be the new instance's yet), and the sweeper orphans them like a dead
+// gateway's, from the start time. A gateway that was sweeping the previous
+// run loses the lock at its next refresh, which comes after listing a page
+// and before touching it, so it never touches a session of the new run;
+// the own lock is released once the new run's heartbeat is seen, so other
+// gateways cannot mistake the old heartbeat for the new run's. (A gateway
+// that crashes before that is swept after LockTTL.)
 //
 // Goroutines: run and runDelayed, started by Server.Start and waited for
 // by Server.Shutdown. Delayed wills live in memory only; if this gateway
@@ -177,30 +184,41 @@ type orphanRef struct {
 // instance that crashed, except those of connections this instance
 // already serves (current reports whether it holds key with epoch), which
 // only ServeConn before Start can make. Only the keys are kept.
-func (w *sweeper) previousLife(ctx context.Context, current func(session.Key, uint64) bool) ([]orphanRef, error) {
+//
+// It first takes this gateway's own sweep lock, so that a gateway still
+// sweeping the previous run (it was down long enough to be called dead)
+// stops before this run accepts a connection: that sweeper refreshes the
+// lock after listing each page of sessions and before touching them, so no
+// page it acts on can hold a session of this run. run holds the lock
+// (nil if it could not be taken) until this run's heartbeat is seen.
+func (w *sweeper) previousLife(ctx context.Context, current func(session.Key, uint64) bool) ([]orphanRef, *presence.Sweep, error) {
+	own, err := w.hb.TakeSweep(ctx, w.self, w.self)
+	if err != nil {
+		w.log.Warn("could not take this gateway's own sweep lock; a gateway sweeping its previous run may carry on for a while", "err", err)
+	}
 	var refs []orphanRef
-	err := w.each(ctx, w.self, func(st *session.State) bool {
-		if !current(st.Key, st.Epoch) {
-			refs = append(refs, orphanRef{st.Key, st.Epoch, st.Will != nil})
+	err = w.each(ctx, w.self, func(page []*session.State) bool {
+		for _, st := range page {
+			if !current(st.Key, st.Epoch) {
+				refs = append(refs, orphanRef{st.Key, st.Epoch, st.Will != nil})
+			}
 		}
 		return true
 	})
-	return refs, err
+	return refs, own, err
 }
 
 // each calls fn with every session connected through owner, a page at a
 // time, until fn returns false.
-func (w *sweeper) each(ctx context.Context, owner string, fn func(*session.State) bool) error {
+func (w *sweeper) each(ctx context.Context, owner string, fn func([]*session.State) bool) error {
 	cursor := ""
 	for {
 		page, next, err := w.store.Owned(ctx, owner, cursor, w.cfg.PageSize)
 		if err != nil {
 			return fmt.Errorf("gateway: list the sessions of gateway %s: %w", owner, err)
 		}
-		for _, st := range page {
-			if !fn(st) {
-				return nil
-			}
+		if len(page) > 0 && !fn(page) {
+			return nil
 		}
 		if next == "" {
 			return nil
@@ -211,7 +229,16 @@ func (w *sweeper) each(ctx context.Context, owner string, fn func(*session.State
 
 // run sweeps the previous life's sessions, then checks the heartbeats every
 // CheckInterval until ctx ends.
-func (w *sweeper) run(ctx context.Context, previous []orphanRef, started time.Time) {
+func (w *sweeper) run(ctx context.Context, previous []orphanRef, own *presence.Sweep, started time.Time) {
+	refreshed := time.Now()
+	keepOwn := func() {
+		if own != nil && time.Since(refreshed) > w.cfg.LockTTL/3 {
+			if err := own.Refresh(ctx); err != nil && ctx.Err() == nil {
+				w.log.Warn("could not refresh this gateway's own sweep lock", "err", err)
+			}
+			refreshed = time.Now()
+		}
+	}
 	if len(previous) > 0 {
 		wills := 0
 		for _, r := range previous {
@@ -226,6 +253,7 @@ func (w *sweeper) run(ctx context.Context, previous []orphanRef, started time.Ti
 			if ctx.Err() != nil {
 				return
 			}
+			keepOwn()
 			s, err := w.store.Load(ctx, r.key)
 			switch {
 			case err != nil:
@@ -241,6 +269,19 @@ func (w *sweeper) run(ctx context.Context, previous []orphanRef, started time.Ti
 	t := time.NewTicker(w.cfg.CheckInterval)
 	defer t.Stop()
 	for {
+		if own != nil {
+			// Other gateways may sweep this id again once its heartbeat
+			// shows this run alive: they can no longer mistake the
+			// previous run's stale heartbeat for this run's.
+			if w.selfAlive(ctx) {
+				if err := own.Finish(ctx); err != nil && ctx.Err() == nil {
+					w.log.Warn("could not release this gateway's own sweep lock", "err", err)
+				}
+				own = nil
+			} else {
+				keepOwn()
+			}
+		}
 		w.check(ctx)
 		select {
 		case <-ctx.Done():
@@ -248,6 +289,20 @@ func (w *sweeper) run(ctx context.Context, previous []orphanRef, started time.Ti
 		case <-t.C:
 		}
 	}
+}
+
+// selfAlive reports whether the heartbeats show this gateway alive.
+func (w *sweeper) selfAlive(ctx context.Context) bool {
+	gws, err := w.hb.Gateways(ctx)
+	if err != nil {
+		return false
+	}
+	for _, g := range gws {
+		if g.ID == w.self {
+			return g.Alive(w.clock(), w.cfg.DeadAfter)
+		}
+	}
+	return false
 }
 
 // check reads the heartbeats once and sweeps every gateway found dead.
@@ -290,10 +345,12 @@ func (w *sweeper) sweepDead(ctx context.Context, g presence.Gateway) {
 	// Count first, for an operator's estimate; the count is bounded
 	// memory too, a page at a time.
 	sessions, wills := 0, 0
-	if err := w.each(ctx, g.ID, func(st *session.State) bool {
-		sessions++
-		if st.Will != nil {
-			wills++
+	if err := w.each(ctx, g.ID, func(page []*session.State) bool {
+		for _, st := range page {
+			sessions++
+			if st.Will != nil {
+				wills++
+			}
 		}
 		return true
 	}); err != nil {
@@ -308,18 +365,34 @@ func (w *sweeper) sweepDead(ctx context.Context, g presence.Gateway) {
 			g.ID, ago, count(sessions), count(wills), w.cfg.WillRate))
 	}
 	var st sweepStats
-	refreshed, lost := time.Now(), false
-	err = w.each(ctx, g.ID, func(s *session.State) bool {
-		if time.Since(refreshed) > w.cfg.LockTTL/3 {
-			if err := lock.Refresh(ctx); err != nil {
-				w.log.Warn(fmt.Sprintf("lost the sweep lock of crashed gateway %s; another gateway carries on", g.ID), "err", err)
-				lost = true
+	var refreshed time.Time
+	lost := false
+	refresh := func() bool {
+		if err := lock.Refresh(ctx); err != nil {
+			w.log.Warn(fmt.Sprintf("lost the sweep lock of crashed gateway %s: it restarted, or another gateway carries on", g.ID), "err", err)
+			lost = true
+			return false
+		}
+		refreshed = time.Now()
+		return true
+	}
+	err = w.each(ctx, g.ID, func(page []*session.State) bool {
+		// Refreshed after the page was listed: a restarted gateway takes
+		// its lock before it accepts connections, so a page listed before
+		// a successful refresh holds none of its new sessions.
+		if !refresh() {
+			return false
+		}
+		for _, s := range page {
+			if time.Since(refreshed) > w.cfg.LockTTL/3 && !refresh() {
 				return false
 			}
-			refreshed = time.Now()
+			w.orphan(ctx, s, g.ID, g.LastSeen, &st)
+			if ctx.Err() != nil {
+				return false
+			}
 		}
-		w.orphan(ctx, s, g.ID, g.LastSeen, &st)
-		return ctx.Err() == nil
+		return true
 	})
 	if lost {
 		return
