@@ -286,6 +286,7 @@ func testCrashedGatewayWills(t *testing.T, store session.Store) {
 		connectClient(t, victim.testGateway, mqtt.V5, "long-delay", false, willOf("long-delay", 3600, 3600)),
 		connectClient(t, victim.testGateway, mqtt.V5, "expires", false, willOf("expires", 3600, 2)),
 		connectClient(t, victim.testGateway, mqtt.V5, "returns", false, willOf("returns", 60, 3600)),
+		connectClient(t, victim.testGateway, mqtt.V5, "returns-now", false, willOf("returns-now", 0, 3600)),
 		connectClient(t, victim.testGateway, mqtt.V5, "delayed", false, willOf("delayed", 4, 3600)),
 		connectClient(t, victim.testGateway, mqtt.V5, "delayed-returns", false, willOf("delayed-returns", 3, 3600)),
 		connectClient(t, victim.testGateway, mqtt.V5, "no-will", false, func(c *mqtt.Connect) {
@@ -296,7 +297,11 @@ func testCrashedGatewayWills(t *testing.T, store session.Store) {
 
 	// "returns" comes back before the grace ends, resuming its session:
 	// its delayed will stays unsent, and the sweeper leaves it alone.
+	// "returns-now" too, but its will had no delay: its new gateway
+	// publishes it, as the old connection is lost, and the sweeper does
+	// not publish it again.
 	connectClient(t, gw3.testGateway, mqtt.V5, "returns", false, willOf("returns", 60, 3600))
+	connectClient(t, gw3.testGateway, mqtt.V5, "returns-now", false)
 
 	checkFor(t, 10*time.Second, func() error {
 		for _, g := range []*member{gw2, gw3} {
@@ -314,7 +319,7 @@ func testCrashedGatewayWills(t *testing.T, store session.Store) {
 	connectClient(t, gw2.testGateway, mqtt.V5, "delayed-returns", false)
 	// Wills due at once, at the session's end (2s) and after a delay (4s,
 	// after the dropped one's 3s).
-	collectWills(t, watcher, "wills/zero", "wills/v311", "wills/short-delay", "wills/expires", "wills/delayed")
+	collectWills(t, watcher, "wills/returns-now", "wills/zero", "wills/v311", "wills/short-delay", "wills/expires", "wills/delayed")
 
 	ctx := t.Context()
 	for _, id := range []string{"long-delay", "no-will"} {
