@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -13,8 +14,10 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/flockmq/flockmq/internal/natsembed/natstest"
+	"github.com/flockmq/flockmq/internal/testutil/redistest"
 	"github.com/flockmq/flockmq/pkg/session"
 	"github.com/flockmq/flockmq/pkg/session/memstore"
+	"github.com/flockmq/flockmq/pkg/session/redisstore"
 	"github.com/flockmq/flockmq/services/gateway/internal/bridge"
 	"github.com/flockmq/flockmq/services/gateway/internal/conn"
 )
@@ -96,7 +99,7 @@ func TestPacer(t *testing.T) {
 
 // newTestSweeper returns a sweeper for gateway gw-live over store, whose
 // wills go to a real NATS server; nothing reads the heartbeats.
-func newTestSweeper(t *testing.T, store session.Store) *sweeper {
+func newTestSweeper(t testing.TB, store session.Store) *sweeper {
 	t.Helper()
 	ns := natstest.Start(t)
 	nc, err := nats.Connect("", nats.InProcessServer(ns.NATS()))
@@ -199,6 +202,56 @@ func TestSweeperOrphan(t *testing.T) {
 			if n := len(w.delayed); n != tc.want.delayed {
 				t.Errorf("%d wills wait for their delay, want %d", n, tc.want.delayed)
 			}
+		})
+	}
+}
+
+// BenchmarkSweeperOrphan measures the sweeper's ceiling, unpaced: one op is
+// a crashed gateway's session listed, its QoS 1 will taken and published
+// to JetStream, and the session orphaned and ended (expiry 0). It bounds
+// what Config.Sweeper.WillRate can ask for.
+//
+//	go test ./services/gateway -run '^$' -bench SweeperOrphan -benchtime 2000x
+func BenchmarkSweeperOrphan(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		store func(b *testing.B) session.Store
+	}{
+		{"memstore", func(*testing.B) session.Store { return memstore.New() }},
+		{"redis", func(b *testing.B) session.Store {
+			return redisstore.New(redistest.Start(b).Client(b), redisstore.Options{})
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			store := tc.store(b)
+			w := newTestSweeper(b, store)
+			ctx := b.Context()
+			for i := range b.N {
+				k := session.Key{Tenant: "acme", ClientID: "dev-" + strconv.Itoa(i)}
+				c, err := store.Claim(ctx, k, "gw-dead", 4, true, time.Now())
+				if err == nil {
+					err = store.SetWill(ctx, k, c.Epoch, &session.Will{Topic: "wills/" + k.ClientID, Payload: []byte("gone"), QoS: 1})
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			var st sweepStats
+			at := time.Now()
+			b.ResetTimer()
+			if err := w.each(ctx, "gw-dead", func(page []*session.State) bool {
+				for _, s := range page {
+					w.orphan(ctx, s, "gw-dead", at, &st)
+				}
+				return true
+			}); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if st.published != b.N || st.orphaned != b.N {
+				b.Fatalf("swept %+v, want %d wills published", st, b.N)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "wills/s")
 		})
 	}
 }
