@@ -275,6 +275,18 @@ func (s *Server) onKick(k bridge.Kick) {
 // connected through this gateway's id: an earlier run that crashed left
 // them, and the sweeper disconnects them.
 func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return ErrServerClosed
+	case s.started:
+		s.mu.Unlock()
+		return errors.New("gateway: Start called twice")
+	}
+	s.started = true
+	s.mu.Unlock()
+
 	var previous []orphanRef
 	var own *presence.Sweep
 	started := s.env.Clock()
@@ -288,15 +300,12 @@ func (s *Server) Start(ctx context.Context) error {
 			s.log.Warn("could not list the sessions an earlier run of this gateway left connected", "err", err)
 		}
 	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed { // Shutdown ran meanwhile
 		return ErrServerClosed
 	}
-	if s.started {
-		return errors.New("gateway: Start called twice")
-	}
-	s.started = true
 	var ls []*listener.Listener
 	for _, lc := range s.cfg.Listeners {
 		l, err := listener.Listen(lc, s.log)
