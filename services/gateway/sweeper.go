@@ -276,6 +276,8 @@ func (w *sweeper) run(ctx context.Context, previous []orphanRef, own *presence.S
 			if w.selfAlive(ctx) {
 				if err := own.Finish(ctx); err != nil && ctx.Err() == nil {
 					w.log.Warn("could not release this gateway's own sweep lock", "err", err)
+				} else {
+					w.log.Debug(fmt.Sprintf("the heartbeat of gateway %s is visible: should it crash, another gateway will disconnect its sessions", w.self))
 				}
 				own = nil
 			} else {
@@ -404,7 +406,7 @@ func (w *sweeper) sweepDead(ctx context.Context, g presence.Gateway) {
 		return
 	}
 	if err := lock.Finish(ctx); err != nil {
-		w.log.Warn(fmt.Sprintf("could not record that crashed gateway %s is swept", g.ID), "err", err)
+		w.log.Warn(fmt.Sprintf("lost the sweep lock of crashed gateway %s before recording it swept: it restarted, or another gateway carries on", g.ID), "err", err)
 		return
 	}
 	w.swept[g.ID] = g.Instance

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -157,7 +158,8 @@ func newSweepCluster(tb testing.TB, store session.Store) *sweepCluster {
 }
 
 // start runs gateway id; without sweeper it has heartbeats but no sweeper.
-func (sc *sweepCluster) start(id string, sweeper bool) *member {
+// mutate adjusts its configuration.
+func (sc *sweepCluster) start(id string, sweeper bool, mutate ...func(*gateway.Config)) *member {
 	tb := sc.tb
 	tb.Helper()
 	nc, err := nats.Connect("", nats.InProcessServer(sc.ns.NATS()))
@@ -187,12 +189,16 @@ func (sc *sweepCluster) start(id string, sweeper bool) *member {
 	if sweeper {
 		deps.Heartbeats = rd
 	}
-	srv, err := gateway.New(gateway.Config{
+	cfg := gateway.Config{
 		GatewayID:           id,
 		Listeners:           []listener.Config{{Name: "mqtt", Kind: listener.KindTCP, Addr: "127.0.0.1:0"}},
 		ExpirySweepInterval: 100 * time.Millisecond,
 		Sweeper:             gateway.SweeperConfig{DeadAfter: 500 * time.Millisecond, CheckInterval: 100 * time.Millisecond, WillRate: 1000},
-	}, deps)
+	}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	srv, err := gateway.New(cfg, deps)
 	if err != nil {
 		tb.Fatalf("gateway.New: %v", err)
 	}
@@ -293,6 +299,9 @@ func testCrashedGatewayWills(t *testing.T, store session.Store) {
 			c.Properties.SessionExpiry, c.Properties.SessionExpirySet = 3600, true
 		}),
 	}
+	checkFor(t, 10*time.Second, func() error {
+		return logContains(victim.testGateway, "the heartbeat of gateway gw1 is visible")
+	})
 	victim.crash(clients...)
 
 	// "returns" comes back before the grace ends, resuming its session:
@@ -358,7 +367,7 @@ func TestRestartedGatewaySweepsItsPreviousLife(t *testing.T) {
 	old.crash(a, b, moved)
 	connectClient(t, gw2.testGateway, mqtt.V5, "moved", false, willOf("moved", 60, 3600))
 
-	restarted := sc.start("gw1", true)
+	restarted := sc.start("gw1", true, func(c *gateway.Config) { c.Sweeper.WillRate = 5 })
 	collectWills(t, watcher, "wills/a", "wills/b")
 	checkFor(t, 5*time.Second, func() error {
 		return logContains(restarted.testGateway, "gateway gw1 did not stop cleanly last time: 2 of its sessions are still marked connected; disconnecting them and publishing their 2 wills")
@@ -388,4 +397,48 @@ func TestSweeperConfigValidate(t *testing.T) {
 	if err := (gateway.Config{GatewayID: "gw"}).Validate(); err != nil {
 		t.Errorf("Validate of the zero sweeper config = %v", err)
 	}
+}
+
+// TestSweepStopsWhenGatewayRestarts: gw2 is slowly sweeping crashed gw1
+// when gw1 restarts under the same id. gw2 stops at its next page, never
+// touching a session of the new run; the new run finishes the previous
+// run's sessions; every will is published once.
+func TestSweepStopsWhenGatewayRestarts(t *testing.T) {
+	store := memstore.New()
+	sc := newSweepCluster(t, store)
+	old := sc.start("gw1", true)
+	gw2 := sc.start("gw2", true, func(c *gateway.Config) {
+		c.Sweeper.WillRate, c.Sweeper.PageSize = 5, 2
+	})
+	watcher := connectClient(t, gw2.testGateway, mqtt.V5, "watcher", true)
+	watcher.subscribe(1, mqtt.Subscription{Filter: "wills/#", QoS: 1})
+	var clients []*client
+	var topics []string
+	for i := range 10 {
+		id := fmt.Sprintf("old-%d", i)
+		clients = append(clients, connectClient(t, old.testGateway, mqtt.V5, id, true, willOf(id, 0, 0)))
+		topics = append(topics, "wills/"+id)
+	}
+	checkFor(t, 10*time.Second, func() error {
+		return logContains(old.testGateway, "the heartbeat of gateway gw1 is visible")
+	})
+	old.crash(clients...)
+	checkFor(t, 10*time.Second, func() error {
+		return logContains(gw2.testGateway, "gateway gw1 stopped sending heartbeats")
+	})
+
+	restarted := sc.start("gw1", true, func(c *gateway.Config) { c.Sweeper.WillRate = 5 })
+	fresh := connectClient(t, restarted.testGateway, mqtt.V5, "fresh", false, func(c *mqtt.Connect) {
+		c.Properties.SessionExpiry, c.Properties.SessionExpirySet = 3600, true
+	})
+	collectWills(t, watcher, topics...)
+	checkFor(t, 10*time.Second, func() error {
+		return logContains(gw2.testGateway, "lost the sweep lock of crashed gateway gw1")
+	})
+	st, err := store.Load(t.Context(), session.Key{Tenant: "acme", ClientID: "fresh"})
+	if err != nil || !st.Connected || st.Owner != "gw1" {
+		t.Fatalf("session of the new run's client: %+v, %v; want connected through gw1", st, err)
+	}
+	fresh.ping() // still served
+	expectNothing(t, watcher)
 }
