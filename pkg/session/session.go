@@ -217,8 +217,11 @@ type Store interface {
 	// client that reconnected elsewhere meanwhile is never touched. It
 	// gives the session a new, larger epoch, fencing any late write of an
 	// owner that was only presumed dead, and returns the new state.
+	// With takeWill the stored will is removed in the same step and
+	// handed over in the returned state's Will, so the caller alone
+	// publishes it (a will due at once); otherwise the will stays stored.
 	// Unlike Disconnect it never deletes: a session whose expiry interval
 	// is 0, or whose deadline has passed, is listed by Expired at once, so
-	// whoever deletes it publishes its will, exactly once.
-	Orphan(ctx context.Context, key Key, owner string, epoch uint64, at time.Time) (*State, error)
+	// whoever deletes it publishes a will still stored, exactly once.
+	Orphan(ctx context.Context, key Key, owner string, epoch uint64, at time.Time, takeWill bool) (*State, error)
 }

@@ -437,41 +437,37 @@ func (s sweepStats) String() string {
 // orphan disconnects one session, listed as connected through owner, on
 // owner's behalf at at, and settles its will.
 //
-// A will already due (its delay, or the session's expiry, has passed since
-// at) is taken first, with the epoch the session was listed with: if the
-// client came back through another gateway meanwhile, that gateway found
-// the lost connection and published the will itself [MQTT-3.1.2-8], and
-// this SetWill fails; a client that comes back after it finds no will to
-// publish again. Then the session is orphaned, which starts its expiry
-// clock at at, and a will due later waits for its delay.
+// Orphan is fenced by the epoch the session was listed with, so exactly
+// one caller succeeds: this sweeper or another (a gateway restarting under
+// the dead id sweeps its own previous run), and never both. A will
+// already due (its delay, or the session's expiry, has passed since at) is
+// taken in the same step. If the client came back through another gateway
+// first, Orphan fails, and that gateway found the lost connection and
+// published the will itself [MQTT-3.1.2-8]; a client that comes back
+// afterwards finds the session disconnected and its will gone. A will due
+// later waits for its delay.
 func (w *sweeper) orphan(ctx context.Context, s *session.State, owner string, at time.Time, st *sweepStats) {
 	if s.Will != nil && w.pace.wait(ctx) != nil {
 		return
 	}
 	now := w.clock()
-	took := false
-	if s.Will != nil && willDue(s, at, now) {
-		if err := w.store.SetWill(ctx, s.Key, s.Epoch, nil); err != nil {
-			w.count(ctx, st, s.Key, owner, err)
-			return
-		}
-		took = true
-		if w.publish(ctx, s.Key, s.Will) {
-			st.published++
-		}
-	}
-	o, err := w.store.Orphan(ctx, s.Key, owner, s.Epoch, at)
+	take := s.Will != nil && willDue(s, at, now)
+	o, err := w.store.Orphan(ctx, s.Key, owner, s.Epoch, at, take)
 	if err != nil {
-		if !took {
-			w.count(ctx, st, s.Key, owner, err)
-		}
+		w.count(ctx, st, s.Key, owner, err)
 		return
 	}
 	st.orphaned++
+	if take {
+		if o.Will != nil && w.publish(ctx, o.Key, o.Will) {
+			st.published++
+		}
+		o.Will = nil // taken: no longer stored
+	}
 	switch {
 	case o.ExpiredAt(now):
 		// The session ended with the connection, or expired since the
-		// crash [MQTT-3.1.2-23]; its will, if still there, is due.
+		// crash [MQTT-3.1.2-23]; a will still stored is due.
 		if w.end(ctx, o) {
 			st.published++
 		}

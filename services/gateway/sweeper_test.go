@@ -112,11 +112,11 @@ func (c *crashable) Owned(ctx context.Context, owner, cursor string, limit int) 
 	return c.Store.Owned(ctx, owner, cursor, limit)
 }
 
-func (c *crashable) Orphan(ctx context.Context, k session.Key, owner string, e uint64, at time.Time) (*session.State, error) {
+func (c *crashable) Orphan(ctx context.Context, k session.Key, owner string, e uint64, at time.Time, take bool) (*session.State, error) {
 	if err := c.err(); err != nil {
 		return nil, err
 	}
-	return c.Store.Orphan(ctx, k, owner, e, at)
+	return c.Store.Orphan(ctx, k, owner, e, at, take)
 }
 
 func cmpErr(err error, f func() error) error {
@@ -146,7 +146,9 @@ func (m *member) crash(clients ...*client) {
 
 // sweepCluster runs gateways against one NATS server and one session
 // store, each with presence heartbeats every 100ms and, unless told
-// otherwise, a sweeper that finds a gateway dead after 500ms.
+// otherwise, a sweeper that finds a gateway dead after 1.5s (15 missed
+// heartbeats: a loaded test machine must not make a live gateway look
+// dead).
 type sweepCluster struct {
 	tb    testing.TB
 	ns    *natsembed.Server
@@ -193,7 +195,7 @@ func (sc *sweepCluster) start(id string, sweeper bool, mutate ...func(*gateway.C
 		GatewayID:           id,
 		Listeners:           []listener.Config{{Name: "mqtt", Kind: listener.KindTCP, Addr: "127.0.0.1:0"}},
 		ExpirySweepInterval: 100 * time.Millisecond,
-		Sweeper:             gateway.SweeperConfig{DeadAfter: 500 * time.Millisecond, CheckInterval: 100 * time.Millisecond, WillRate: 1000},
+		Sweeper:             gateway.SweeperConfig{DeadAfter: 1500 * time.Millisecond, CheckInterval: 100 * time.Millisecond, WillRate: 1000},
 	}
 	for _, m := range mutate {
 		m(&cfg)
@@ -293,8 +295,8 @@ func testCrashedGatewayWills(t *testing.T, store session.Store) {
 		connectClient(t, victim.testGateway, mqtt.V5, "expires", false, willOf("expires", 3600, 2)),
 		connectClient(t, victim.testGateway, mqtt.V5, "returns", false, willOf("returns", 60, 3600)),
 		connectClient(t, victim.testGateway, mqtt.V5, "returns-now", false, willOf("returns-now", 0, 3600)),
-		connectClient(t, victim.testGateway, mqtt.V5, "delayed", false, willOf("delayed", 4, 3600)),
-		connectClient(t, victim.testGateway, mqtt.V5, "delayed-returns", false, willOf("delayed-returns", 3, 3600)),
+		connectClient(t, victim.testGateway, mqtt.V5, "delayed", false, willOf("delayed", 5, 3600)),
+		connectClient(t, victim.testGateway, mqtt.V5, "delayed-returns", false, willOf("delayed-returns", 4, 3600)),
 		connectClient(t, victim.testGateway, mqtt.V5, "no-will", false, func(c *mqtt.Connect) {
 			c.Properties.SessionExpiry, c.Properties.SessionExpirySet = 3600, true
 		}),
@@ -324,10 +326,10 @@ func testCrashedGatewayWills(t *testing.T, store session.Store) {
 		return errors.New("no surviving gateway logged the sweep of gw1")
 	})
 	// "delayed-returns" comes back after the sweep, before its will delay
-	// of 3s ends: the will waiting for it is dropped.
+	// of 4s ends: the will waiting for it is dropped.
 	connectClient(t, gw2.testGateway, mqtt.V5, "delayed-returns", false)
-	// Wills due at once, at the session's end (2s) and after a delay (4s,
-	// after the dropped one's 3s).
+	// Wills due at once, at the session's end (2s) and after a delay (5s,
+	// after the dropped one's 4s).
 	collectWills(t, watcher, "wills/returns-now", "wills/zero", "wills/v311", "wills/short-delay", "wills/expires", "wills/delayed")
 
 	ctx := t.Context()
@@ -367,7 +369,7 @@ func TestRestartedGatewaySweepsItsPreviousLife(t *testing.T) {
 	old.crash(a, b, moved)
 	connectClient(t, gw2.testGateway, mqtt.V5, "moved", false, willOf("moved", 60, 3600))
 
-	restarted := sc.start("gw1", true, func(c *gateway.Config) { c.Sweeper.WillRate = 5 })
+	restarted := sc.start("gw1", true, func(c *gateway.Config) { c.Sweeper.WillRate = 10 })
 	collectWills(t, watcher, "wills/a", "wills/b")
 	checkFor(t, 5*time.Second, func() error {
 		return logContains(restarted.testGateway, "gateway gw1 did not stop cleanly last time: 2 of its sessions are still marked connected; disconnecting them and publishing their 2 wills")
@@ -408,7 +410,7 @@ func TestSweepStopsWhenGatewayRestarts(t *testing.T) {
 	sc := newSweepCluster(t, store)
 	old := sc.start("gw1", true)
 	gw2 := sc.start("gw2", true, func(c *gateway.Config) {
-		c.Sweeper.WillRate, c.Sweeper.PageSize = 5, 2
+		c.Sweeper.WillRate, c.Sweeper.PageSize = 2, 2
 	})
 	watcher := connectClient(t, gw2.testGateway, mqtt.V5, "watcher", true)
 	watcher.subscribe(1, mqtt.Subscription{Filter: "wills/#", QoS: 1})
@@ -427,7 +429,7 @@ func TestSweepStopsWhenGatewayRestarts(t *testing.T) {
 		return logContains(gw2.testGateway, "gateway gw1 stopped sending heartbeats")
 	})
 
-	restarted := sc.start("gw1", true, func(c *gateway.Config) { c.Sweeper.WillRate = 5 })
+	restarted := sc.start("gw1", true, func(c *gateway.Config) { c.Sweeper.WillRate = 10 })
 	fresh := connectClient(t, restarted.testGateway, mqtt.V5, "fresh", false, func(c *mqtt.Connect) {
 		c.Properties.SessionExpiry, c.Properties.SessionExpirySet = 3600, true
 	})

@@ -329,7 +329,7 @@ func (s *Store) Owned(ctx context.Context, owner, cursor string, limit int) ([]*
 }
 
 // Orphan implements session.Store.
-func (s *Store) Orphan(ctx context.Context, key session.Key, owner string, epoch uint64, at time.Time) (*session.State, error) {
+func (s *Store) Orphan(ctx context.Context, key session.Key, owner string, epoch uint64, at time.Time, takeWill bool) (*session.State, error) {
 	var st *session.State
 	err := s.write(ctx, key, epoch, func(sh *shard, e *entry) {
 		if !e.connected || e.owner != owner {
@@ -341,6 +341,9 @@ func (s *Store) Orphan(ctx context.Context, key session.Key, owner string, epoch
 		e.disconnectedAt = at.Truncate(time.Millisecond)
 		sh.index(key, e)
 		st = e.state(key)
+		if takeWill {
+			e.will = nil
+		}
 	})
 	if err == nil && st == nil {
 		err = session.ErrFenced

@@ -382,10 +382,14 @@ func (s *Store) Owned(ctx context.Context, owner, cursor string, limit int) ([]*
 }
 
 // Orphan implements session.Store.
-func (s *Store) Orphan(ctx context.Context, key session.Key, owner string, epoch uint64, at time.Time) (*session.State, error) {
+func (s *Store) Orphan(ctx context.Context, key session.Key, owner string, epoch uint64, at time.Time, takeWill bool) (*session.State, error) {
 	h, z, m := s.keys(key)
+	take := "0"
+	if takeWill {
+		take = "1"
+	}
 	res, err := orphanScript.Run(ctx, s.client, []string{h, z, s.owners(shardOf(m))},
-		strconv.FormatUint(epoch, 10), owner, strconv.FormatInt(at.UnixMilli(), 10), m).Result()
+		strconv.FormatUint(epoch, 10), owner, strconv.FormatInt(at.UnixMilli(), 10), m, take).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: orphan %q/%q: %w", key.Tenant, key.ClientID, err)
 	}

@@ -159,11 +159,12 @@ redis.call('ZREM', KEYS[2], ARGV[2])
 return 0
 `)
 
-// orphanScript: ARGV epoch, owner, at (unix ms), member. It refuses (2)
-// unless the session is connected through owner; otherwise it marks it
-// disconnected at at under a new epoch (as Claim picks one), indexes its
-// deadline (at itself when the expiry interval is 0: the session is due at
-// once) and returns the new HGETALL.
+// orphanScript: ARGV epoch, owner, at (unix ms), member, take will
+// ("1"/"0"). It refuses (2) unless the session is connected through owner;
+// otherwise it marks it disconnected at at under a new epoch (as Claim
+// picks one), indexes its deadline (at itself when the expiry interval is
+// 0: the session is due at once) and returns the new HGETALL, taken before
+// the will is removed when asked.
 var orphanScript = redis.NewScript(luaFence + luaNumber + luaOwner + `
 if redis.replicate_commands then redis.replicate_commands() end
 if redis.call('HGET', KEYS[1], 'c') ~= '1' or redis.call('HGET', KEYS[1], 'o') ~= ARGV[2] then return 2 end
@@ -177,5 +178,7 @@ local x = redis.call('HGET', KEYS[1], 'x')
 if x ~= '4294967295' then
   redis.call('ZADD', KEYS[2], num(tonumber(ARGV[3]) + tonumber(x) * 1000), ARGV[4])
 end
-return redis.call('HGETALL', KEYS[1])
+local st = redis.call('HGETALL', KEYS[1])
+if ARGV[5] == '1' then redis.call('HDEL', KEYS[1], 'w') end
+return st
 `)

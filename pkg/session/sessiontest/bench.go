@@ -102,7 +102,7 @@ func Bench(b *testing.B, newStore func(t testing.TB) session.Store) {
 			}
 			st := page[0]
 			page = page[1:]
-			if _, err := s.Orphan(ctx, st.Key, "gw-dead", st.Epoch, t0); err != nil {
+			if _, err := s.Orphan(ctx, st.Key, "gw-dead", st.Epoch, t0, false); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -73,6 +73,7 @@ func Run(t *testing.T, newStore func(t testing.TB) session.Store) {
 		{"OrphanSparesReconnectedClient", testOrphanReconnected},
 		{"OrphanExpiry", testOrphanExpiry},
 		{"OrphanThenReconnect", testOrphanThenReconnect},
+		{"OrphanTakesWill", testOrphanTakesWill},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
@@ -371,7 +372,7 @@ func writeOps(ctx context.Context, now time.Time) []struct {
 		}},
 		// The fenced-write cases claim with gw-b last.
 		{"Orphan", func(s session.Store, k session.Key, e uint64) error {
-			_, err := s.Orphan(ctx, k, "gw-b", e, now)
+			_, err := s.Orphan(ctx, k, "gw-b", e, now, false)
 			return err
 		}},
 	}
@@ -1000,7 +1001,7 @@ func testCancelledContext(t *testing.T, s session.Store) {
 	if _, _, err := s.Owned(ctx, "gw", "", 10); err == nil {
 		t.Fatalf("Owned with a cancelled context succeeded")
 	}
-	if _, err := s.Orphan(ctx, key("ctx"), "gw", 1, t0); err == nil {
+	if _, err := s.Orphan(ctx, key("ctx"), "gw", 1, t0, false); err == nil {
 		t.Fatalf("Orphan with a cancelled context succeeded")
 	}
 }
@@ -1112,7 +1113,7 @@ func testOwnedPages(t *testing.T, s session.Store) {
 		page, next, err := s.Owned(t.Context(), "gw-a", cursor, 4)
 		must(t, "Owned", err)
 		for _, st := range page {
-			_, err := s.Orphan(t.Context(), st.Key, "gw-a", st.Epoch, at(time.Second))
+			_, err := s.Orphan(t.Context(), st.Key, "gw-a", st.Epoch, at(time.Second), false)
 			must(t, "Orphan", err)
 			orphaned++
 		}
@@ -1160,16 +1161,16 @@ func testOrphan(t *testing.T, s session.Store) {
 	c := claim(t, s, k, "gw-dead", false, t0)
 	want := richState(t, s, k, "gw-dead", c.Epoch)
 	wantErr(t, "Orphan naming another owner", func() error {
-		_, err := s.Orphan(ctx, k, "gw-other", c.Epoch, at(time.Second))
+		_, err := s.Orphan(ctx, k, "gw-other", c.Epoch, at(time.Second), false)
 		return err
 	}(), session.ErrFenced)
 	wantErr(t, "Orphan with a wrong epoch", func() error {
-		_, err := s.Orphan(ctx, k, "gw-dead", c.Epoch+1, at(time.Second))
+		_, err := s.Orphan(ctx, k, "gw-dead", c.Epoch+1, at(time.Second), false)
 		return err
 	}(), session.ErrFenced)
 	sameState(t, "state after refused Orphans", load(t, s, k), want)
 
-	st, err := s.Orphan(ctx, k, "gw-dead", c.Epoch, at(time.Second))
+	st, err := s.Orphan(ctx, k, "gw-dead", c.Epoch, at(time.Second), false)
 	must(t, "Orphan", err)
 	if st.Epoch <= c.Epoch {
 		t.Fatalf("Orphan epoch = %d, want > %d", st.Epoch, c.Epoch)
@@ -1183,7 +1184,7 @@ func testOrphan(t *testing.T, s session.Store) {
 	wantErr(t, "dead owner's Disconnect", s.Disconnect(ctx, k, c.Epoch, at(time.Minute)), session.ErrFenced)
 	// A second orphaning finds nothing to do.
 	wantErr(t, "second Orphan", func() error {
-		_, err := s.Orphan(ctx, k, "gw-dead", st.Epoch, at(time.Minute))
+		_, err := s.Orphan(ctx, k, "gw-dead", st.Epoch, at(time.Minute), false)
 		return err
 	}(), session.ErrFenced)
 	if o := ownedAll(t, s, "gw-dead", 10); len(o) != 0 {
@@ -1198,7 +1199,7 @@ func testOrphan(t *testing.T, s session.Store) {
 	must(t, "SetWill(nil) with the orphan's epoch", s.SetWill(ctx, k, st.Epoch, nil))
 	must(t, "Delete with the orphan's epoch", s.Delete(ctx, k, st.Epoch))
 	wantErr(t, "Orphan of a deleted session", func() error {
-		_, err := s.Orphan(ctx, k, "gw-dead", st.Epoch, at(time.Minute))
+		_, err := s.Orphan(ctx, k, "gw-dead", st.Epoch, at(time.Minute), false)
 		return err
 	}(), session.ErrNotFound)
 }
@@ -1216,14 +1217,14 @@ func testOrphanReconnected(t *testing.T, s session.Store) {
 	}
 	claim(t, s, k, "gw-live", false, at(time.Second))
 	want := load(t, s, k)
-	_, err := s.Orphan(ctx, k, "gw-dead", listed.Epoch, at(2*time.Second))
+	_, err := s.Orphan(ctx, k, "gw-dead", listed.Epoch, at(2*time.Second), false)
 	wantErr(t, "Orphan after the client reconnected", err, session.ErrFenced)
 	sameState(t, "state after a refused Orphan", load(t, s, k), want)
 	// Nor is a session the same gateway id claimed again (a restart).
 	k2 := key("restarted")
 	old := claim(t, s, k2, "gw-x", false, t0)
 	claim(t, s, k2, "gw-x", false, at(time.Second))
-	_, err = s.Orphan(ctx, k2, "gw-x", old.Epoch, at(2*time.Second))
+	_, err = s.Orphan(ctx, k2, "gw-x", old.Epoch, at(2*time.Second), false)
 	wantErr(t, "Orphan with the previous life's epoch", err, session.ErrFenced)
 	if st := load(t, s, k2); !st.Connected {
 		t.Fatalf("session claimed again was orphaned: %s", dump(st))
@@ -1243,7 +1244,7 @@ func testOrphanExpiry(t *testing.T, s session.Store) {
 		e := claim(t, s, k, "gw-dead", false, t0).Epoch
 		must(t, "SetExpiry", s.SetExpiry(ctx, k, e, tc.expiry))
 		must(t, "SetWill", s.SetWill(ctx, k, e, &session.Will{Topic: "w/" + tc.id}))
-		_, err := s.Orphan(ctx, k, "gw-dead", e, at(time.Second))
+		_, err := s.Orphan(ctx, k, "gw-dead", e, at(time.Second), false)
 		must(t, "Orphan", err)
 	}
 	if got := expiredKeys(t, s, at(time.Second), 10); !slices.Equal(got, []session.Key{key("orphan-zero")}) {
@@ -1273,7 +1274,7 @@ func testOrphanThenReconnect(t *testing.T, s session.Store) {
 	k := key("orphan-back")
 	c := claim(t, s, k, "gw-dead", false, t0)
 	richState(t, s, k, "gw-dead", c.Epoch)
-	st, err := s.Orphan(ctx, k, "gw-dead", c.Epoch, at(time.Second))
+	st, err := s.Orphan(ctx, k, "gw-dead", c.Epoch, at(time.Second), false)
 	must(t, "Orphan", err)
 	c2 := claim(t, s, k, "gw-live", false, at(2*time.Second))
 	if c2.Previous == nil || c2.Previous.Connected || c2.Previous.Epoch != st.Epoch || c2.Epoch <= st.Epoch {
@@ -1283,4 +1284,40 @@ func testOrphanThenReconnect(t *testing.T, s session.Store) {
 		t.Fatalf("Owned(gw-live) = %v, want [%v]", sortedKeys(o), k)
 	}
 	expiredNone(t, s, at(1000*time.Hour))
+}
+
+// [MQTT-3.1.2-8] Orphan may hand the will over in the same step: only one
+// caller gets it, and a client that comes back afterwards finds none.
+func testOrphanTakesWill(t *testing.T, s session.Store) {
+	ctx := t.Context()
+	k := key("orphan-take")
+	c := claim(t, s, k, "gw-dead", false, t0)
+	want := richState(t, s, k, "gw-dead", c.Epoch)
+	st, err := s.Orphan(ctx, k, "gw-dead", c.Epoch, at(time.Second), true)
+	must(t, "Orphan(takeWill)", err)
+	want.Epoch, want.Connected, want.DisconnectedAt = st.Epoch, false, at(time.Second)
+	sameState(t, "Orphan(takeWill)'s state, with the will", st, want)
+	want.Will = nil
+	sameState(t, "Load after Orphan(takeWill)", load(t, s, k), want)
+	// A second sweeper that listed the session with the same epoch gets
+	// nothing.
+	_, err = s.Orphan(ctx, k, "gw-dead", c.Epoch, at(time.Second), true)
+	wantErr(t, "second Orphan(takeWill)", err, session.ErrFenced)
+	if c2 := claim(t, s, k, "gw-live", false, at(2*time.Second)); c2.Previous == nil || c2.Previous.Will != nil {
+		t.Fatalf("Claim after Orphan(takeWill): Previous %s; want the session without its will", dump(c2.Previous))
+	}
+	// Expiry 0: the session stays listed by Expired, without its will.
+	k0 := key("orphan-take-zero")
+	e0 := claim(t, s, k0, "gw-dead", false, t0).Epoch
+	must(t, "SetWill", s.SetWill(ctx, k0, e0, &session.Will{Topic: "w"}))
+	st0, err := s.Orphan(ctx, k0, "gw-dead", e0, t0, true)
+	must(t, "Orphan(takeWill)", err)
+	if st0.Will == nil || st0.Will.Topic != "w" {
+		t.Fatalf("Orphan(takeWill) returned will %+v, want the stored one", st0.Will)
+	}
+	got, err := s.Expired(ctx, t0, 10)
+	must(t, "Expired", err)
+	if len(got) != 1 || got[0].Key != k0 || got[0].Will != nil {
+		t.Fatalf("Expired after Orphan(takeWill) of an expiry-0 session = %d sessions; want it, without its will", len(got))
+	}
 }
