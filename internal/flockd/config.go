@@ -122,8 +122,8 @@ func loadFile(path string, c *Config) error {
 // file they may be written as Go durations ("10s", "1m30s") or as integer
 // nanoseconds.
 var durationKeys = map[string]bool{
-	"cert_reload_interval": true, "connect_timeout": true, "expiry_sweep_interval": true,
-	"handshake_timeout": true, "heartbeat": true, "leeway": true, "log_interval": true,
+	"cert_reload_interval": true, "check_interval": true, "connect_timeout": true, "dead_after": true, "expiry_sweep_interval": true,
+	"handshake_timeout": true, "heartbeat": true, "leeway": true, "lock_ttl": true, "log_interval": true,
 	"max_backoff": true, "max_device_token_lifetime": true, "max_queue_age": true,
 	"max_token_ttl": true, "metric_interval": true, "overrides_ttl": true,
 	"proxy_header_timeout": true, "publish_timeout": true, "ready_timeout": true,

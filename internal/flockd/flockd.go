@@ -306,7 +306,13 @@ func (i *Instance) startGateway(ctx context.Context, cfg Config, nc *nats.Conn, 
 	}
 	i.components = append(i.components, runComponent{"presence", rep.Run})
 
-	gw, err := gateway.New(gcfg, gateway.Deps{NATS: nc, Sessions: store, Auth: authn, Logger: log, Limits: lim, Presence: rep})
+	// The sweeper reads the heartbeats to disconnect the sessions of
+	// crashed gateways.
+	beats, err := presence.NewReader(js, presence.Config{})
+	if err != nil {
+		return fmt.Errorf("flockd: presence: %w", err)
+	}
+	gw, err := gateway.New(gcfg, gateway.Deps{NATS: nc, Sessions: store, Auth: authn, Logger: log, Limits: lim, Presence: rep, Heartbeats: beats})
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/flockmq/flockmq/internal/natsembed"
 	"github.com/flockmq/flockmq/internal/testutil/redistest"
+	"github.com/flockmq/flockmq/services/gateway"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -202,5 +203,20 @@ func TestConfigFileDurations(t *testing.T) {
 	os.WriteFile(bad, []byte("gateway:\n  connect_timeout: 3 parsecs\n"), 0o600)
 	if _, err := parse([]string{"--config", bad}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "gateway.connect_timeout") {
 		t.Errorf("parse with a bad duration = %v, want an error naming gateway.connect_timeout", err)
+	}
+}
+
+// TestConfigFileSweeper: the sweeper of crashed gateways' sessions is
+// configured under gateway.sweeper, its durations as Go durations.
+func TestConfigFileSweeper(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "sweeper.yaml")
+	os.WriteFile(f, []byte("gateway:\n  sweeper:\n    dead_after: 45s\n    check_interval: 2s\n    lock_ttl: 1m\n    will_rate: 200\n    page_size: 50\n"), 0o600)
+	c, err := parse([]string{"--config", f}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := gateway.SweeperConfig{DeadAfter: 45 * time.Second, CheckInterval: 2 * time.Second, LockTTL: time.Minute, WillRate: 200, PageSize: 50}
+	if c.Gateway.Sweeper != want {
+		t.Errorf("gateway.sweeper = %+v, want %+v", c.Gateway.Sweeper, want)
 	}
 }

@@ -9,6 +9,7 @@
 //
 //	devices.<tenant id>.<device id>  → Status (JSON)
 //	gateways.<gateway id>            → the gateway's heartbeat (JSON)
+//	sweeps.<gateway id>              → the sweep lock of a dead gateway (JSON)
 //
 // # Several connections per device
 //
@@ -72,4 +73,16 @@
 // intervals ago, as measured by the NATS server's timestamp on the entry.
 // A device left with no live connection this way reads as disconnected with
 // the reason "gateway <id> stopped responding".
+//
+// # Sweeping a dead gateway's sessions
+//
+// Presence only reports what a dead gateway left behind; its MQTT
+// sessions are cleaned up by the surviving gateways. Reader.Gateways lists
+// every heartbeat (a gateway that stops cleanly deletes its own, so what
+// stays behind and grows old is a crash), Gateway.Alive judges one against
+// a grace period, and Reader.ClaimSweep elects one gateway per dead
+// instance through the key sweeps.<gateway id>: created with
+// compare-and-set, refreshed by its holder, taken over once older than its
+// time to live, and marked done with the dead instance's id so that
+// instance is swept only once.
 package presence

@@ -164,7 +164,8 @@ type Claimed struct {
 // without calling Disconnect leaves its sessions connected, so they neither
 // expire nor show up in Expired until the client reconnects (Claim then
 // reports Previous.Connected with the dead owner) or somebody who knows the
-// owner is gone calls Disconnect or Delete with the session's epoch.
+// owner is gone orphans them: Owned lists the sessions still connected
+// through a gateway, and Orphan marks each disconnected on its behalf.
 type Store interface {
 	// Claim makes owner the owner of the session at key, marks it
 	// connected with the given protocol level and returns a new epoch and
@@ -206,4 +207,27 @@ type Store interface {
 	// passed at now, earliest deadline first, so the caller can publish
 	// their wills and Delete them. A limit below 1 returns nothing.
 	Expired(ctx context.Context, now time.Time, limit int) ([]*State, error)
+	// Owned returns up to limit sessions that are connected through owner,
+	// in an order fixed by the store, starting after cursor ("" for the
+	// first page), and the cursor of the next page, "" when there is none.
+	// A page may hold fewer than limit sessions even when more follow;
+	// only an empty next cursor ends the listing. Memory is bounded by
+	// limit, whatever the number of sessions. Sessions claimed, orphaned
+	// or disconnected during a listing may or may not be listed. A limit
+	// below 1 returns nothing.
+	Owned(ctx context.Context, owner, cursor string, limit int) (sessions []*State, next string, err error)
+	// Orphan marks the session disconnected at at on behalf of owner,
+	// which is gone without having called Disconnect. It succeeds only
+	// while the session is connected through owner with epoch; otherwise
+	// it fails with ErrFenced (ErrNotFound when there is no session), so a
+	// client that reconnected elsewhere meanwhile is never touched. It
+	// gives the session a new, larger epoch, fencing any late write of an
+	// owner that was only presumed dead, and returns the new state.
+	// With takeWill the stored will is removed in the same step and
+	// handed over in the returned state's Will, so the caller alone
+	// publishes it (a will due at once); otherwise the will stays stored.
+	// Unlike Disconnect it never deletes: a session whose expiry interval
+	// is 0, or whose deadline has passed, is listed by Expired at once, so
+	// whoever deletes it publishes a will still stored, exactly once.
+	Orphan(ctx context.Context, key Key, owner string, epoch uint64, at time.Time, takeWill bool) (*State, error)
 }

@@ -100,6 +100,9 @@ type Config struct {
 	// ShutdownTimeout bounds Run's shutdown when its context ends.
 	// Default 10s.
 	ShutdownTimeout time.Duration `json:"shutdown_timeout"`
+	// Sweeper configures the disconnection of crashed gateways' sessions;
+	// it runs only with Deps.Heartbeats.
+	Sweeper SweeperConfig `json:"sweeper"`
 }
 
 // Validate reports the first invalid field, by its configuration key.
@@ -114,6 +117,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Limits.Validate(); err != nil {
 		return fmt.Errorf("gateway: %w", err)
+	}
+	if err := c.Sweeper.Validate(); err != nil {
+		return err
 	}
 	names := map[string]bool{}
 	for i, l := range c.Listeners {

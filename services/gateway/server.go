@@ -43,6 +43,12 @@ type Deps struct {
 	// Presence is told of every connection that succeeds and of its end;
 	// nil means no presence reporting.
 	Presence Presence
+	// Heartbeats, when set, runs the sweeper (Config.Sweeper): the
+	// sessions that crashed gateways left connected in the store are
+	// disconnected on their behalf and their wills published.
+	// *presence.Reader implements it. nil means no sweeper: such sessions
+	// stay connected until their clients come back.
+	Heartbeats Heartbeats
 }
 
 // Presence receives device presence from the gateway: Connected after
@@ -87,6 +93,7 @@ type Server struct {
 	log *slog.Logger
 	br  *bridge.Bridge
 	env *conn.Env
+	swp *sweeper // nil without Deps.Heartbeats
 
 	kick *bridge.Subscription
 
@@ -181,6 +188,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			ServerReference:   cfg.ServerReference,
 		},
 	}
+	if deps.Heartbeats != nil && !cfg.Sweeper.Disable {
+		s.swp = newSweeper(cfg.Sweeper, cfg.GatewayID, deps.Heartbeats, deps.Sessions, s.env.Wills, log, clock)
+	}
 	s.kick, err = br.OnKick(s.onKick)
 	if err != nil {
 		_ = br.Close()
@@ -266,17 +276,43 @@ func (s *Server) onKick(k bridge.Kick) {
 }
 
 // Start opens the configured listeners and starts serving them, and starts
-// the session expiry sweeper. It returns once the sockets are bound.
+// the session expiry sweeper and, with Deps.Heartbeats, the sweeper of
+// crashed gateways' sessions. It returns once the sockets are bound.
+// Before it opens them it lists the sessions the store still says are
+// connected through this gateway's id: an earlier run that crashed left
+// them, and the sweeper disconnects them.
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	switch {
+	case s.closed:
+		s.mu.Unlock()
 		return ErrServerClosed
-	}
-	if s.started {
+	case s.started:
+		s.mu.Unlock()
 		return errors.New("gateway: Start called twice")
 	}
 	s.started = true
+	s.mu.Unlock()
+
+	var previous []orphanRef
+	var own *presence.Sweep
+	started := s.env.Clock()
+	if s.swp != nil {
+		var err error
+		previous, own, err = s.swp.previousLife(ctx, func(k session.Key, epoch uint64) bool {
+			c := (*registry)(s).Lookup(k)
+			return c != nil && c.Epoch() == epoch
+		})
+		if err != nil {
+			s.log.Warn("could not list the sessions an earlier run of this gateway left connected", "err", err)
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed { // Shutdown ran meanwhile
+		return ErrServerClosed
+	}
 	var ls []*listener.Listener
 	for _, lc := range s.cfg.Listeners {
 		l, err := listener.Listen(lc, s.log)
@@ -306,6 +342,17 @@ func (s *Server) Start(ctx context.Context) error {
 		defer s.bg.Done()
 		s.env.Wills.RunSweeper(bgCtx, s.cfg.ExpirySweepInterval)
 	}()
+	if s.swp != nil {
+		s.bg.Add(2)
+		go func() {
+			defer s.bg.Done()
+			s.swp.run(bgCtx, previous, own, started)
+		}()
+		go func() {
+			defer s.bg.Done()
+			s.swp.runDelayed(bgCtx)
+		}()
+	}
 	return nil
 }
 

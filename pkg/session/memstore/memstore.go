@@ -8,8 +8,11 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"fmt"
 	"hash/maphash"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +43,8 @@ type shard struct {
 	// expiring indexes the disconnected sessions that can expire, by
 	// deadline; guarded by mu.
 	expiring map[session.Key]time.Time
+	// owned indexes the connected sessions by owner; guarded by mu.
+	owned map[string]map[session.Key]struct{}
 }
 
 type inflightKey struct {
@@ -67,6 +72,7 @@ func New() *Store {
 	for i := range s.shards {
 		s.shards[i].sessions = make(map[session.Key]*entry)
 		s.shards[i].expiring = make(map[session.Key]time.Time)
+		s.shards[i].owned = make(map[string]map[session.Key]struct{})
 	}
 	return s
 }
@@ -91,6 +97,7 @@ func (s *Store) Claim(ctx context.Context, key session.Key, owner string, protoc
 	var res session.Claimed
 	e := sh.sessions[key]
 	if e != nil {
+		sh.unown(key, e)
 		st := e.state(key)
 		if st.ExpiredAt(now) {
 			res.Expired = st
@@ -117,6 +124,7 @@ func (s *Store) Claim(ctx context.Context, key session.Key, owner string, protoc
 	e.protocolLevel = protocolLevel
 	e.disconnectedAt = time.Time{}
 	delete(sh.expiring, key)
+	sh.own(key, e)
 	res.Epoch = e.epoch
 	return res, nil
 }
@@ -212,6 +220,7 @@ func (s *Store) SetExpiry(ctx context.Context, key session.Key, epoch uint64, ex
 // Disconnect implements session.Store.
 func (s *Store) Disconnect(ctx context.Context, key session.Key, epoch uint64, now time.Time) error {
 	return s.write(ctx, key, epoch, func(sh *shard, e *entry) {
+		sh.unown(key, e)
 		if e.expiryInterval == 0 {
 			delete(sh.sessions, key)
 			delete(sh.expiring, key)
@@ -225,7 +234,8 @@ func (s *Store) Disconnect(ctx context.Context, key session.Key, epoch uint64, n
 
 // Delete implements session.Store.
 func (s *Store) Delete(ctx context.Context, key session.Key, epoch uint64) error {
-	return s.write(ctx, key, epoch, func(sh *shard, _ *entry) {
+	return s.write(ctx, key, epoch, func(sh *shard, e *entry) {
+		sh.unown(key, e)
 		delete(sh.sessions, key)
 		delete(sh.expiring, key)
 	})
@@ -265,6 +275,119 @@ func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]*sessi
 		out = append(out, d.st)
 	}
 	return out, nil
+}
+
+// Owned implements session.Store. The cursor is the last key returned;
+// each page walks every shard, keeping at most 2×limit keys at a time.
+func (s *Store) Owned(ctx context.Context, owner, cursor string, limit int) ([]*session.State, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	if limit < 1 {
+		return nil, "", nil
+	}
+	var after *session.Key
+	if cursor != "" {
+		k, err := parseCursor(cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		after = &k
+	}
+	var keys []session.Key
+	trim := func() {
+		slices.SortFunc(keys, compareKeys)
+		keys = keys[:min(limit, len(keys))]
+	}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for k := range sh.owned[owner] {
+			if after == nil || compareKeys(k, *after) > 0 {
+				keys = append(keys, k)
+				if len(keys) >= 2*limit {
+					trim()
+				}
+			}
+		}
+		sh.mu.Unlock()
+	}
+	trim()
+	out := make([]*session.State, 0, len(keys))
+	for _, k := range keys {
+		sh := s.shard(k)
+		sh.mu.Lock()
+		if e := sh.sessions[k]; e != nil && e.connected && e.owner == owner {
+			out = append(out, e.state(k))
+		}
+		sh.mu.Unlock()
+	}
+	next := ""
+	if len(keys) == limit {
+		next = formatCursor(keys[len(keys)-1])
+	}
+	return out, next, nil
+}
+
+// Orphan implements session.Store.
+func (s *Store) Orphan(ctx context.Context, key session.Key, owner string, epoch uint64, at time.Time, takeWill bool) (*session.State, error) {
+	var st *session.State
+	err := s.write(ctx, key, epoch, func(sh *shard, e *entry) {
+		if !e.connected || e.owner != owner {
+			return
+		}
+		sh.unown(key, e)
+		e.epoch = s.epochs.Add(1)
+		e.connected = false
+		e.disconnectedAt = at.Truncate(time.Millisecond)
+		sh.index(key, e)
+		st = e.state(key)
+		if takeWill {
+			e.will = nil
+		}
+	})
+	if err == nil && st == nil {
+		err = session.ErrFenced
+	}
+	return st, err
+}
+
+func compareKeys(a, b session.Key) int {
+	return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.ClientID, b.ClientID))
+}
+
+// formatCursor writes k as "<length of tenant>:<tenant><client id>".
+func formatCursor(k session.Key) string {
+	return strconv.Itoa(len(k.Tenant)) + ":" + k.Tenant + k.ClientID
+}
+
+func parseCursor(c string) (session.Key, error) {
+	ns, rest, ok := strings.Cut(c, ":")
+	n, err := strconv.Atoi(ns)
+	if !ok || err != nil || n < 0 || n > len(rest) {
+		return session.Key{}, fmt.Errorf("memstore: malformed cursor %q", c)
+	}
+	return session.Key{Tenant: rest[:n], ClientID: rest[n:]}, nil
+}
+
+// own adds a connected e to its owner's index. The caller holds sh.mu.
+func (sh *shard) own(key session.Key, e *entry) {
+	m := sh.owned[e.owner]
+	if m == nil {
+		m = make(map[session.Key]struct{})
+		sh.owned[e.owner] = m
+	}
+	m[key] = struct{}{}
+}
+
+// unown removes key from its owner's index. The caller holds sh.mu.
+func (sh *shard) unown(key session.Key, e *entry) {
+	if m := sh.owned[e.owner]; m != nil {
+		delete(m, key)
+		if len(m) == 0 {
+			delete(sh.owned, e.owner)
+		}
+	}
 }
 
 // index keeps sh.expiring in step with e. The caller holds sh.mu.

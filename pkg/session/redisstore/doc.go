@@ -40,6 +40,19 @@
 // balance a cluster of tens of primaries; the count is part of the layout
 // and cannot change without migrating keys.
 //
+// Each shard also has an owner index, a sorted set
+//
+//	<prefix>{sNN}:owners
+//
+// of the connected sessions, all scored 0, whose members are
+// "<escaped owner>:<member>", so a lexical range lists one gateway's
+// sessions in that shard. Claim moves a session's entry from its previous
+// owner to the new one, Disconnect, Delete and Orphan remove it, in the
+// same scripts. Owned reads 16 shards' indexes per pipeline, in shard order,
+// and pages with the cursor "<shard>:<member>"; a page holds at most 16×limit
+// index entries in memory. Sessions claimed before the index existed are
+// not in it: they are orphaned only when their clients come back.
+//
 // # Atomicity and fencing
 //
 // Claim and every write are one Lua script each (EVALSHA through

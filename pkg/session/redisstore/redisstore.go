@@ -58,6 +58,9 @@ func (s *Store) keys(k session.Key) (hash, index, m string) {
 	return t + m, t + "expiry", m
 }
 
+// owners is the key of shard i's owner index.
+func (s *Store) owners(i int) string { return s.tag(i) + "owners" }
+
 // Claim implements session.Store.
 func (s *Store) Claim(ctx context.Context, key session.Key, owner string, protocolLevel byte, clean bool, now time.Time) (session.Claimed, error) {
 	h, z, m := s.keys(key)
@@ -65,7 +68,7 @@ func (s *Store) Claim(ctx context.Context, key session.Key, owner string, protoc
 	if clean {
 		c = "1"
 	}
-	res, err := claimScript.Run(ctx, s.client, []string{h, z}, m, owner, int(protocolLevel), c, now.UnixMilli()).Slice()
+	res, err := claimScript.Run(ctx, s.client, []string{h, z, s.owners(shardOf(m))}, m, owner, int(protocolLevel), c, now.UnixMilli()).Slice()
 	if err != nil {
 		return session.Claimed{}, fmt.Errorf("redisstore: claim %q/%q: %w", key.Tenant, key.ClientID, err)
 	}
@@ -83,13 +86,7 @@ func (s *Store) Claim(ctx context.Context, key session.Key, owner string, protoc
 	if status == "new" {
 		return out, nil
 	}
-	fields := make(map[string]string, len(flat)/2)
-	for i := 0; i+1 < len(flat); i += 2 {
-		f, _ := flat[i].(string)
-		v, _ := flat[i+1].(string)
-		fields[f] = v
-	}
-	prev, err := decodeState(key, fields)
+	prev, err := decodeState(key, pairs(flat))
 	if err != nil {
 		// The claim went through; only the old state is unreadable.
 		return out, fmt.Errorf("redisstore: claim %q/%q: previous state: %w", key.Tenant, key.ClientID, err)
@@ -205,14 +202,14 @@ func (s *Store) SetExpiry(ctx context.Context, key session.Key, epoch uint64, ex
 // Disconnect implements session.Store.
 func (s *Store) Disconnect(ctx context.Context, key session.Key, epoch uint64, now time.Time) error {
 	h, z, m := s.keys(key)
-	return s.run(ctx, "disconnect", disconnectScript, key, []string{h, z},
+	return s.run(ctx, "disconnect", disconnectScript, key, []string{h, z, s.owners(shardOf(m))},
 		strconv.FormatUint(epoch, 10), strconv.FormatInt(now.UnixMilli(), 10), m)
 }
 
 // Delete implements session.Store.
 func (s *Store) Delete(ctx context.Context, key session.Key, epoch uint64) error {
 	h, z, m := s.keys(key)
-	return s.run(ctx, "delete", deleteScript, key, []string{h, z}, strconv.FormatUint(epoch, 10), m)
+	return s.run(ctx, "delete", deleteScript, key, []string{h, z, s.owners(shardOf(m))}, strconv.FormatUint(epoch, 10), m)
 }
 
 // Expired implements session.Store. It asks every shard's expiry index for
@@ -279,4 +276,137 @@ func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]*sessi
 		}
 	}
 	return out, nil
+}
+
+// pairs turns a flat HGETALL reply into a map.
+func pairs(flat []any) map[string]string {
+	fields := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		f, _ := flat[i].(string)
+		v, _ := flat[i+1].(string)
+		fields[f] = v
+	}
+	return fields
+}
+
+// ownedWindow is how many shards' owner indexes one round trip of Owned
+// reads; it bounds a page's memory to ownedWindow×limit index entries.
+const ownedWindow = 16
+
+// Owned implements session.Store. It walks the shards' owner indexes in
+// shard order, each in lexical order of its entries, ownedWindow shards per
+// pipeline, and loads the sessions found in one more pipeline. The cursor
+// is "<shard>:<member>" of the last entry returned.
+func (s *Store) Owned(ctx context.Context, owner, cursor string, limit int) ([]*session.State, string, error) {
+	if limit < 1 {
+		return nil, "", ctx.Err()
+	}
+	first, after := 0, ""
+	if cursor != "" {
+		ns, m, ok := strings.Cut(cursor, ":")
+		n, err := strconv.ParseUint(ns, 16, 16)
+		if !ok || err != nil || n >= shards {
+			return nil, "", fmt.Errorf("redisstore: owned: malformed cursor %q", cursor)
+		}
+		first, after = int(n), m
+	}
+	prefix := escape(owner) + ":"
+	hi := "(" + escape(owner) + ";" // ';' follows ':'
+	type found struct {
+		shard int
+		m     string
+	}
+	var got []found
+	next := ""
+	for lo := first; lo < shards && next == ""; lo += ownedWindow {
+		pipe := s.client.Pipeline()
+		cmds := make([]*redis.StringSliceCmd, 0, ownedWindow)
+		for i := lo; i < min(lo+ownedWindow, shards); i++ {
+			from := "[" + prefix
+			if i == first && after != "" {
+				from = "(" + prefix + after
+			}
+			cmds = append(cmds, pipe.ZRangeByLex(ctx, s.owners(i), &redis.ZRangeBy{
+				Min: from, Max: hi, Count: int64(limit - len(got)),
+			}))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, "", fmt.Errorf("redisstore: owned by %q: read the owner index: %w", owner, err)
+		}
+		for j, c := range cmds {
+			for _, e := range c.Val() {
+				got = append(got, found{lo + j, strings.TrimPrefix(e, prefix)})
+				if len(got) == limit {
+					break
+				}
+			}
+			if len(got) == limit {
+				last := got[len(got)-1]
+				next = fmt.Sprintf("%02x:%s", last.shard, last.m)
+				break
+			}
+		}
+	}
+	if len(got) == 0 {
+		return nil, next, nil
+	}
+	keys := make([]session.Key, len(got))
+	loads := make([]*redis.MapStringStringCmd, len(got))
+	pipe := s.client.Pipeline()
+	for i, f := range got {
+		k, err := parseMember(f.m)
+		if err != nil {
+			return nil, "", fmt.Errorf("redisstore: owned by %q: %w", owner, err)
+		}
+		keys[i] = k
+		h, _, _ := s.keys(k)
+		loads[i] = pipe.HGetAll(ctx, h)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, "", fmt.Errorf("redisstore: owned by %q: load sessions: %w", owner, err)
+	}
+	out := make([]*session.State, 0, len(got))
+	for i, l := range loads {
+		if len(l.Val()) == 0 {
+			continue // deleted meanwhile
+		}
+		st, err := decodeState(keys[i], l.Val())
+		if err != nil {
+			return nil, "", fmt.Errorf("redisstore: owned by %q: session %q/%q: %w", owner, keys[i].Tenant, keys[i].ClientID, err)
+		}
+		if st.Connected && st.Owner == owner {
+			out = append(out, st)
+		}
+	}
+	return out, next, nil
+}
+
+// Orphan implements session.Store.
+func (s *Store) Orphan(ctx context.Context, key session.Key, owner string, epoch uint64, at time.Time, takeWill bool) (*session.State, error) {
+	h, z, m := s.keys(key)
+	take := "0"
+	if takeWill {
+		take = "1"
+	}
+	res, err := orphanScript.Run(ctx, s.client, []string{h, z, s.owners(shardOf(m))},
+		strconv.FormatUint(epoch, 10), owner, strconv.FormatInt(at.UnixMilli(), 10), m, take).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: orphan %q/%q: %w", key.Tenant, key.ClientID, err)
+	}
+	switch v := res.(type) {
+	case int64:
+		switch v {
+		case 1:
+			return nil, session.ErrNotFound
+		case 2:
+			return nil, session.ErrFenced
+		}
+	case []any:
+		st, err := decodeState(key, pairs(v))
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: orphan %q/%q: %w", key.Tenant, key.ClientID, err)
+		}
+		return st, nil
+	}
+	return nil, fmt.Errorf("redisstore: orphan %q/%q: unexpected reply %v", key.Tenant, key.ClientID, res)
 }

@@ -70,7 +70,8 @@ func TestConformanceSentinel(t *testing.T) {
 }
 
 // TestKeyLayout pins the documented layout: one hash per session under
-// its shard's hash tag, and the shard's expiry index beside it.
+// its shard's hash tag, the shard's owner index beside it while the session
+// is connected, and its expiry index once it is disconnected.
 func TestKeyLayout(t *testing.T) {
 	c := redistest.Shared(t).Client(t)
 	ctx := t.Context()
@@ -83,6 +84,13 @@ func TestKeyLayout(t *testing.T) {
 	}
 	if err := s.SetExpiry(ctx, k, cl.Epoch, 60); err != nil {
 		t.Fatal(err)
+	}
+	owners, err := c.Keys(ctx, p+"*:owners").Result()
+	if err != nil || len(owners) != 1 {
+		t.Fatalf("owner index keys = %q, %v; want one", owners, err)
+	}
+	if m, err := c.ZRange(ctx, owners[0], 0, -1).Result(); err != nil || !slices.Equal(m, []string{"gw:acme%3A%7Bx%7D:dev%251"}) {
+		t.Fatalf("owner index = %q, %v; want the owner and the session's member", m, err)
 	}
 	if err := s.Disconnect(ctx, k, cl.Epoch, time.UnixMilli(1000)); err != nil {
 		t.Fatal(err)

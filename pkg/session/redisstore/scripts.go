@@ -4,9 +4,9 @@ import "github.com/redis/go-redis/v9"
 
 // The Lua scripts below make Claim and every fenced write one atomic round
 // trip (EVALSHA, falling back to EVAL once per server). Every script touches
-// only KEYS[1], the session hash, and KEYS[2], the expiry index of the same
-// shard; both carry the shard's hash tag, so in Redis Cluster they share a
-// slot.
+// only KEYS[1], the session hash, KEYS[2], the expiry index of the same
+// shard, and KEYS[3], the shard's owner index; all carry the shard's hash
+// tag, so in Redis Cluster they share a slot.
 //
 // Numbers: Redis Lua numbers are doubles. Epochs (microseconds, below 2^53)
 // and millisecond deadlines are safe as doubles and are written back with
@@ -28,13 +28,22 @@ const luaNumber = `
 local function num(v) return string.format('%.0f', v) end
 `
 
+// luaOwner names the owner index entry of a session: the owner escaped as
+// escape does it in Go, ':', and the session's member.
+const luaOwner = `
+local function owned(owner, member)
+  local e = string.gsub(owner, '[%%:{}]', function(c) return string.format('%%%02X', string.byte(c)) end)
+  return e .. ':' .. member
+end
+`
+
 // claimScript: ARGV member, owner, protocol level, clean ("1"/"0"), now
 // (unix ms). The new epoch is the larger of the previous epoch plus one and
 // the server clock in microseconds, so a key deleted and claimed again
 // still gets a larger epoch than it ever had (as long as the Redis clock
 // does not step back past it). Returns {status, epoch, previous HGETALL}
 // with status "new", "live" or "expired".
-var claimScript = redis.NewScript(luaNumber + `
+var claimScript = redis.NewScript(luaNumber + luaOwner + `
 -- TIME before writes needs effects replication, the default since Redis 5;
 -- older servers must be asked for it.
 if redis.replicate_commands then redis.replicate_commands() end
@@ -47,6 +56,7 @@ local fresh = true
 if #prev > 0 then
   local m = {}
   for i = 1, #prev, 2 do m[prev[i]] = prev[i + 1] end
+  redis.call('ZREM', KEYS[3], owned(m['o'], ARGV[1]))
   local pe = tonumber(m['e'])
   if pe >= epoch then epoch = pe + 1 end
   status = 'live'
@@ -67,6 +77,7 @@ else
   redis.call('HSET', h, 'e', es, 'o', ARGV[2], 'c', '1', 'p', ARGV[3], 'd', '0')
 end
 redis.call('ZREM', z, ARGV[1])
+redis.call('ZADD', KEYS[3], 0, owned(ARGV[2], ARGV[1]))
 return {status, es, prev}
 `)
 
@@ -125,7 +136,8 @@ return 0
 `)
 
 // disconnectScript: ARGV epoch, now (unix ms), member.
-var disconnectScript = redis.NewScript(luaFence + luaNumber + `
+var disconnectScript = redis.NewScript(luaFence + luaNumber + luaOwner + `
+redis.call('ZREM', KEYS[3], owned(redis.call('HGET', KEYS[1], 'o'), ARGV[3]))
 local x = redis.call('HGET', KEYS[1], 'x')
 if x == '0' then
   redis.call('DEL', KEYS[1])
@@ -140,8 +152,33 @@ return 0
 `)
 
 // deleteScript: ARGV epoch, member.
-var deleteScript = redis.NewScript(luaFence + `
+var deleteScript = redis.NewScript(luaFence + luaOwner + `
+redis.call('ZREM', KEYS[3], owned(redis.call('HGET', KEYS[1], 'o'), ARGV[2]))
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[2])
 return 0
+`)
+
+// orphanScript: ARGV epoch, owner, at (unix ms), member, take will
+// ("1"/"0"). It refuses (2) unless the session is connected through owner;
+// otherwise it marks it disconnected at at under a new epoch (as Claim
+// picks one), indexes its deadline (at itself when the expiry interval is
+// 0: the session is due at once) and returns the new HGETALL, taken before
+// the will is removed when asked.
+var orphanScript = redis.NewScript(luaFence + luaNumber + luaOwner + `
+if redis.replicate_commands then redis.replicate_commands() end
+if redis.call('HGET', KEYS[1], 'c') ~= '1' or redis.call('HGET', KEYS[1], 'o') ~= ARGV[2] then return 2 end
+local t = redis.call('TIME')
+local epoch = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local pe = tonumber(ARGV[1])
+if pe >= epoch then epoch = pe + 1 end
+redis.call('HSET', KEYS[1], 'e', num(epoch), 'c', '0', 'd', ARGV[3])
+redis.call('ZREM', KEYS[3], owned(ARGV[2], ARGV[4]))
+local x = redis.call('HGET', KEYS[1], 'x')
+if x ~= '4294967295' then
+  redis.call('ZADD', KEYS[2], num(tonumber(ARGV[3]) + tonumber(x) * 1000), ARGV[4])
+end
+local st = redis.call('HGETALL', KEYS[1])
+if ARGV[5] == '1' then redis.call('HDEL', KEYS[1], 'w') end
+return st
 `)

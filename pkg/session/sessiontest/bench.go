@@ -9,8 +9,9 @@ import (
 )
 
 // Bench benchmarks the hot paths of a Store: Claim (a CONNECT), the
-// PutInflight/DeleteInflight pair of one QoS 1 delivery, and SetLastSeq
-// (an acknowledged durable position). Each reports ops/s besides ns/op;
+// PutInflight/DeleteInflight pair of one QoS 1 delivery, SetLastSeq (an
+// acknowledged durable position), and Owned+Orphan (a crashed gateway's
+// session swept). Each reports ops/s besides ns/op;
 // the Parallel variants run GOMAXPROCS×4 callers on distinct sessions.
 func Bench(b *testing.B, newStore func(t testing.TB) session.Store) {
 	b.Run("Claim", func(b *testing.B) {
@@ -69,6 +70,39 @@ func Bench(b *testing.B, newStore func(t testing.TB) session.Store) {
 		for b.Loop() {
 			seq++
 			if err := s.SetLastSeq(ctx, k, e, seq); err != nil {
+				b.Fatal(err)
+			}
+		}
+		opsPerSec(b)
+	})
+	b.Run("OwnedOrphan", func(b *testing.B) {
+		// One op: a session of a crashed gateway listed (pages of 100) and
+		// orphaned, the store's share of the sweeper's work per session.
+		s := newStore(b)
+		ctx := b.Context()
+		var page []*session.State
+		made := 0
+		for b.Loop() {
+			if len(page) == 0 {
+				var err error
+				if page, _, err = s.Owned(ctx, "gw-dead", "", 100); err != nil {
+					b.Fatal(err)
+				}
+				if len(page) == 0 {
+					b.StopTimer()
+					for range 1000 {
+						claim(b, s, key(fmt.Sprintf("bench-orphan-%d", made)), "gw-dead", false, t0)
+						made++
+					}
+					b.StartTimer()
+					if page, _, err = s.Owned(ctx, "gw-dead", "", 100); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			st := page[0]
+			page = page[1:]
+			if _, err := s.Orphan(ctx, st.Key, "gw-dead", st.Epoch, t0, false); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +66,14 @@ func Run(t *testing.T, newStore func(t testing.TB) session.Store) {
 		{"LoadReturnsCopy", testLoadReturnsCopy},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"CancelledContext", testCancelledContext},
+		{"OwnedListsConnectedSessions", testOwned},
+		{"OwnedPages", testOwnedPages},
+		{"OwnedOddOwners", testOwnedOddOwners},
+		{"Orphan", testOrphan},
+		{"OrphanSparesReconnectedClient", testOrphanReconnected},
+		{"OrphanExpiry", testOrphanExpiry},
+		{"OrphanThenReconnect", testOrphanThenReconnect},
+		{"OrphanTakesWill", testOrphanTakesWill},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
@@ -360,6 +369,11 @@ func writeOps(ctx context.Context, now time.Time) []struct {
 		}},
 		{"Delete", func(s session.Store, k session.Key, e uint64) error {
 			return s.Delete(ctx, k, e)
+		}},
+		// The fenced-write cases claim with gw-b last.
+		{"Orphan", func(s session.Store, k session.Key, e uint64) error {
+			_, err := s.Orphan(ctx, k, "gw-b", e, now, false)
+			return err
 		}},
 	}
 }
@@ -983,5 +997,327 @@ func testCancelledContext(t *testing.T, s session.Store) {
 	}
 	if _, err := s.Expired(ctx, t0, 10); err == nil {
 		t.Fatalf("Expired with a cancelled context succeeded")
+	}
+	if _, _, err := s.Owned(ctx, "gw", "", 10); err == nil {
+		t.Fatalf("Owned with a cancelled context succeeded")
+	}
+	if _, err := s.Orphan(ctx, key("ctx"), "gw", 1, t0, false); err == nil {
+		t.Fatalf("Orphan with a cancelled context succeeded")
+	}
+}
+
+// ownedAll pages through Owned(owner) with limit and returns every session
+// listed, failing on a page above limit or a key listed twice.
+func ownedAll(t testing.TB, s session.Store, owner string, limit int) map[session.Key]*session.State {
+	t.Helper()
+	out := map[session.Key]*session.State{}
+	cursor := ""
+	for pages := 0; ; pages++ {
+		if pages > 10_000 {
+			t.Fatalf("Owned(%q) never ends", owner)
+		}
+		page, next, err := s.Owned(t.Context(), owner, cursor, limit)
+		must(t, "Owned", err)
+		if len(page) > limit {
+			t.Fatalf("Owned(%q, limit %d) = %d sessions", owner, limit, len(page))
+		}
+		for _, st := range page {
+			if _, dup := out[st.Key]; dup {
+				t.Fatalf("Owned(%q) listed %q twice", owner, st.Key)
+			}
+			out[st.Key] = st
+		}
+		if next == "" {
+			return out
+		}
+		cursor = next
+	}
+}
+
+func sortedKeys(m map[session.Key]*session.State) []session.Key {
+	keys := make([]session.Key, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b session.Key) int {
+		if a.Tenant != b.Tenant {
+			return strings.Compare(a.Tenant, b.Tenant)
+		}
+		return strings.Compare(a.ClientID, b.ClientID)
+	})
+	return keys
+}
+
+// Owned lists exactly the sessions connected through an owner: not the
+// ones it disconnected, lost to a takeover or deleted.
+func testOwned(t *testing.T, s session.Store) {
+	ctx := t.Context()
+	want := map[session.Key]*session.State{}
+	for i := range 12 {
+		k := key(fmt.Sprintf("own%02d", i))
+		e := claim(t, s, k, "gw-a", false, t0).Epoch
+		st := richState(t, s, k, "gw-a", e)
+		switch i {
+		case 0: // disconnected
+			must(t, "Disconnect", s.Disconnect(ctx, k, e, t0))
+		case 1: // taken over by gw-b
+			claim(t, s, k, "gw-b", false, t0)
+		case 2: // deleted
+			must(t, "Delete", s.Delete(ctx, k, e))
+		default:
+			want[k] = st
+		}
+	}
+	claim(t, s, session.Key{Tenant: "globex", ClientID: "own03"}, "gw-b", false, t0)
+	got := ownedAll(t, s, "gw-a", 100)
+	if !slices.Equal(sortedKeys(got), sortedKeys(want)) {
+		t.Fatalf("Owned(gw-a) = %v, want %v", sortedKeys(got), sortedKeys(want))
+	}
+	for k, st := range got {
+		sameState(t, "Owned(gw-a) state", st, want[k])
+	}
+	if b := ownedAll(t, s, "gw-b", 100); len(b) != 2 {
+		t.Fatalf("Owned(gw-b) = %v, want the taken-over session and globex's", sortedKeys(b))
+	}
+	if n := ownedAll(t, s, "gw-none", 100); len(n) != 0 {
+		t.Fatalf("Owned of an unknown owner = %v, want none", sortedKeys(n))
+	}
+	for _, limit := range []int{0, -1} {
+		page, next, err := s.Owned(ctx, "gw-a", "", limit)
+		must(t, "Owned", err)
+		if len(page) != 0 || next != "" {
+			t.Fatalf("Owned(limit %d) = %d sessions, next %q; want nothing", limit, len(page), next)
+		}
+	}
+}
+
+// Owned pages through many sessions with any limit, each exactly once, and
+// a session orphaned during the listing does not break it.
+func testOwnedPages(t *testing.T, s session.Store) {
+	const n = 57
+	all := map[session.Key]bool{}
+	for i := range n {
+		k := session.Key{Tenant: fmt.Sprintf("t%d", i%3), ClientID: fmt.Sprintf("page%03d", i)}
+		claim(t, s, k, "gw-a", false, t0)
+		all[k] = true
+	}
+	for _, limit := range []int{1, 5, 56, 57, 1000} {
+		got := ownedAll(t, s, "gw-a", limit)
+		if len(got) != n {
+			t.Fatalf("Owned(limit %d) listed %d sessions, want %d", limit, len(got), n)
+		}
+	}
+	// Orphan each session right after its page lists it.
+	cursor, orphaned := "", 0
+	for {
+		page, next, err := s.Owned(t.Context(), "gw-a", cursor, 4)
+		must(t, "Owned", err)
+		for _, st := range page {
+			_, err := s.Orphan(t.Context(), st.Key, "gw-a", st.Epoch, at(time.Second), false)
+			must(t, "Orphan", err)
+			orphaned++
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if orphaned != n {
+		t.Fatalf("orphaned %d sessions while paging, want %d", orphaned, n)
+	}
+	if left := ownedAll(t, s, "gw-a", 10); len(left) != 0 {
+		t.Fatalf("Owned after orphaning all = %v, want none", sortedKeys(left))
+	}
+}
+
+// Owner names are arbitrary strings: one that is a prefix of another, or
+// holds a store's delimiters, lists only its own sessions.
+func testOwnedOddOwners(t *testing.T, s session.Store) {
+	owners := []string{"gw", "gw:", "gw:x", "gw%3Ax", "g", "gw{1}", "gw;", ""}
+	for i, o := range owners {
+		for j := range 3 {
+			claim(t, s, session.Key{Tenant: "t:{1}", ClientID: fmt.Sprintf("%d:%d{%%}", i, j)}, o, false, t0)
+		}
+	}
+	for i, o := range owners {
+		got := ownedAll(t, s, o, 2)
+		if len(got) != 3 {
+			t.Fatalf("Owned(%q) = %v, want its 3 sessions", o, sortedKeys(got))
+		}
+		for k, st := range got {
+			if st.Owner != o || !strings.HasPrefix(k.ClientID, fmt.Sprintf("%d:", i)) {
+				t.Fatalf("Owned(%q) listed %q owned by %q", o, k, st.Owner)
+			}
+		}
+	}
+}
+
+// [MQTT-3.1.2-8] The will of a connection whose gateway died is due: Orphan
+// is the disconnect the dead gateway never made. It keeps the session,
+// starts its expiry clock at the given time and fences the old owner.
+func testOrphan(t *testing.T, s session.Store) {
+	ctx := t.Context()
+	k := key("orphan")
+	c := claim(t, s, k, "gw-dead", false, t0)
+	want := richState(t, s, k, "gw-dead", c.Epoch)
+	wantErr(t, "Orphan naming another owner", func() error {
+		_, err := s.Orphan(ctx, k, "gw-other", c.Epoch, at(time.Second), false)
+		return err
+	}(), session.ErrFenced)
+	wantErr(t, "Orphan with a wrong epoch", func() error {
+		_, err := s.Orphan(ctx, k, "gw-dead", c.Epoch+1, at(time.Second), false)
+		return err
+	}(), session.ErrFenced)
+	sameState(t, "state after refused Orphans", load(t, s, k), want)
+
+	st, err := s.Orphan(ctx, k, "gw-dead", c.Epoch, at(time.Second), false)
+	must(t, "Orphan", err)
+	if st.Epoch <= c.Epoch {
+		t.Fatalf("Orphan epoch = %d, want > %d", st.Epoch, c.Epoch)
+	}
+	want.Epoch, want.Connected, want.DisconnectedAt = st.Epoch, false, at(time.Second)
+	sameState(t, "Orphan's state", st, want)
+	sameState(t, "Load after Orphan", load(t, s, k), want)
+
+	// The presumed-dead owner can no longer write.
+	wantErr(t, "dead owner's SetWill", s.SetWill(ctx, k, c.Epoch, nil), session.ErrFenced)
+	wantErr(t, "dead owner's Disconnect", s.Disconnect(ctx, k, c.Epoch, at(time.Minute)), session.ErrFenced)
+	// A second orphaning finds nothing to do.
+	wantErr(t, "second Orphan", func() error {
+		_, err := s.Orphan(ctx, k, "gw-dead", st.Epoch, at(time.Minute), false)
+		return err
+	}(), session.ErrFenced)
+	if o := ownedAll(t, s, "gw-dead", 10); len(o) != 0 {
+		t.Fatalf("Owned(gw-dead) after Orphan = %v, want none", sortedKeys(o))
+	}
+	// The expiry clock runs from the orphaning time: 3600s.
+	expiredNone(t, s, at(3601*time.Second-time.Millisecond))
+	if got := expiredKeys(t, s, at(3601*time.Second), 10); !slices.Equal(got, []session.Key{k}) {
+		t.Fatalf("Expired at the orphan's deadline = %v, want [%v]", got, k)
+	}
+	// The new epoch is the one that clears the will and deletes.
+	must(t, "SetWill(nil) with the orphan's epoch", s.SetWill(ctx, k, st.Epoch, nil))
+	must(t, "Delete with the orphan's epoch", s.Delete(ctx, k, st.Epoch))
+	wantErr(t, "Orphan of a deleted session", func() error {
+		_, err := s.Orphan(ctx, k, "gw-dead", st.Epoch, at(time.Minute), false)
+		return err
+	}(), session.ErrNotFound)
+}
+
+// A client that reconnected through another gateway before the sweeper got
+// to it is never touched.
+func testOrphanReconnected(t *testing.T, s session.Store) {
+	ctx := t.Context()
+	k := key("back")
+	c1 := claim(t, s, k, "gw-dead", false, t0)
+	richState(t, s, k, "gw-dead", c1.Epoch)
+	listed := ownedAll(t, s, "gw-dead", 10)[k]
+	if listed == nil {
+		t.Fatalf("Owned(gw-dead) does not list %q", k)
+	}
+	claim(t, s, k, "gw-live", false, at(time.Second))
+	want := load(t, s, k)
+	_, err := s.Orphan(ctx, k, "gw-dead", listed.Epoch, at(2*time.Second), false)
+	wantErr(t, "Orphan after the client reconnected", err, session.ErrFenced)
+	sameState(t, "state after a refused Orphan", load(t, s, k), want)
+	// Nor is a session the same gateway id claimed again (a restart).
+	k2 := key("restarted")
+	old := claim(t, s, k2, "gw-x", false, t0)
+	claim(t, s, k2, "gw-x", false, at(time.Second))
+	_, err = s.Orphan(ctx, k2, "gw-x", old.Epoch, at(2*time.Second), false)
+	wantErr(t, "Orphan with the previous life's epoch", err, session.ErrFenced)
+	if st := load(t, s, k2); !st.Connected {
+		t.Fatalf("session claimed again was orphaned: %s", dump(st))
+	}
+}
+
+// [MQTT-3.1.2-23] An orphaned session expires by its interval counted from
+// the orphaning time: at once for interval 0 (it is kept until deleted, so
+// its will is not lost), never for NeverExpire.
+func testOrphanExpiry(t *testing.T, s session.Store) {
+	ctx := t.Context()
+	for _, tc := range []struct {
+		id     string
+		expiry uint32
+	}{{"orphan-zero", 0}, {"orphan-10s", 10}, {"orphan-never", session.NeverExpire}} {
+		k := key(tc.id)
+		e := claim(t, s, k, "gw-dead", false, t0).Epoch
+		must(t, "SetExpiry", s.SetExpiry(ctx, k, e, tc.expiry))
+		must(t, "SetWill", s.SetWill(ctx, k, e, &session.Will{Topic: "w/" + tc.id}))
+		_, err := s.Orphan(ctx, k, "gw-dead", e, at(time.Second), false)
+		must(t, "Orphan", err)
+	}
+	if got := expiredKeys(t, s, at(time.Second), 10); !slices.Equal(got, []session.Key{key("orphan-zero")}) {
+		t.Fatalf("Expired at the orphaning time = %v, want [orphan-zero]", got)
+	}
+	got, err := s.Expired(ctx, at(time.Hour), 10)
+	must(t, "Expired", err)
+	if len(got) != 2 || got[0].ClientID != "orphan-zero" || got[1].ClientID != "orphan-10s" {
+		t.Fatalf("Expired an hour later = %d sessions, want orphan-zero then orphan-10s", len(got))
+	}
+	for _, st := range got {
+		if st.Will == nil || st.Will.Topic != "w/"+st.ClientID {
+			t.Fatalf("expired orphan %q lost its will: %s", st.ClientID, dump(st))
+		}
+		must(t, "Delete", s.Delete(ctx, st.Key, st.Epoch))
+	}
+	if st := load(t, s, key("orphan-never")); st.Connected {
+		t.Fatalf("orphan-never still connected: %s", dump(st))
+	}
+}
+
+// A client that returns after its session was orphaned resumes a
+// disconnected session: Claim reports it not connected, so the new
+// gateway sees no dead connection whose will it would publish again.
+func testOrphanThenReconnect(t *testing.T, s session.Store) {
+	ctx := t.Context()
+	k := key("orphan-back")
+	c := claim(t, s, k, "gw-dead", false, t0)
+	richState(t, s, k, "gw-dead", c.Epoch)
+	st, err := s.Orphan(ctx, k, "gw-dead", c.Epoch, at(time.Second), false)
+	must(t, "Orphan", err)
+	c2 := claim(t, s, k, "gw-live", false, at(2*time.Second))
+	if c2.Previous == nil || c2.Previous.Connected || c2.Previous.Epoch != st.Epoch || c2.Epoch <= st.Epoch {
+		t.Fatalf("Claim after Orphan: Previous %s, epoch %d; want the disconnected orphan, epoch > %d", dump(c2.Previous), c2.Epoch, st.Epoch)
+	}
+	if o := ownedAll(t, s, "gw-live", 10); len(o) != 1 || o[k] == nil {
+		t.Fatalf("Owned(gw-live) = %v, want [%v]", sortedKeys(o), k)
+	}
+	expiredNone(t, s, at(1000*time.Hour))
+}
+
+// [MQTT-3.1.2-8] Orphan may hand the will over in the same step: only one
+// caller gets it, and a client that comes back afterwards finds none.
+func testOrphanTakesWill(t *testing.T, s session.Store) {
+	ctx := t.Context()
+	k := key("orphan-take")
+	c := claim(t, s, k, "gw-dead", false, t0)
+	want := richState(t, s, k, "gw-dead", c.Epoch)
+	st, err := s.Orphan(ctx, k, "gw-dead", c.Epoch, at(time.Second), true)
+	must(t, "Orphan(takeWill)", err)
+	want.Epoch, want.Connected, want.DisconnectedAt = st.Epoch, false, at(time.Second)
+	sameState(t, "Orphan(takeWill)'s state, with the will", st, want)
+	want.Will = nil
+	sameState(t, "Load after Orphan(takeWill)", load(t, s, k), want)
+	// A second sweeper that listed the session with the same epoch gets
+	// nothing.
+	_, err = s.Orphan(ctx, k, "gw-dead", c.Epoch, at(time.Second), true)
+	wantErr(t, "second Orphan(takeWill)", err, session.ErrFenced)
+	if c2 := claim(t, s, k, "gw-live", false, at(2*time.Second)); c2.Previous == nil || c2.Previous.Will != nil {
+		t.Fatalf("Claim after Orphan(takeWill): Previous %s; want the session without its will", dump(c2.Previous))
+	}
+	// Expiry 0: the session stays listed by Expired, without its will.
+	k0 := key("orphan-take-zero")
+	e0 := claim(t, s, k0, "gw-dead", false, t0).Epoch
+	must(t, "SetWill", s.SetWill(ctx, k0, e0, &session.Will{Topic: "w"}))
+	st0, err := s.Orphan(ctx, k0, "gw-dead", e0, t0, true)
+	must(t, "Orphan(takeWill)", err)
+	if st0.Will == nil || st0.Will.Topic != "w" {
+		t.Fatalf("Orphan(takeWill) returned will %+v, want the stored one", st0.Will)
+	}
+	got, err := s.Expired(ctx, t0, 10)
+	must(t, "Expired", err)
+	if len(got) != 1 || got[0].Key != k0 || got[0].Will != nil {
+		t.Fatalf("Expired after Orphan(takeWill) of an expiry-0 session = %d sessions; want it, without its will", len(got))
 	}
 }

@@ -375,7 +375,10 @@ func (c *Conn) initSession(ctx context.Context, prev *session.State, resumed boo
 			return fail(err)
 		}
 	}
-	if c.persistent && (c.will != nil || (resumed && prev.Will != nil)) {
+	// The will is stored even when the session ends with the connection:
+	// if this gateway dies, the sweeper of another publishes it from the
+	// store [MQTT-3.1.2-8].
+	if c.will != nil || (resumed && prev.Will != nil) {
 		if err := st.SetWill(ctx, key, epoch, c.will); err != nil {
 			return fail(err)
 		}
