@@ -472,6 +472,12 @@ func (c *Conn) finish(reason CloseReason, detail error) {
 	// Answer the publishes already handed to JetStream first, so no PUBACK
 	// follows the DISCONNECT.
 	c.waitPipeline(0)
+	// The cooldown is recorded before the client can learn of the end of its
+	// connection (DISCONNECT, close), so its immediate reconnect meets it.
+	if reason == CloseRateTooHigh && c.env.Cooldowns != nil {
+		now := c.env.now()
+		c.env.Cooldowns.add(c.key, now.Add(RateCooldown), now)
+	}
 	// MQTT 5: tell the client why, when the server ends the connection.
 	if code, ok := reason.Code(); ok && c.version == mqtt.V5 && c.connacked {
 		d := &mqtt.Disconnect{ReasonCode: code}
@@ -501,10 +507,6 @@ func (c *Conn) finish(reason CloseReason, detail error) {
 	}
 	if c.releaseConn != nil {
 		c.releaseConn()
-	}
-	if reason == CloseRateTooHigh && c.env.Cooldowns != nil {
-		now := c.env.now()
-		c.env.Cooldowns.add(c.key, now.Add(RateCooldown), now)
 	}
 	c.reportDisconnected(reason)
 	c.cancel()
