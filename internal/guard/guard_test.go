@@ -100,7 +100,8 @@ func TestDependencyRules(t *testing.T) {
 			func(p string) bool {
 				// The gateway package itself only takes the *nats.Conn it hands to the bridge.
 				return p == module+"/services/gateway" || under("services/gateway/internal/bridge", "services/gateway/internal/limits",
-					"services/controlplane", "pkg/auth/keycache", "pkg/presence", "internal/flockd", "cmd")(p)
+					"services/controlplane", "pkg/auth/keycache", "pkg/presence", "internal/flockd", "cmd",
+					"internal/natsembed/natstest")(p)
 			}},
 		{"only session stores import go-redis", "github.com/redis/go-redis",
 			under("pkg/session/redisstore", "internal/testutil/redistest", "internal/flockd")},
