@@ -55,6 +55,7 @@ func (l *Limits) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("limits: open JetStream: %w", err)
 	}
+	l.lastRates = l.nanotime() // admitted rates are counted from here (rates.go)
 	ticker := time.NewTicker(l.cfg.ReportInterval)
 	defer ticker.Stop()
 
@@ -82,7 +83,7 @@ func (l *Limits) Run(ctx context.Context) error {
 			created, err = bucketCreated(octx, kv)
 		}
 		if err == nil {
-			watcher, err = kv.Watch(ctx, usageKeyPrefix+">")
+			watcher, err = kv.Watch(ctx, ">") // connection counts and rates
 		}
 		if err != nil {
 			if suppressed, ok := l.bucketWarn.shouldLog(l.nanotime(), l.cfg.LogInterval); ok && ctx.Err() == nil {
@@ -110,7 +111,11 @@ func (l *Limits) Run(ctx context.Context) error {
 				continue
 			}
 			if e != nil { // nil marks the end of the initial values
-				l.applyRemote(e)
+				if strings.HasPrefix(e.Key(), ratesKeyPrefix) {
+					l.applyRemoteRate(e)
+				} else {
+					l.applyRemote(e)
+				}
 			}
 		case <-ticker.C:
 			if kv != nil && !l.sameBucket(ctx, kv, created) {
@@ -126,6 +131,7 @@ func (l *Limits) Run(ctx context.Context) error {
 				stopWatch() // start over at the next tick
 			}
 			l.expireRemote()
+			l.expireRemoteRates()
 		}
 	}
 }
@@ -135,7 +141,7 @@ func (l *Limits) Run(ctx context.Context) error {
 func (l *Limits) openBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      l.cfg.UsageBucket,
-		Description: "FlockMQ gateways' per-tenant connection counts (conns.<tenant>.<gateway>)",
+		Description: "FlockMQ gateways' per-tenant connection counts (conns.<tenant>.<gateway>) and admitted publish rates (rates.<tenant>.<gateway>)",
 		History:     1,
 		TTL:         staleIntervals * l.cfg.ReportInterval,
 		Storage:     jetstream.MemoryStorage,
@@ -210,6 +216,13 @@ func (l *Limits) report(ctx context.Context, kv jetstream.KeyValue) error {
 		}
 		return true
 	})
+	now := l.nanotime()
+	if failed == nil {
+		if now > l.lastRates {
+			failed = l.reportRates(ctx, kv, float64(now-l.lastRates)/1e9)
+			l.lastRates = now
+		}
+	}
 	if failed == nil || parent.Err() != nil {
 		return nil
 	}
@@ -232,6 +245,11 @@ func (l *Limits) withdraw(kv jetstream.KeyValue) {
 		if t.reported {
 			if err := kv.Delete(ctx, l.usageKey(t.id)); err == nil {
 				t.reported = false
+			}
+		}
+		if t.ratesReported {
+			if err := kv.Delete(ctx, l.ratesKey(t.id)); err == nil {
+				t.ratesReported = false
 			}
 		}
 		return ctx.Err() == nil

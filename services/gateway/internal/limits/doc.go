@@ -74,6 +74,15 @@
 // no allocation. A tenant that floods the gateway contends only on its own
 // buckets, so it slows only itself.
 //
+// # Rates across gateways
+//
+// MaxMessagesPerSecond and MaxBytesPerSecond also hold for the tenant as a
+// whole: every ReportInterval each gateway writes what it admitted per
+// second (rates.<tenant id>.<gateway id> in the same bucket) and gives its
+// own buckets what the other gateways leave of the quota, but at least an
+// equal share among the gateways publishing for the tenant (rates.go). It
+// lags by an interval, like the connection counts.
+//
 // # Connections across gateways
 //
 // MaxConnections holds for the tenant as a whole. Each gateway counts its

@@ -44,10 +44,13 @@ type Limits struct {
 	// remote holds the other gateways' connection counts; written by the
 	// Run goroutine, read when a Tenant is created. Never taken on the
 	// publish path.
-	remoteMu sync.Mutex
-	remote   map[string]map[string]remoteCount // tenant id → gateway id → count
+	remoteMu    sync.Mutex
+	remote      map[string]map[string]remoteCount // tenant id → gateway id → count
+	remoteRates map[string]map[string]remoteRate  // tenant id → gateway id → rates (rates.go)
 
 	running atomic.Bool // Run has been called
+
+	lastRates int64 // Limits clock of the last rates report; owned by the Run goroutine
 
 	// Rate limits for Run's warnings about NATS, like those of limit hits.
 	bucketWarn, reportWarn event
@@ -61,14 +64,15 @@ func New(cfg Config, deps Deps) (*Limits, error) {
 	}
 	cfg = cfg.withDefaults()
 	l := &Limits{
-		cfg:       cfg,
-		gatewayID: cfg.GatewayID,
-		overrides: deps.Overrides,
-		log:       deps.Logger,
-		clock:     deps.Clock,
-		nc:        deps.NATS,
-		remote:    make(map[string]map[string]remoteCount),
-		tenants:   newTenantMap(),
+		cfg:         cfg,
+		gatewayID:   cfg.GatewayID,
+		overrides:   deps.Overrides,
+		log:         deps.Logger,
+		clock:       deps.Clock,
+		nc:          deps.NATS,
+		remote:      make(map[string]map[string]remoteCount),
+		remoteRates: make(map[string]map[string]remoteRate),
+		tenants:     newTenantMap(),
 	}
 	if l.gatewayID == "" {
 		var b [6]byte

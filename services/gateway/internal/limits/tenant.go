@@ -71,8 +71,16 @@ type Tenant struct {
 	conns  atomic.Int64 // connections held on this gateway
 	others atomic.Int64 // connections the other gateways report; written by Run
 
-	reported bool        // a non-zero count is in the usage bucket; owned by the Run goroutine
-	observed atomic.Bool // the connections gauge reported this tenant last time
+	// Publishes and payload bytes admitted here since the last report
+	// (rates.go), and what the other gateways admit per second with how
+	// many of them do; written by Run.
+	admMsgs, admBytes           atomic.Int64
+	otherMsgRate, otherByteRate atomic.Int64
+	otherPublishers             atomic.Int64
+
+	reported      bool        // a non-zero count is in the usage bucket; owned by the Run goroutine
+	ratesReported bool        // a non-zero rate is in the usage bucket; owned by the Run goroutine
+	observed      atomic.Bool // the connections gauge reported this tenant last time
 
 	events       [numLimits]event
 	badOverrides event                         // log lines about invalid overrides
@@ -84,7 +92,6 @@ type Tenant struct {
 // values the hot path derives from them.
 type snapshot struct {
 	q         tenant.Quotas
-	msgCost   int64 // bucket nanoseconds one message costs
 	expiresAt int64 // Limits clock; after it the quotas are looked up again
 }
 
@@ -136,7 +143,6 @@ func (t *Tenant) snapshot(now int64) *snapshot {
 	}
 	return &snapshot{
 		q:         q,
-		msgCost:   cost(1, q.MaxMessagesPerSecond),
 		expiresAt: now + int64(t.l.cfg.OverridesTTL),
 	}
 }
@@ -230,15 +236,18 @@ func (t *Tenant) AllowPublish(clientID string, payloadBytes int) mqtt.ReasonCode
 		t.hit(now, LimitPayloadSize, clientID, mqtt.PacketTooLarge, s.q.MaxPayloadBytes, n, 0)
 		return mqtt.PacketTooLarge
 	}
-	if !t.msgs.take(now, s.msgCost) {
+	msgRate, byteRate := t.shares(s)
+	mc := cost(1, msgRate)
+	if !t.msgs.take(now, mc) {
 		t.hit(now, LimitMessageRate, clientID, mqtt.MessageRateTooHigh, s.q.MaxMessagesPerSecond, 0, 0)
 		return mqtt.MessageRateTooHigh
 	}
-	if bc := cost(n, s.q.MaxBytesPerSecond); !t.bytes.take(now, bc) {
-		t.msgs.refund(s.msgCost)
+	if bc := cost(n, byteRate); !t.bytes.take(now, bc) {
+		t.msgs.refund(mc)
 		t.hit(now, LimitByteRate, clientID, mqtt.MessageRateTooHigh, s.q.MaxBytesPerSecond, n, 0)
 		return mqtt.MessageRateTooHigh
 	}
+	t.admitted(n)
 	return mqtt.Success
 }
 
@@ -261,18 +270,21 @@ func (t *Tenant) ThrottlePublish(clientID string, payloadBytes int) (time.Durati
 		return 0, mqtt.PacketTooLarge
 	}
 	maxWait := int64(t.l.cfg.MaxThrottle)
-	w1, ok := t.msgs.reserve(now, s.msgCost, maxWait)
+	msgRate, byteRate := t.shares(s)
+	mc := cost(1, msgRate)
+	w1, ok := t.msgs.reserve(now, mc, maxWait)
 	if !ok {
 		t.hit(now, LimitMessageRate, clientID, mqtt.MessageRateTooHigh, s.q.MaxMessagesPerSecond, 0, 0)
 		return 0, mqtt.MessageRateTooHigh
 	}
-	bc := cost(n, s.q.MaxBytesPerSecond)
+	bc := cost(n, byteRate)
 	w2, ok := t.bytes.reserve(now, bc, maxWait)
 	if !ok {
-		t.msgs.refund(s.msgCost)
+		t.msgs.refund(mc)
 		t.hit(now, LimitByteRate, clientID, mqtt.MessageRateTooHigh, s.q.MaxBytesPerSecond, n, 0)
 		return 0, mqtt.MessageRateTooHigh
 	}
+	t.admitted(n)
 	if w1 == 0 && w2 == 0 {
 		return 0, mqtt.Success
 	}
