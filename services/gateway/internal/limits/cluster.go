@@ -297,18 +297,9 @@ func (l *Limits) applyRemote(e jetstream.KeyValueEntry) {
 // expireRemote drops the counts not refreshed within three intervals and
 // stores every known tenant's sum.
 func (l *Limits) expireRemote() {
-	now, stale := l.nanotime(), l.staleAfter()
+	now := l.nanotime()
 	l.remoteMu.Lock()
-	for tid, gws := range l.remote {
-		for gw, c := range gws {
-			if now-c.seen > stale {
-				delete(gws, gw)
-			}
-		}
-		if len(gws) == 0 {
-			delete(l.remote, tid)
-		}
-	}
+	dropStale(l.remote, now, l.staleAfter())
 	l.remoteMu.Unlock()
 	l.tenants.rangeAll(func(t *Tenant) bool {
 		t.others.Store(l.remoteSum(t.id, now))
@@ -324,6 +315,24 @@ func (l *Limits) remoteSum(tenantID string, now int64) int64 {
 }
 
 func (l *Limits) staleAfter() int64 { return staleIntervals * int64(l.cfg.ReportInterval) }
+
+// seenAt is when another gateway's value was last received.
+func (c remoteCount) seenAt() int64 { return c.seen }
+
+// dropStale deletes the values of m (tenant id → gateway id → value) not
+// refreshed within stale of now, and the tenants left without any.
+func dropStale[V interface{ seenAt() int64 }](m map[string]map[string]V, now, stale int64) {
+	for tid, gws := range m {
+		for gw, v := range gws {
+			if now-v.seenAt() > stale {
+				delete(gws, gw)
+			}
+		}
+		if len(gws) == 0 {
+			delete(m, tid)
+		}
+	}
+}
 
 // sumLocked adds up the counts seen within stale of now; l.remoteMu held.
 func sumLocked(gws map[string]remoteCount, now, stale int64) int64 {

@@ -40,6 +40,8 @@ type remoteRate struct {
 	seen        int64 // Limits clock when it was last received
 }
 
+func (r remoteRate) seenAt() int64 { return r.seen }
+
 // admitted counts one admitted publish of n payload bytes.
 func (t *Tenant) admitted(n int64) {
 	t.admMsgs.Add(1)
@@ -172,18 +174,9 @@ func (l *Limits) storeRates(t *Tenant, now int64) {
 // expireRemoteRates drops the rates not refreshed within three intervals
 // and stores every known tenant's view.
 func (l *Limits) expireRemoteRates() {
-	now, stale := l.nanotime(), l.staleAfter()
+	now := l.nanotime()
 	l.remoteMu.Lock()
-	for tid, gws := range l.remoteRates {
-		for gw, r := range gws {
-			if now-r.seen > stale {
-				delete(gws, gw)
-			}
-		}
-		if len(gws) == 0 {
-			delete(l.remoteRates, tid)
-		}
-	}
+	dropStale(l.remoteRates, now, l.staleAfter())
 	l.remoteMu.Unlock()
 	l.tenants.rangeAll(func(t *Tenant) bool {
 		l.storeRates(t, now)
