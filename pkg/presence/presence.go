@@ -21,6 +21,9 @@ const (
 	DefaultHeartbeat = 5 * time.Second
 	DefaultQueueSize = 65536
 	DefaultWorkers   = 4
+	// DefaultMaxWritesPerSecond lets a quiet gateway record presence at
+	// once and keeps a storm's presence writes to a small share of it.
+	DefaultMaxWritesPerSecond = 2000
 )
 
 // staleAfter is how many heartbeat intervals a gateway may miss before its
@@ -98,6 +101,12 @@ type Config struct {
 	QueueSize int `json:"queue_size"`
 	// Workers is the number of concurrent writers; 0 means 4.
 	Workers int `json:"workers"`
+	// MaxWritesPerSecond paces a Reporter's device writes, so that a
+	// reconnect storm spends the gateway's CPU on the devices rather than
+	// on their presence records (queued updates of one device coalesce, so
+	// the records catch up once the storm is over); 0 means
+	// DefaultMaxWritesPerSecond, negative means no pacing.
+	MaxWritesPerSecond int `json:"max_writes_per_second"`
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time `json:"-"`
 }
@@ -134,6 +143,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
+	}
+	if c.MaxWritesPerSecond == 0 {
+		c.MaxWritesPerSecond = DefaultMaxWritesPerSecond
 	}
 	if c.Now == nil {
 		c.Now = time.Now

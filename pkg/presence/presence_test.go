@@ -574,3 +574,35 @@ func BenchmarkReporterHotPath(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
 }
+
+// TestWritePacing: device writes are paced at MaxWritesPerSecond (default
+// DefaultMaxWritesPerSecond, bursts of a tenth of a second's worth), or
+// not at all when it is negative.
+func TestWritePacing(t *testing.T) {
+	_, js := natstest.JetStream(t, natstest.Start(t))
+	for _, c := range []struct {
+		max         int
+		limit       float64
+		burst       int
+		unpacedWant bool
+	}{
+		{0, DefaultMaxWritesPerSecond, DefaultMaxWritesPerSecond / 10, false},
+		{50, 50, 5, false},
+		{5, 5, 1, false},
+		{-1, 0, 0, true},
+	} {
+		r, err := NewReporter(js, Config{GatewayID: "gw-1", MaxWritesPerSecond: c.max}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.unpacedWant {
+			if r.pace != nil {
+				t.Errorf("max_writes_per_second %d: paced at %v, want no pacing", c.max, r.pace.Limit())
+			}
+			continue
+		}
+		if r.pace == nil || float64(r.pace.Limit()) != c.limit || r.pace.Burst() != c.burst {
+			t.Errorf("max_writes_per_second %d: pace %v, want %v/s in bursts of %d", c.max, r.pace, c.limit, c.burst)
+		}
+	}
+}

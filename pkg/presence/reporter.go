@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
 
 	"github.com/flockmq/flockmq/pkg/tenant"
 )
@@ -66,6 +67,7 @@ type Reporter struct {
 	resync   bool                             // guarded by mu: an update was dropped; rewrite everything once drained
 	dropped  int                              // guarded by mu: updates dropped since the last resync
 
+	pace   *rate.Limiter      // device writes per second; nil when unpaced
 	kv     jetstream.KeyValue // set by Run before the workers start; read only by the workers
 	writes int64              // guarded by mu: device records written (tests observe coalescing)
 }
@@ -86,7 +88,12 @@ func NewReporter(js jetstream.JetStream, cfg Config, log *slog.Logger) (*Reporte
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg = cfg.withDefaults()
+	var pace *rate.Limiter
+	if cfg.MaxWritesPerSecond > 0 {
+		pace = rate.NewLimiter(rate.Limit(cfg.MaxWritesPerSecond), max(cfg.MaxWritesPerSecond/10, 1))
+	}
 	return &Reporter{
+		pace:     pace,
 		js:       js,
 		cfg:      cfg,
 		log:      log.With("component", "presence", "gateway", cfg.GatewayID),
@@ -324,6 +331,12 @@ func (r *Reporter) work(ctx context.Context) {
 			case <-r.wake:
 			}
 			continue
+		}
+		if r.pace != nil {
+			if err := r.pace.Wait(ctx); err != nil {
+				r.requeue(d)
+				return // ctx ended
+			}
 		}
 		err := r.write(ctx, d)
 		if err != nil {
