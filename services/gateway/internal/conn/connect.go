@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -445,6 +446,9 @@ func (c *Conn) startResume(prev *session.State) {
 
 // logConnect writes the line that says who connected and how.
 func (c *Conn) logConnect(cp *mqtt.Connect, resumed bool) {
+	if !c.log.Enabled(c.ctx, slog.LevelInfo) {
+		return // a reconnect storm at warn level formats nothing
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "client %s of tenant %s connected from %s with MQTT %s", c.key.ClientID, c.key.Tenant, c.remote, versionName(c.version))
 	if c.keepAlive > 0 {
