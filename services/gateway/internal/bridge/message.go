@@ -45,11 +45,23 @@ type Message struct {
 	// so that one message delivered to many clients is encoded once per
 	// form (see PacketCache). It is never part of the envelope.
 	Packets PacketCache
+	// Subject, when set, remembers the NATS subject of the last QoS 0
+	// publish of the same publisher, so a client that publishes to one
+	// topic again and again does not have it built and allocated each time.
+	// It is not part of the envelope.
+	Subject *SubjectCache
 	// MsgID, when set on a durable publish, is its JetStream
 	// deduplication id (Nats-Msg-Id): publishing again with the same id
 	// within the stream's duplicate window stores nothing new. It is not
 	// in the envelope.
 	MsgID string
+}
+
+// SubjectCache is a publisher's last live NATS subject; see
+// Message.Subject. A publisher's messages are published one at a time, so
+// it needs no lock.
+type SubjectCache struct {
+	tenant, topic, subject string
 }
 
 // PacketCache holds a message's encoded QoS 0 PUBLISH packets by form:
@@ -95,6 +107,7 @@ func (m *Message) Clone() *Message {
 	c := *m
 	c.Borrowed = false
 	c.Packets = PacketCache{}
+	c.Subject = nil
 	c.Topic = strings.Clone(m.Topic)
 	c.Origin = strings.Clone(m.Origin)
 	c.ContentType = strings.Clone(m.ContentType)

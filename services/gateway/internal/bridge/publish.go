@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,20 @@ import (
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 const maxPooledBuf = 64 << 10
+
+// lookup returns subject as a string, from the cache when it holds the
+// same tenant and topic, and remembers it otherwise. A nil cache converts
+// every time.
+func (c *SubjectCache) lookup(tenant, topic string, subject []byte) string {
+	if c == nil {
+		return string(subject)
+	}
+	if c.topic != topic || c.tenant != tenant {
+		// topic may alias a read buffer (a borrowed message): keep copies.
+		c.tenant, c.topic, c.subject = tenant, strings.Clone(topic), string(subject)
+	}
+	return c.subject
+}
 
 // appendSubject appends root + tenant + class + the mapped topic, e.g.
 // "flock." "acme" ".m" → flock.acme.m.t.a.b.
@@ -76,13 +91,14 @@ func (b *Bridge) Publish(ctx context.Context, m *Message) (seq uint64, err error
 		bp := bufPool.Get().(*[]byte)
 		buf := appendSubject((*bp)[:0], liveRoot, m.Tenant, ".m", m.Topic)
 		n := len(buf)
+		subj := m.Subject.lookup(m.Tenant, m.Topic, buf[:n])
 		buf = EncodeMessage(buf, m)
 		var err error
 		if sc.IsValid() {
 			h := traceHeader(ctx)
-			err = nc.PublishMsg(&nats.Msg{Subject: string(buf[:n]), Data: buf[n:], Header: h})
+			err = nc.PublishMsg(&nats.Msg{Subject: subj, Data: buf[n:], Header: h})
 		} else {
-			err = nc.Publish(string(buf[:n]), buf[n:])
+			err = nc.Publish(subj, buf[n:])
 		}
 		if cap(buf) <= maxPooledBuf {
 			*bp = buf[:0]

@@ -59,6 +59,8 @@ type Conn struct {
 	// msg0 carries each QoS 0 publish of the client to the bridge (the
 	// reader's only; allocated on first use).
 	msg0 *bridge.Message
+	// subject is the NATS subject of the reader's last QoS 0 publish.
+	subject bridge.SubjectCache
 
 	// Set by the handshake, read-only afterwards.
 	version        mqtt.Version

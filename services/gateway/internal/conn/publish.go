@@ -109,7 +109,7 @@ func (c *Conn) publish(p *mqtt.Publish) (CloseReason, error) {
 			c.msg0 = new(bridge.Message)
 		}
 		m = c.msg0
-		*m = bridge.Message{Borrowed: true}
+		*m = bridge.Message{Borrowed: true, Subject: &c.subject}
 	} else {
 		m = new(bridge.Message)
 	}
