@@ -215,7 +215,7 @@ func (c *Conn) Serve(ctx context.Context) CloseReason {
 func (c *Conn) run() (CloseReason, error) {
 	c.in = newLazyReader(c.nc)
 	c.reader = mqtt.NewReader(c.in, c.env.Limits.MaxPacketSize)
-	if reason, err := c.handshake(); reason != CloseNone {
+	if reason, err := c.handshakeAside(); reason != CloseNone {
 		return reason, err
 	}
 	if c.keepAlive == 0 {
@@ -233,6 +233,13 @@ func (c *Conn) run() (CloseReason, error) {
 		if k := CloseReason(c.killed.Load()); k != CloseNone {
 			return k, nil
 		}
+		if c.in.buffered() == 0 {
+			// Wait for input here, a few frames deep, rather than inside the
+			// decoder: an idle connection then parks on a small stack.
+			if err := c.in.wait(); err != nil {
+				return c.readError(err)
+			}
+		}
 		// A PUBLISH is decoded into c.inPub, in the Reader's buffer, and is
 		// valid until the next read: publish clones what it keeps.
 		if c.inPub == nil {
@@ -246,6 +253,27 @@ func (c *Conn) run() (CloseReason, error) {
 			return reason, err
 		}
 	}
+}
+
+// handshakeAside runs the handshake on a goroutine of its own and waits
+// for it. Verifying a token, claiming the session and writing the first
+// log lines take a deep stack (8 KiB), which a goroutine keeps once grown;
+// the connection's goroutine, which then waits for packets for as long as
+// the client stays connected, never goes that deep and keeps a small one.
+// That is most of a mostly idle connection's memory; the cost is one
+// short-lived goroutine per CONNECT.
+func (c *Conn) handshakeAside() (CloseReason, error) {
+	var (
+		reason CloseReason
+		err    error
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		reason, err = c.handshake()
+	}()
+	<-done
+	return reason, err
 }
 
 // readError classifies an error of ReadPacket.

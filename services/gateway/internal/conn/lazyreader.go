@@ -93,5 +93,13 @@ func (l *lazyReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// wait blocks until input is buffered, or returns the read's error.
+func (l *lazyReader) wait() error {
+	if len(l.b) > 0 {
+		return nil
+	}
+	return l.fill()
+}
+
 // buffered reports how many bytes can be read without waiting.
 func (l *lazyReader) buffered() int { return len(l.b) }
