@@ -5,7 +5,10 @@
 //
 // # Goroutines
 //
-// Serve runs the read loop in the caller's goroutine. A writer goroutine
+// Serve runs the read loop in the caller's goroutine; the handshake runs
+// on a short-lived goroutine of its own while Serve waits, so that its deep
+// stack (token verification, session claim) is not kept by the long-lived
+// one, which waits for input outside the decoder (run). A writer goroutine
 // drains the outbound queue: it takes everything queued at once, runs the
 // session store writes queued with it (in order, so an in-flight entry is
 // stored before its PUBLISH leaves and deleted after its acknowledgement),
@@ -13,7 +16,7 @@
 // an idle one flushes at once. The writer runs only while there is
 // something to write (wakeLocked starts it) and the read buffer is pooled
 // between bursts (lazyReader), so an idle connection holds one goroutine
-// and no buffers. While inbound QoS 1/2 publishes wait for JetStream, one
+// with a small stack and no buffers. While inbound QoS 1/2 publishes wait for JetStream, one
 // more goroutine answers them in arrival order (publish.go, drainPipe); a
 // resumed persistent session runs another while it replays what the client
 // missed. Serve waits for all of them before returning.
