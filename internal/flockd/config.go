@@ -317,5 +317,14 @@ func (c Config) validate() error {
 	if err := c.AnonymousQuotas.Validate(); err != nil {
 		return fmt.Errorf("flockd: anonymous_quotas: %w", err)
 	}
+	if c.hasGateway() {
+		// The gateway section is checked now, before anything starts,
+		// rather than when the gateway is built.
+		g := c.Gateway
+		g.GatewayID = c.GatewayID
+		if err := g.Validate(); err != nil {
+			return fmt.Errorf("flockd: %w", err)
+		}
+	}
 	return nil
 }

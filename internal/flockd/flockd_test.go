@@ -190,7 +190,7 @@ func TestStartGatewayRoleWithExternalNATSAndRedis(t *testing.T) {
 func TestConfigFileDurations(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
-	os.WriteFile(good, []byte("gateway:\n  connect_timeout: 300ms\n  write_timeout: 5000000000\n  listeners:\n    - name: extra\n      kind: tcp\n      addr: 127.0.0.1:0\n      proxy_header_timeout: 2s\n"), 0o600)
+	os.WriteFile(good, []byte("gateway:\n  connect_timeout: 300ms\n  write_timeout: 5000000000\n  listeners:\n    - name: extra\n      kind: tcp\n      addr: 127.0.0.1:0\n      proxy_protocol: true\n      proxy_header_timeout: 2s\n"), 0o600)
 	c, err := parse([]string{"--config", good}, env(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -218,5 +218,16 @@ func TestConfigFileSweeper(t *testing.T) {
 	want := gateway.SweeperConfig{DeadAfter: 45 * time.Second, CheckInterval: 2 * time.Second, LockTTL: time.Minute, WillRate: 200, PageSize: 50}
 	if c.Gateway.Sweeper != want {
 		t.Errorf("gateway.sweeper = %+v, want %+v", c.Gateway.Sweeper, want)
+	}
+}
+
+// TestGatewaySectionCheckedAtStart: an invalid gateway setting fails
+// flockd's start-up before anything runs, naming its key.
+func TestGatewaySectionCheckedAtStart(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("gateway:\n  sweeper:\n    will_rate: -5\n"), 0o600)
+	_, err := parse([]string{"--config", bad}, env(nil), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "sweeper.will_rate") {
+		t.Fatalf("parse = %v, want an error naming sweeper.will_rate", err)
 	}
 }
