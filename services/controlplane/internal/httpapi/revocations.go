@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -169,23 +170,8 @@ func (a *API) adminPutQuotas(w http.ResponseWriter, r *http.Request) error {
 		return internal(err)
 	}
 	// Mirror into the tenant record at its current revision.
-	for attempt := 0; ; attempt++ {
-		t, rev, err := a.loadTenant(ctx, tid)
-		if err != nil {
-			return err
-		}
-		t.Quotas = q
-		_, err = a.st.Update(ctx, store.Config, tenant.TenantKey(tid), t, rev)
-		if errors.Is(err, store.ErrConflict) && attempt < maxUpdateAttempts {
-			if err := backoff(ctx, attempt); err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			return internal(err)
-		}
-		break
+	if _, err := a.updateTenant(ctx, tid, func(t *tenant.Tenant) { t.Quotas = q }); err != nil {
+		return err
 	}
 	a.event(ctx, tid, "operator changed the quotas of tenant %s", tid)
 	v, err := a.quotasView(ctx, tid)
@@ -212,30 +198,41 @@ func (a *API) adminUpdateTenant(w http.ResponseWriter, r *http.Request) error {
 	if req.Disabled == nil {
 		return invalid("disabled", "is required (true or false)")
 	}
+	t, err := a.updateTenant(ctx, tid, func(t *tenant.Tenant) { t.Disabled = *req.Disabled })
+	if err != nil {
+		return err
+	}
+	what := "enabled"
+	if t.Disabled {
+		what = "disabled"
+	}
+	a.event(ctx, tid, "operator %s tenant %s", what, tid)
+	out := a.tenantOut(t, 0, 0)
+	out.Usage = nil
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// updateTenant applies change to the tenant record at its current
+// revision, reading it again after a concurrent write, and returns the
+// record as stored. Errors are API errors.
+func (a *API) updateTenant(ctx context.Context, tid string, change func(*tenant.Tenant)) (tenant.Tenant, error) {
 	for attempt := 0; ; attempt++ {
 		t, rev, err := a.loadTenant(ctx, tid)
 		if err != nil {
-			return err
+			return tenant.Tenant{}, err
 		}
-		t.Disabled = *req.Disabled
+		change(&t)
 		_, err = a.st.Update(ctx, store.Config, tenant.TenantKey(tid), t, rev)
 		if errors.Is(err, store.ErrConflict) && attempt < maxUpdateAttempts {
 			if err := backoff(ctx, attempt); err != nil {
-				return err
+				return tenant.Tenant{}, err
 			}
 			continue
 		}
 		if err != nil {
-			return internal(err)
+			return tenant.Tenant{}, internal(err)
 		}
-		what := "enabled"
-		if t.Disabled {
-			what = "disabled"
-		}
-		a.event(ctx, tid, "operator %s tenant %s", what, tid)
-		out := a.tenantOut(t, 0, 0)
-		out.Usage = nil
-		writeJSON(w, http.StatusOK, out)
-		return nil
+		return t, nil
 	}
 }

@@ -196,21 +196,11 @@ func (l *Limits) report(ctx context.Context, kv jetstream.KeyValue) error {
 		if !tenant.ValidTenantID(t.id) {
 			return true
 		}
-		n := t.conns.Load()
-		var err error
-		switch {
-		case n > 0:
-			_, err = kv.Put(ctx, l.usageKey(t.id), strconv.AppendInt(nil, n, 10))
-			if err == nil {
-				t.reported = true
-			}
-		case t.reported:
-			err = kv.Delete(ctx, l.usageKey(t.id))
-			if err == nil {
-				t.reported = false
-			}
+		var value []byte
+		if n := t.conns.Load(); n > 0 {
+			value = strconv.AppendInt(nil, n, 10)
 		}
-		if err != nil {
+		if err := putOrDelete(ctx, kv, l.usageKey(t.id), value, &t.reported); err != nil {
 			failed = err
 			return ctx.Err() == nil
 		}
@@ -231,6 +221,24 @@ func (l *Limits) report(ctx context.Context, kv jetstream.KeyValue) error {
 			"err", failed, "suppressed", suppressed)
 	}
 	return failed
+}
+
+// putOrDelete writes value under key, or, when value is nil, deletes the
+// key if this gateway wrote it before; reported tracks whether it did.
+func putOrDelete(ctx context.Context, kv jetstream.KeyValue, key string, value []byte, reported *bool) error {
+	switch {
+	case value != nil:
+		if _, err := kv.Put(ctx, key, value); err != nil {
+			return err
+		}
+		*reported = true
+	case *reported:
+		if err := kv.Delete(ctx, key); err != nil {
+			return err
+		}
+		*reported = false
+	}
+	return nil
 }
 
 // withdraw deletes this gateway's counts as it stops, so the other

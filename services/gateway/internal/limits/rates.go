@@ -78,23 +78,13 @@ func (l *Limits) reportRates(ctx context.Context, kv jetstream.KeyValue, seconds
 		if !tenant.ValidTenantID(t.id) {
 			return true
 		}
-		var err error
-		switch {
-		case m > 0:
-			v := strconv.AppendInt(nil, int64(float64(m)/seconds+0.5), 10)
-			v = append(v, ' ')
-			v = strconv.AppendInt(v, int64(float64(b)/seconds+0.5), 10)
-			_, err = kv.Put(ctx, l.ratesKey(t.id), v)
-			if err == nil {
-				t.ratesReported = true
-			}
-		case t.ratesReported:
-			err = kv.Delete(ctx, l.ratesKey(t.id))
-			if err == nil {
-				t.ratesReported = false
-			}
+		var value []byte
+		if m > 0 {
+			value = strconv.AppendInt(nil, int64(float64(m)/seconds+0.5), 10)
+			value = append(value, ' ')
+			value = strconv.AppendInt(value, int64(float64(b)/seconds+0.5), 10)
 		}
-		if err != nil {
+		if err := putOrDelete(ctx, kv, l.ratesKey(t.id), value, &t.ratesReported); err != nil {
 			failed = err
 			return ctx.Err() == nil
 		}
