@@ -9,7 +9,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/nats-io/nats.go"
 
 	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
 	"github.com/flockmq/flockmq/internal/natsembed/natstest"
@@ -37,11 +36,7 @@ func (s *syncBuffer) String() string {
 // happened in words, with the stable keys beside them.
 func TestLogsReadAsSentences(t *testing.T) {
 	ns := natstest.Start(t)
-	nc, err := nats.Connect("", nats.InProcessServer(ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := natstest.Connect(t, ns)
 	var buf syncBuffer
 	cfg := testConfig()
 	cfg.SignupRateLimit = controlplane.RateLimit{Rate: 0.0001, Burst: 1}

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 
 	"github.com/flockmq/flockmq/internal/natsembed/natstest"
 	"github.com/flockmq/flockmq/services/controlplane"
@@ -94,11 +93,7 @@ func waitHealthy(t testing.TB, url string) {
 
 func TestRunStopsWithContext(t *testing.T) {
 	ns := natstest.Start(t)
-	nc, err := nats.Connect("", nats.InProcessServer(ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := natstest.Connect(t, ns)
 	cfg := testConfig()
 	cfg.Addr = freeAddr(t)
 	cp, err := controlplane.New(cfg, controlplane.Deps{NATS: nc})
@@ -122,11 +117,7 @@ func TestRunStopsWithContext(t *testing.T) {
 
 func TestShutdownIsIdempotent(t *testing.T) {
 	ns := natstest.Start(t)
-	nc, err := nats.Connect("", nats.InProcessServer(ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := natstest.Connect(t, ns)
 	cfg := testConfig()
 	cfg.Addr = freeAddr(t)
 	cp, err := controlplane.New(cfg, controlplane.Deps{NATS: nc})
@@ -192,11 +183,7 @@ func writeSelfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPoo
 
 func TestRunServesTLS(t *testing.T) {
 	ns := natstest.Start(t)
-	nc, err := nats.Connect("", nats.InProcessServer(ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := natstest.Connect(t, ns)
 	cfg := testConfig()
 	cfg.Addr = freeAddr(t)
 	var pool *x509.CertPool
