@@ -9,7 +9,6 @@ import (
 	"sync"
 	"testing"
 
-
 	apiv1 "github.com/flockmq/flockmq/api/controlplane/v1"
 	"github.com/flockmq/flockmq/internal/natsembed/natstest"
 	"github.com/flockmq/flockmq/services/controlplane"

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/flockmq/flockmq/internal/natsembed/natstest"
 	"github.com/flockmq/flockmq/services/controlplane"
 )
