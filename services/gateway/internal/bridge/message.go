@@ -45,11 +45,16 @@ type Message struct {
 	// so that one message delivered to many clients is encoded once per
 	// form (see PacketCache). It is never part of the envelope.
 	Packets PacketCache
-	// Subject, when set, remembers the NATS subject of the last QoS 0
-	// publish of the same publisher, so a client that publishes to one
-	// topic again and again does not have it built and allocated each time.
-	// It is not part of the envelope.
-	Subject *SubjectCache
+	// Publisher, when set on a QoS 0 message, is the state its publisher
+	// keeps across publishes: Publish then batches the message for NATS
+	// and the publisher must call Bridge.Flush (see Publisher). It is not
+	// part of the envelope.
+	Publisher *Publisher
+	// Stall is set during a local delivery by a subscriber whose queue is
+	// nearly full: closed once that queue drains, it lets the publisher
+	// wait briefly instead of having its messages dropped (conn's QoS 0
+	// back-pressure). It is not part of the envelope.
+	Stall <-chan struct{}
 	// MsgID, when set on a durable publish, is its JetStream
 	// deduplication id (Nats-Msg-Id): publishing again with the same id
 	// within the stream's duplicate window stores nothing new. It is not
@@ -57,12 +62,30 @@ type Message struct {
 	MsgID string
 }
 
-// SubjectCache is a publisher's last live NATS subject; see
-// Message.Subject. A publisher's messages are published one at a time, so
-// it needs no lock.
-type SubjectCache struct {
+// Publisher is what one publisher (a client connection) keeps across its
+// QoS 0 publishes; see Message.Publisher. It remembers the NATS subject of
+// its last topic, so a client that publishes to one topic again and again
+// does not have the subject built and allocated each time, and it collects
+// the publisher's consecutive messages to one subject into a batch that
+// crosses NATS as one message (docs/adr/0007): the server then parses,
+// matches and routes once for all of them. Publish delivers each message
+// to this gateway's subscribers at once; the batch goes to NATS when the
+// subject changes, when it is full, or when the publisher calls
+// Bridge.Flush, which it must do before it waits for more input (a
+// connection: when it has read every byte received so far). A publisher's
+// messages are published by one goroutine at a time, so it needs no lock.
+// The zero value is ready to use.
+type Publisher struct {
 	tenant, topic, subject string
+
+	batch   *[]byte // pooled batch envelope; nil when nothing is pending
+	pending string  // subject of the batched messages
+	first   int     // offset in *batch of the first message's envelope
+	n       int     // messages in the batch
 }
+
+// Pending returns the number of messages waiting for Flush.
+func (p *Publisher) Pending() int { return p.n }
 
 // PacketCache holds a message's encoded QoS 0 PUBLISH packets by form:
 // protocol 5 or earlier, retain flag set or not. A message is delivered by
@@ -107,7 +130,8 @@ func (m *Message) Clone() *Message {
 	c := *m
 	c.Borrowed = false
 	c.Packets = PacketCache{}
-	c.Subject = nil
+	c.Publisher = nil
+	c.Stall = nil
 	c.Topic = strings.Clone(m.Topic)
 	c.Origin = strings.Clone(m.Origin)
 	c.ContentType = strings.Clone(m.ContentType)
@@ -147,8 +171,13 @@ func (m *Message) Expired(now time.Time) bool {
 //	       [varint count, then count × (varint length + key, varint length
 //	       + value)], when flag 7
 //	rest   payload
+//
+// A batch envelope (version 2) carries consecutive QoS 0 messages of one
+// publisher to one subject: the version byte, then for each message its
+// version 1 envelope's length (varint) and the envelope.
 const (
 	envelopeVersion = 1
+	envelopeBatch   = 2
 
 	flagQoSMask   = 0x03
 	flagRetain    = 0x04

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,18 +24,27 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 
 const maxPooledBuf = 64 << 10
 
-// lookup returns subject as a string, from the cache when it holds the
-// same tenant and topic, and remembers it otherwise. A nil cache converts
-// every time.
-func (c *SubjectCache) lookup(tenant, topic string, subject []byte) string {
-	if c == nil {
-		return string(subject)
-	}
-	if c.topic != topic || c.tenant != tenant {
+// Batch bounds: a batch is sent once it holds maxBatchMessages messages or
+// maxBatchBytes, and a message of more than maxBatchedMessage bytes goes
+// alone.
+const (
+	maxBatchMessages  = 256
+	maxBatchBytes     = 60 << 10
+	maxBatchedMessage = 8 << 10
+)
+
+// subjectOf returns the live subject of tenant's topic, from p's cache when
+// it holds the same tenant and topic, and remembers it otherwise.
+func (p *Publisher) subjectOf(tenant, topic string) string {
+	if p.topic != topic || p.tenant != tenant || p.subject == "" {
+		bp := bufPool.Get().(*[]byte)
+		buf := appendSubject((*bp)[:0], liveRoot, tenant, ".m", topic)
 		// topic may alias a read buffer (a borrowed message): keep copies.
-		c.tenant, c.topic, c.subject = tenant, strings.Clone(topic), string(subject)
+		p.tenant, p.topic, p.subject = tenant, strings.Clone(topic), string(buf)
+		*bp = buf[:0]
+		bufPool.Put(bp)
 	}
-	return c.subject
+	return p.subject
 }
 
 // appendSubject appends root + tenant + class + the mapped topic, e.g.
@@ -66,7 +76,10 @@ func (b *Bridge) checkPublish(m *Message) error {
 // sequence only once JetStream acknowledged it, so the caller may then send
 // PUBACK/PUBREC. Many concurrent callers are pipelined over one connection.
 // When ctx carries a span, its trace context travels with the message (see
-// Message.Trace).
+// Message.Trace). A QoS 0 message with a Publisher reaches this gateway's
+// subscribers at once and NATS in a batch (see Publisher): errors sending
+// earlier messages of the batch may be returned by a later Publish or
+// Flush.
 // The retain flag is carried for retain-as-published; storing the retained
 // message is SetRetained's job. Errors wrap ErrQueueFull when a limit
 // refused the message, ErrTooLarge when it exceeds NATS's max_payload, and
@@ -87,11 +100,27 @@ func (b *Bridge) Publish(ctx context.Context, m *Message) (seq uint64, err error
 			}
 			b.local(m)
 		}
+		if p := m.Publisher; p != nil {
+			var err error
+			if !sc.IsValid() {
+				err = b.batch(p, m)
+			} else {
+				// A traced message carries its own headers: it goes alone,
+				// after the messages batched before it.
+				err = b.flush(p)
+			}
+			if err != nil {
+				return 0, fmt.Errorf("bridge: publish to %q of tenant %s: %w", m.Topic, m.Tenant, err)
+			}
+			if !sc.IsValid() {
+				return 0, nil
+			}
+		}
 		nc := b.liveConn()
 		bp := bufPool.Get().(*[]byte)
 		buf := appendSubject((*bp)[:0], liveRoot, m.Tenant, ".m", m.Topic)
 		n := len(buf)
-		subj := m.Subject.lookup(m.Tenant, m.Topic, buf[:n])
+		subj := string(buf[:n])
 		buf = EncodeMessage(buf, m)
 		var err error
 		if sc.IsValid() {
@@ -114,6 +143,77 @@ func (b *Bridge) Publish(ctx context.Context, m *Message) (seq uint64, err error
 		return 0, err
 	}
 	return f.Wait(ctx)
+}
+
+// batch adds the QoS 0 message m to p's batch, sending the batch first
+// when m's subject differs or m does not fit; m itself may go at once.
+// Errors are those of sending the earlier messages, or m.
+func (b *Bridge) batch(p *Publisher, m *Message) error {
+	subj := p.subjectOf(m.Tenant, m.Topic)
+	size := EncodedLen(m)
+	var err error
+	if p.n > 0 && (p.pending != subj || p.n == maxBatchMessages || len(*p.batch)+uvarintLen(uint64(size))+size > maxBatchBytes) {
+		err = b.flush(p)
+	}
+	if size > maxBatchedMessage {
+		bp := bufPool.Get().(*[]byte)
+		buf := EncodeMessage((*bp)[:0], m)
+		if perr := b.liveConn().Publish(subj, buf); perr != nil && err == nil {
+			err = classify(perr)
+		}
+		if cap(buf) <= maxPooledBuf {
+			*bp = buf[:0]
+			bufPool.Put(bp)
+		}
+		return err
+	}
+	if p.n == 0 {
+		p.batch = bufPool.Get().(*[]byte)
+		*p.batch = append((*p.batch)[:0], envelopeBatch)
+		p.pending = subj
+	}
+	buf := binary.AppendUvarint(*p.batch, uint64(size))
+	if p.n == 0 {
+		p.first = len(buf)
+	}
+	*p.batch = EncodeMessage(buf, m)
+	p.n++
+	return err
+}
+
+// Flush sends the QoS 0 messages p has batched to NATS (see Publisher).
+// It returns at once when nothing is pending.
+func (b *Bridge) Flush(p *Publisher) error {
+	if p.n == 0 {
+		return nil
+	}
+	n, subj := p.n, p.pending
+	if err := b.flush(p); err != nil {
+		return fmt.Errorf("bridge: publish %d messages to subject %s: %w", n, subj, err)
+	}
+	return nil
+}
+
+// flush sends p's batch: a batch envelope, or the one message's own
+// envelope when it holds one.
+func (b *Bridge) flush(p *Publisher) error {
+	if p.n == 0 {
+		return nil
+	}
+	data := *p.batch
+	if p.n == 1 {
+		data = data[p.first:]
+	}
+	err := b.liveConn().Publish(p.pending, data) // copies data before returning
+	if cap(*p.batch) <= maxPooledBuf {
+		*p.batch = (*p.batch)[:0]
+		bufPool.Put(p.batch)
+	}
+	p.batch, p.n, p.pending = nil, 0, ""
+	if err != nil {
+		return classify(err)
+	}
+	return nil
 }
 
 // PubFuture is a durable publish in flight, returned by PublishAsync.

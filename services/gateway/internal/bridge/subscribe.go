@@ -91,6 +91,10 @@ func (b *Bridge) Subscribe(tenant, filter, queueGroup string, h Handler) (*Subsc
 }
 
 func (s *Subscription) deliver(tenant string, msg *nats.Msg, h Handler) {
+	if len(msg.Data) > 0 && msg.Data[0] == envelopeBatch {
+		s.deliverBatch(tenant, msg, h)
+		return
+	}
 	m := new(Message)
 	if err := DecodeMessage(msg.Data, m); err != nil {
 		s.b.log.Warn("dropped a message that is not a valid envelope", "tenant_id", tenant, "subject", msg.Subject, "err", err)
@@ -102,6 +106,29 @@ func (s *Subscription) deliver(tenant string, msg *nats.Msg, h Handler) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h(m)
+}
+
+// deliverBatch hands each message of a batch envelope to h, in order. A
+// malformed entry ends the batch: its length can no longer be trusted.
+func (s *Subscription) deliverBatch(tenant string, msg *nats.Msg, h Handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, b := 0, msg.Data[1:]; len(b) > 0; i++ {
+		size, n := binary.Uvarint(b)
+		if n <= 0 || size > uint64(len(b)-n) {
+			s.b.log.Warn("dropped the rest of a message batch whose length is invalid", "tenant_id", tenant, "subject", msg.Subject, "index", i)
+			return
+		}
+		env := b[n : n+int(size) : n+int(size)]
+		b = b[n+int(size):]
+		m := new(Message)
+		if err := DecodeMessage(env, m); err != nil {
+			s.b.log.Warn("dropped a message of a batch that is not a valid envelope", "tenant_id", tenant, "subject", msg.Subject, "index", i, "err", err)
+			continue
+		}
+		m.Tenant = tenant
+		h(m)
+	}
 }
 
 // seqHeader returns the stream sequence a republished or directly read

@@ -59,8 +59,12 @@ type Conn struct {
 	// msg0 carries each QoS 0 publish of the client to the bridge (the
 	// reader's only; allocated on first use).
 	msg0 *bridge.Message
-	// subject is the NATS subject of the reader's last QoS 0 publish.
-	subject bridge.SubjectCache
+	// pub is the reader's state across its QoS 0 publishes: the NATS
+	// subject of the last one and the batch not yet sent (flushPublishes).
+	pub bridge.Publisher
+	// stalled is how long the reader waited for full subscriber queues
+	// since it last read from the socket (see stallFor).
+	stalled time.Duration
 
 	// Set by the handshake, read-only afterwards.
 	version        mqtt.Version
@@ -130,8 +134,10 @@ type Conn struct {
 	outAliases  *outAliases // server-to-client topic aliases (alias.go); nil when not used
 	replayed    uint64      // the resume replay covered the stream through this sequence
 	resumeBuf   []pendingMsg
-	dropped     uint64 // QoS 0 messages dropped for a full queue
-	severe      bool   // counted in its tenant's severe backlogs (publish.go)
+	dropped     uint64        // QoS 0 messages dropped for a full queue
+	stall       chan struct{} // closed when the writer takes the queue; see stallLocked
+	stallSince  time.Duration // when stall was made (since clockStart)
+	severe      bool          // counted in its tenant's severe backlogs (publish.go)
 }
 
 // New returns a connection over nc.
@@ -204,6 +210,7 @@ func (c *Conn) Serve(ctx context.Context) CloseReason {
 	stop := context.AfterFunc(ctx, func() { c.Kill(CloseServerShutdown) })
 	defer stop()
 	reason, detail := c.run()
+	c.flushPublishes() // the messages accepted before the end, ahead of any will
 	if k := CloseReason(c.killed.Load()); k != CloseNone {
 		reason, detail = k, nil
 	}
@@ -234,6 +241,10 @@ func (c *Conn) run() (CloseReason, error) {
 			return k, nil
 		}
 		if c.in.buffered() == 0 {
+			// Every packet received so far is handled: the QoS 0 messages
+			// batched for NATS go now, before a wait of unknown length.
+			c.flushPublishes()
+			c.stalled = 0
 			// Wait for input here, a few frames deep, rather than inside the
 			// decoder: an idle connection then parks on a small stack.
 			if err := c.in.wait(); err != nil {
@@ -296,6 +307,10 @@ func (c *Conn) readError(err error) (CloseReason, error) {
 
 // handle processes one packet after CONNECT.
 func (c *Conn) handle(p mqtt.Packet) (CloseReason, error) {
+	if pub, ok := p.(*mqtt.Publish); !ok || pub.QoS > 0 {
+		// Only QoS 0 publishes join a batch: anything else comes after it.
+		c.flushPublishes()
+	}
 	switch p := p.(type) {
 	case *mqtt.Publish:
 		return c.handlePublish(p)
@@ -425,6 +440,7 @@ func (c *Conn) writeLoop() {
 			return
 		}
 		c.out, c.ops, c.queued = nil, nil, 0
+		c.releaseStallLocked()
 		c.mu.Unlock()
 		for _, op := range ops {
 			if err := op(c.ctx); err != nil {
@@ -454,6 +470,7 @@ func (c *Conn) writeLoop() {
 			c.stopping = true
 			c.writing = false
 			c.out, c.ops, c.queued = nil, nil, 0
+			c.releaseStallLocked()
 			c.mu.Unlock()
 			return
 		}

@@ -109,7 +109,7 @@ func (c *Conn) publish(p *mqtt.Publish) (CloseReason, error) {
 			c.msg0 = new(bridge.Message)
 		}
 		m = c.msg0
-		*m = bridge.Message{Borrowed: true, Subject: &c.subject}
+		*m = bridge.Message{Borrowed: true, Publisher: &c.pub}
 	} else {
 		m = new(bridge.Message)
 	}
@@ -138,6 +138,9 @@ func (c *Conn) publish(p *mqtt.Publish) (CloseReason, error) {
 	// A QoS 0 publish to core NATS does not wait; only storing a retained
 	// message does, and only that gets a timeout (no timer per message).
 	_, err := c.env.Bridge.Publish(c.ctx, m)
+	if m.Stall != nil {
+		c.stallFor(m.Stall)
+	}
 	if err == nil && p.Retain {
 		ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
 		err = c.env.Bridge.SetRetained(ctx, m) // [MQTT-3.3.1-5] [MQTT-3.3.1-10]
@@ -147,6 +150,19 @@ func (c *Conn) publish(p *mqtt.Publish) (CloseReason, error) {
 		c.log.Warn(fmt.Sprintf("could not publish the message of client %s to %q", c.key.ClientID, name), "err", err)
 	}
 	return CloseNone, nil
+}
+
+// flushPublishes sends the QoS 0 messages batched for NATS (see
+// bridge.Publisher). The reader calls it before it may wait: before
+// reading more input, before any packet other than a QoS 0 PUBLISH, while
+// throttled and when the connection ends.
+func (c *Conn) flushPublishes() {
+	if c.pub.Pending() == 0 {
+		return
+	}
+	if err := c.env.Bridge.Flush(&c.pub); err != nil {
+		c.log.Warn(fmt.Sprintf("could not publish the messages of client %s to other gateways", c.key.ClientID), "err", err)
+	}
 }
 
 // allowPublish applies the tenant's publish quotas (message size, messages
@@ -176,6 +192,9 @@ const holdStep = 20 * time.Millisecond
 
 // hold pauses the reader for d, or until the connection is killed.
 func (c *Conn) hold(d time.Duration) {
+	if d > 0 {
+		c.flushPublishes() // the batched messages do not wait with the reader
+	}
 	for d > 0 && c.killed.Load() == 0 {
 		step := min(d, holdStep)
 		time.Sleep(step)
@@ -755,9 +774,11 @@ func (c *Conn) queueQoS0Locked(m *bridge.Message, d router.Delivery) {
 		}
 		if c.queued+len(b) > c.env.Limits.MaxQueuedBytes {
 			c.dropQoS0Locked()
+			c.stallLocked(m)
 			return
 		}
 		c.enqueuePublishLocked(b, au)
+		c.stallLocked(m)
 		return
 	}
 	var p mqtt.Publish
@@ -775,6 +796,7 @@ func (c *Conn) queueQoS0Locked(m *bridge.Message, d router.Delivery) {
 	}
 	if len(out) > c.env.Limits.MaxQueuedBytes {
 		c.dropQoS0Locked()
+		c.stallLocked(m)
 		return
 	}
 	if shareable {
@@ -785,6 +807,66 @@ func (c *Conn) queueQoS0Locked(m *bridge.Message, d router.Delivery) {
 	}
 	c.out, c.queued = out, len(out)
 	c.wakeLocked()
+	c.stallLocked(m)
+}
+
+// QoS 0 back-pressure, after NATS's for its slow consumers: a publisher
+// whose message finds a local subscriber's queue past stallMark quarters
+// of MaxQueuedBytes waits until the subscriber's writer takes the queue,
+// at most stallWait per message and stallBudget per read from its socket.
+// A subscriber that keeps up never slows anyone. One that is slow but
+// still taking data slows the publishers feeding it to its pace instead of
+// losing their messages. One whose writer has not taken its queue for
+// stallGiveUp (a stuck client, until WriteTimeout ends it) slows no one any
+// more: its QoS 0 messages are dropped, as they would be without stalls.
+const (
+	stallMark   = 3
+	stallWait   = 2 * time.Millisecond
+	stallBudget = 10 * time.Millisecond
+	stallGiveUp = 50 * time.Millisecond
+)
+
+// stallLocked hands the publisher of m the queue's stall channel when the
+// queue is past the mark; callers hold c.mu.
+func (c *Conn) stallLocked(m *bridge.Message) {
+	if c.queued <= c.env.Limits.MaxQueuedBytes/4*stallMark {
+		return
+	}
+	now := time.Since(clockStart)
+	if c.stall == nil {
+		c.stall, c.stallSince = make(chan struct{}), now
+	} else if now-c.stallSince > stallGiveUp {
+		return
+	}
+	m.Stall = c.stall
+}
+
+// releaseStallLocked lets the stalled publishers go on: the writer took the
+// queue. Callers hold c.mu.
+func (c *Conn) releaseStallLocked() {
+	if c.stall != nil {
+		close(c.stall)
+		c.stall = nil
+	}
+}
+
+// stallFor waits, within the reader's budget, for a subscriber's queue to
+// drain (see stallLocked). The messages batched for NATS go first.
+func (c *Conn) stallFor(ch <-chan struct{}) {
+	d := min(stallWait, stallBudget-c.stalled)
+	if d <= 0 {
+		return
+	}
+	c.flushPublishes()
+	start := time.Now()
+	t := time.NewTimer(d)
+	select {
+	case <-ch:
+	case <-t.C:
+	case <-c.dead:
+	}
+	t.Stop()
+	c.stalled += time.Since(start)
 }
 
 // dropQoS0Locked counts a QoS 0 message lost to a full queue.

@@ -1,0 +1,249 @@
+package bridge
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/flockmq/flockmq/pkg/mqtt"
+	"github.com/flockmq/flockmq/pkg/subject"
+)
+
+// batchMessages is a publisher's sequence with runs of one topic, a
+// topic change, messages too large to batch, every envelope field, and
+// more messages to one topic than a batch holds.
+func batchMessages() []*Message {
+	var ms []*Message
+	add := func(topic string, payload []byte) *Message {
+		m := &Message{Tenant: "acme", Topic: topic, Payload: payload, Origin: "pub-1", Borrowed: true}
+		ms = append(ms, m)
+		return m
+	}
+	for i := range 5 {
+		add("b/x", []byte{byte(i)})
+	}
+	for i := range 3 {
+		add("b/y", []byte{10 + byte(i)})
+	}
+	add("b/x", bytes.Repeat([]byte{'L'}, maxBatchedMessage+1))
+	add("b/x", []byte{20})
+	full := add("b/x", []byte{21})
+	full.ContentType, full.ResponseTopic, full.CorrelationData = "text/plain", "b/reply", []byte("corr")
+	full.PayloadFormat, full.ExpirySet, full.MessageExpiry = 1, true, 60
+	full.PublishedAt = time.Unix(1700000000, 0)
+	full.UserProperties = []mqtt.UserProperty{{Key: "k", Value: "v"}, {Key: "k", Value: "w"}}
+	for i := range maxBatchMessages + 10 {
+		add("b/z", binary.BigEndian.AppendUint32(nil, uint32(i)))
+	}
+	return ms
+}
+
+// TestPublishBatch: QoS 0 messages published with a Publisher reach
+// another gateway complete and in publishing order, in fewer NATS messages
+// than MQTT messages, and only once the publisher flushes (or a batch
+// fills); the publishing gateway's own subscribers get each at once.
+func TestPublishBatch(t *testing.T) {
+	srv := startServer(t)
+	g1 := newBridge(t, srv, Config{GatewayID: "g1"})
+	var local collector
+	if err := g1.DeliverLocally(func(m *Message) { local.handle(m.Clone()) }); err != nil {
+		t.Fatal(err)
+	}
+	g2 := newBridge(t, srv, Config{GatewayID: "g2"})
+	var remote collector
+	s2, err := g2.Subscribe("acme", "b/#", "", remote.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var p Publisher
+	ms := batchMessages()
+	for i, m := range ms[:3] {
+		m.Publisher = &p
+		if _, err := g1.Publish(ctxT(t), m); err != nil {
+			t.Fatal(err)
+		}
+		if local.len() != i+1 {
+			t.Fatalf("after %d publishes the local handler has %d messages: local delivery must not wait for Flush", i+1, local.len())
+		}
+	}
+	if p.Pending() != 3 {
+		t.Fatalf("Pending() = %d after three messages to one topic, want 3", p.Pending())
+	}
+	if n := g1.live.Stats().OutMsgs; n != 0 {
+		t.Fatalf("%d NATS messages sent before Flush, want 0", n)
+	}
+	for _, m := range ms[3:] {
+		m.Publisher = &p
+		if _, err := g1.Publish(ctxT(t), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g1.Flush(&p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Pending() != 0 {
+		t.Fatalf("Pending() = %d after Flush", p.Pending())
+	}
+	if err := g1.Flush(&p); err != nil {
+		t.Fatalf("Flush with nothing pending: %v", err)
+	}
+	settle(t, s2, g1.live)
+	// b/x run, b/y run, large alone, b/x run of 2, b/z: one full batch
+	// and the rest.
+	if sent := g1.live.Stats().OutMsgs; sent != 6 {
+		t.Errorf("%d MQTT messages took %d NATS messages, want 6", len(ms), sent)
+	}
+	for name, got := range map[string][]*Message{"remote": remote.all(), "local": local.all()} {
+		if len(got) != len(ms) {
+			t.Fatalf("%s subscriber got %d messages, want %d", name, len(got), len(ms))
+		}
+		for i, want := range ms {
+			g := got[i]
+			if g.Topic != want.Topic || !bytes.Equal(g.Payload, want.Payload) || g.Origin != want.Origin ||
+				g.ContentType != want.ContentType || g.ResponseTopic != want.ResponseTopic ||
+				!bytes.Equal(g.CorrelationData, want.CorrelationData) || g.PayloadFormat != want.PayloadFormat ||
+				g.ExpirySet != want.ExpirySet || g.MessageExpiry != want.MessageExpiry ||
+				!g.PublishedAt.Equal(want.PublishedAt) || len(g.UserProperties) != len(want.UserProperties) ||
+				g.Tenant != "acme" || g.Seq != 0 {
+				t.Fatalf("%s message %d = %+v, want %+v", name, i, g, want)
+			}
+		}
+	}
+}
+
+// TestPublishBatchTraced: a traced message is not batched (its trace
+// context travels in NATS headers) and still arrives after the messages
+// batched before it.
+func TestPublishBatchTraced(t *testing.T) {
+	srv := startServer(t)
+	g1 := newBridge(t, srv, Config{GatewayID: "g1"})
+	if err := g1.DeliverLocally(func(*Message) {}); err != nil {
+		t.Fatal(err)
+	}
+	g2 := newBridge(t, srv, Config{GatewayID: "g2"})
+	var remote collector
+	s2, err := g2.Subscribe("acme", "tr/#", "", remote.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	span := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled,
+	})
+	var p Publisher
+	for i := range 4 {
+		ctx := ctxT(t)
+		if i == 2 {
+			ctx = trace.ContextWithSpanContext(ctx, span)
+		}
+		if _, err := g1.Publish(ctx, &Message{Tenant: "acme", Topic: "tr/a", Payload: []byte{byte(i)}, Publisher: &p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g1.Flush(&p); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s2, g1.live)
+	got := remote.all()
+	if len(got) != 4 {
+		t.Fatalf("got %d messages, want 4", len(got))
+	}
+	for i, m := range got {
+		if m.Payload[0] != byte(i) {
+			t.Fatalf("message %d has payload %d: out of order", i, m.Payload[0])
+		}
+		if traced := m.Trace.IsValid(); traced != (i == 2) {
+			t.Errorf("message %d traced = %v, want %v", i, traced, i == 2)
+		}
+	}
+}
+
+// TestDeliverBatchMalformed: a batch envelope from NATS with a bad entry
+// delivers the valid entries before it, skips an entry that is not an
+// envelope, and stops at a length that overruns the batch.
+func TestDeliverBatchMalformed(t *testing.T) {
+	srv := startServer(t)
+	g := newBridge(t, srv, Config{GatewayID: "g"})
+	var c collector
+	s, err := g.Subscribe("acme", "m/#", "", c.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := func(b []byte, payload string) []byte {
+		env := EncodeMessage(nil, &Message{Topic: "m/a", Payload: []byte(payload)})
+		return append(binary.AppendUvarint(b, uint64(len(env))), env...)
+	}
+	batch := entry([]byte{envelopeBatch}, "one")
+	batch = append(binary.AppendUvarint(batch, 3), 9, 9, 9) // not an envelope
+	batch = entry(batch, "two")
+	batch = append(binary.AppendUvarint(batch, 1000), 1, 2) // overruns
+	batch = entry(batch, "lost")
+	nc := connect(t, srv)
+	if err := nc.Publish(subject.Name(liveRoot+"acme.m", "m/a"), batch); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s, nc)
+	got := c.all()
+	if len(got) != 2 || string(got[0].Payload) != "one" || string(got[1].Payload) != "two" {
+		var ps []string
+		for _, m := range got {
+			ps = append(ps, string(m.Payload))
+		}
+		t.Fatalf("delivered %q, want [one two]", ps)
+	}
+}
+
+// BenchmarkPublishBatched: QoS 0 publishes of one publisher to one topic,
+// batched, with a subscriber on another gateway. msgs/s counts messages
+// received there.
+func BenchmarkPublishBatched(b *testing.B) {
+	for _, batched := range []bool{false, true} {
+		b.Run(fmt.Sprintf("batched=%v", batched), func(b *testing.B) {
+			srv := startServer(b)
+			g1 := newBridge(b, srv, Config{GatewayID: "g1"})
+			if err := g1.DeliverLocally(func(*Message) {}); err != nil {
+				b.Fatal(err)
+			}
+			g2 := newBridge(b, srv, Config{GatewayID: "g2"})
+			got := make(chan struct{}, 1)
+			var n atomic.Int64
+			if _, err := g2.Subscribe("acme", "bench/#", "", func(*Message) {
+				if n.Add(1) == int64(b.N) {
+					got <- struct{}{}
+				}
+			}); err != nil {
+				b.Fatal(err)
+			}
+			var p Publisher
+			m := &Message{Tenant: "acme", Topic: "bench/t", Payload: make([]byte, 64), Borrowed: true}
+			ctx := ctxT(b)
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			for i := range b.N {
+				if batched {
+					m.Publisher = &p
+				}
+				if _, err := g1.Publish(ctx, m); err != nil {
+					b.Fatal(err)
+				}
+				if batched && (i%32 == 31 || i == b.N-1) {
+					if err := g1.Flush(&p); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			select {
+			case <-got:
+			case <-time.After(30 * time.Second):
+				b.Fatalf("received %d of %d", n.Load(), b.N)
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+		})
+	}
+}
