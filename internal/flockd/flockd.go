@@ -183,8 +183,9 @@ func Start(ctx context.Context, args []string, opts Options) (_ *Instance, err e
 // connectNATS connects to the external NATS, or starts the embedded one.
 func (i *Instance) connectNATS(cfg Config, b *banner) (*nats.Conn, error) {
 	name := nats.Name("flockd " + cfg.Role + " " + cfg.GatewayID)
+	errs := nats.ErrorHandler(i.natsError)
 	if cfg.NATSURL != "" {
-		nc, err := nats.Connect(cfg.NATSURL, name, nats.MaxReconnects(-1))
+		nc, err := nats.Connect(cfg.NATSURL, name, errs, nats.MaxReconnects(-1))
 		if err != nil {
 			return nil, fmt.Errorf("flockd: connect to NATS at %s: %w", cfg.NATSURL, err)
 		}
@@ -209,7 +210,7 @@ func (i *Instance) connectNATS(cfg Config, b *banner) (*nats.Conn, error) {
 		return nil, fmt.Errorf("flockd: start embedded NATS: %w", err)
 	}
 	i.cleanups = append(i.cleanups, ns.Shutdown)
-	nc, err := nats.Connect("", nats.InProcessServer(ns), name)
+	nc, err := nats.Connect("", nats.InProcessServer(ns), name, errs)
 	if err != nil {
 		return nil, fmt.Errorf("flockd: connect to embedded NATS: %w", err)
 	}
@@ -219,6 +220,23 @@ func (i *Instance) connectNATS(cfg Config, b *banner) (*nats.Conn, error) {
 		b.nats += "; other flockd processes can join with --nats-url " + u
 	}
 	return nc, nil
+}
+
+// natsError logs what NATS reports asynchronously on a connection, most
+// often a subscription whose handler fell so far behind that NATS dropped
+// messages for it.
+func (i *Instance) natsError(nc *nats.Conn, sub *nats.Subscription, err error) {
+	if sub == nil {
+		i.log.Warn("NATS reported an error on this process's connection", "connection", nc.Opts.Name, "err", err)
+		return
+	}
+	if errors.Is(err, nats.ErrSlowConsumer) {
+		dropped, _ := sub.Dropped()
+		i.log.Warn(fmt.Sprintf("this process fell behind the messages of NATS subject %s: NATS dropped %d of them so far (slow consumer); QoS 0 messages among them are lost, QoS 1 and 2 ones stay in the tenant's stream", sub.Subject, dropped),
+			"connection", nc.Opts.Name, "subject", sub.Subject, "dropped", dropped)
+		return
+	}
+	i.log.Warn(fmt.Sprintf("NATS reported an error on subject %s", sub.Subject), "connection", nc.Opts.Name, "subject", sub.Subject, "err", err)
 }
 
 // startGateway builds the session store, authentication and the gateway.

@@ -87,6 +87,11 @@ type Config struct {
 	// MaxPendingPublishes bounds the durable publishes awaiting their
 	// acknowledgement; further publishers wait. 0 means 4096.
 	MaxPendingPublishes int `json:"max_pending_publishes"`
+	// SubscriberBacklog is how many messages NATS may have buffered for one
+	// subscription of a tenant, not yet taken by its handler, before the
+	// tenant's durable publishes through this Bridge wait for it (see
+	// PublishAsync); 0 means 8192.
+	SubscriberBacklog int `json:"subscriber_backlog"`
 }
 
 // Validate reports the first invalid field.
@@ -108,6 +113,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxPendingPublishes < 0 {
 		return errors.New("bridge: max_pending_publishes must not be negative")
+	}
+	if c.SubscriberBacklog < 0 {
+		return errors.New("bridge: subscriber_backlog must not be negative")
 	}
 	return nil
 }
@@ -223,6 +231,11 @@ type tenantStreams struct {
 	mu       sync.Mutex // serialises creation
 	queue    atomic.Bool
 	retained atomic.Bool
+	// behind counts the tenant's NATS subscriptions on this gateway whose
+	// handlers fell behind (see backlogWatch); durable publishes wait
+	// while it is not zero.
+	behind atomic.Int32
+	held   atomic.Int64 // durable publishes that waited for behind
 }
 
 // New returns a Bridge using nc, which stays owned by the caller.
@@ -238,6 +251,9 @@ func New(nc *nats.Conn, cfg Config, log *slog.Logger) (*Bridge, error) {
 	}
 	if cfg.PublishTimeout == 0 {
 		cfg.PublishTimeout = DefaultPublishTimeout
+	}
+	if cfg.SubscriberBacklog == 0 {
+		cfg.SubscriberBacklog = defaultSubscriberBacklog
 	}
 	if cfg.MaxPendingPublishes == 0 {
 		cfg.MaxPendingPublishes = DefaultMaxPending

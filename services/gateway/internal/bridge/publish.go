@@ -233,7 +233,9 @@ type PubFuture struct {
 // stream in the order of the PublishAsync calls, so a caller that calls it
 // in arrival order and waits the futures in that same order acknowledges
 // in order, each message only once it is durable. PublishAsync blocks
-// (at most PublishTimeout) while MaxPendingPublishes are unacknowledged,
+// (at most behindWait) while a subscription of the tenant on this gateway
+// is far behind its messages, (at most PublishTimeout) while
+// MaxPendingPublishes are unacknowledged,
 // and on the first use of a tenant while its stream is created. Errors
 // are those of Publish; QoS 0 messages are refused.
 func (b *Bridge) PublishAsync(ctx context.Context, m *Message) (*PubFuture, error) {
@@ -245,6 +247,9 @@ func (b *Bridge) PublishAsync(ctx context.Context, m *Message) (*PubFuture, erro
 	}
 	if err := b.ensureQueue(ctx, m.Tenant); err != nil {
 		return nil, err
+	}
+	if ts := b.tenant(m.Tenant); ts.behind.Load() > 0 {
+		waitCaughtUp(ctx, ts)
 	}
 	f := &PubFuture{
 		b:      b,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,8 +21,9 @@ type Handler func(m *Message)
 // Subscription is one logical subscription of the Bridge, possibly made of
 // several NATS subscriptions. Its handler calls are sequential.
 type Subscription struct {
-	b    *Bridge
-	subs []*nats.Subscription
+	b       *Bridge
+	subs    []*nats.Subscription
+	watches []*backlogWatch // one per subs entry
 
 	mu sync.Mutex // held while a handler runs: calls are sequential
 
@@ -57,12 +59,17 @@ func (b *Bridge) Subscribe(tenant, filter, queueGroup string, h Handler) (*Subsc
 		queueGroup = "_" + strconv.FormatUint(fnv64(queueGroup), 36)
 	}
 	s := &Subscription{b: b}
-	cb := func(msg *nats.Msg) { s.deliver(tenant, msg, h) }
 	nc := b.nc
 	if queueGroup == "" {
 		nc = b.liveConn()
 	}
+	ts := b.tenant(tenant)
 	for _, subj := range subject.Filter(liveRoot+tenant+".*", filter) {
+		w := &backlogWatch{tenant: ts, mark: b.cfg.SubscriberBacklog}
+		cb := func(msg *nats.Msg) {
+			s.deliver(tenant, msg, h)
+			w.delivered()
+		}
 		var ns *nats.Subscription
 		var err error
 		if queueGroup != "" {
@@ -74,7 +81,9 @@ func (b *Bridge) Subscribe(tenant, filter, queueGroup string, h Handler) (*Subsc
 			s.unsubscribe()
 			return nil, fmt.Errorf("bridge: subscribe to %q of tenant %s: %w", filter, tenant, classify(err))
 		}
+		w.sub = ns
 		s.subs = append(s.subs, ns)
+		s.watches = append(s.watches, w)
 	}
 	if len(s.subs) == 0 {
 		return nil, fmt.Errorf("bridge: subscribe to %q of tenant %s: the filter maps to no subject", filter, tenant)
@@ -131,6 +140,75 @@ func (s *Subscription) deliverBatch(tenant string, msg *nats.Msg, h Handler) {
 	}
 }
 
+// Local back-pressure on durable publishes: while one of a tenant's
+// subscriptions on this gateway has more than Config.SubscriberBacklog
+// messages that NATS delivered and its handler has not taken yet, the
+// tenant's QoS 1/2 publishers on this gateway wait (at most behindWait per
+// publish, see PublishAsync) until it is back under a quarter of that.
+// Without it, durable publishes acknowledged faster than a subscriber's
+// handler keeps up fill the subscription's buffer until NATS drops
+// messages (its slow-consumer limit: 512k messages or 64 MiB). The buffer
+// is looked at every behindEvery messages.
+const (
+	defaultSubscriberBacklog = 8192
+	behindEvery              = 64
+	behindWait               = time.Second
+	behindStep               = 200 * time.Microsecond
+)
+
+// backlogWatch follows the backlog of one NATS subscription.
+type backlogWatch struct {
+	mark   int // Config.SubscriberBacklog
+	tenant *tenantStreams
+	sub    *nats.Subscription
+	n      uint32      // messages handled; only the delivery goroutine counts
+	behind atomic.Bool // counted in tenant.behind
+}
+
+// delivered runs after each message the subscription's handler took.
+func (w *backlogWatch) delivered() {
+	w.n++
+	if w.n%behindEvery != 0 || w.sub == nil {
+		return
+	}
+	pending, _, err := w.sub.Pending()
+	if err != nil {
+		return
+	}
+	switch {
+	case pending > w.mark:
+		if w.behind.CompareAndSwap(false, true) {
+			w.tenant.behind.Add(1)
+		}
+	case pending < w.mark/4:
+		w.caughtUp()
+	}
+}
+
+// caughtUp takes the subscription out of its tenant's backlog count.
+func (w *backlogWatch) caughtUp() {
+	if w.behind.CompareAndSwap(true, false) {
+		w.tenant.behind.Add(-1)
+	}
+}
+
+// caughtUp takes every NATS subscription of s out of the backlog counts
+// (s is ending).
+func (s *Subscription) caughtUp() {
+	for _, w := range s.watches {
+		w.caughtUp()
+	}
+}
+
+// waitCaughtUp holds a durable publish of ts's tenant while one of its
+// subscriptions here is behind, at most behindWait or until ctx ends.
+func waitCaughtUp(ctx context.Context, ts *tenantStreams) {
+	ts.held.Add(1)
+	for waited := time.Duration(0); ts.behind.Load() > 0 && waited < behindWait && ctx.Err() == nil; waited += behindStep {
+		time.Sleep(behindStep)
+	}
+}
+
 // seqHeader returns the stream sequence a republished or directly read
 // message carries, 0 when none.
 func seqHeader(msg *nats.Msg) uint64 {
@@ -170,6 +248,7 @@ func (s *Subscription) Unsubscribe() error {
 }
 
 func (s *Subscription) unsubscribe() error {
+	defer s.caughtUp()
 	s.once.Do(func() {
 		var errs []error
 		for _, ns := range s.subs {
@@ -186,6 +265,7 @@ func (s *Subscription) unsubscribe() error {
 // until timeout fires at the latest.
 func (s *Subscription) drain(timeout <-chan time.Time) error {
 	var err error
+	defer s.caughtUp()
 	s.once.Do(func() {
 		var errs []error
 		var waits []<-chan nats.SubStatus
