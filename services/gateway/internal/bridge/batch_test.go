@@ -309,3 +309,56 @@ func TestDurableBackPressure(t *testing.T) {
 		t.Errorf("behind = %d after the subscription ended, want 0", v)
 	}
 }
+
+// TestOnDrop: a subscription whose handler falls behind its NATS buffer
+// limit reports the messages NATS dropped to its OnDrop function, all of
+// them, from its delivery goroutine.
+func TestOnDrop(t *testing.T) {
+	srv := startServer(t)
+	b := newBridge(t, srv, Config{GatewayID: "g1"})
+	release := make(chan struct{})
+	var handled atomic.Int64
+	s, err := b.Subscribe("acme", "d/#", "", func(*Message) {
+		if handled.Add(1) == 1 {
+			<-release // the handler stalls while NATS fills the buffer
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reported atomic.Int64
+	s.OnDrop(func(n int) { reported.Add(int64(n)) })
+	for _, ns := range s.subs {
+		if err := ns.SetPendingLimits(100, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 1000
+	for i := range n {
+		if _, err := b.Publish(ctxT(t), &Message{Tenant: "acme", Topic: "d/1", Payload: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 10*time.Second, func() error {
+		if s.Dropped() == 0 {
+			return fmt.Errorf("no drop yet")
+		}
+		return nil
+	})
+	close(release)
+	// More messages after the drops make the subscription look again.
+	for i := range 2 * behindEvery {
+		if _, err := b.Publish(ctxT(t), &Message{Tenant: "acme", Topic: "d/1", Payload: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkFor(t, 10*time.Second, func() error {
+		if got, want := reported.Load(), int64(s.Dropped()); got != want {
+			return fmt.Errorf("OnDrop reported %d drops, NATS counts %d", got, want)
+		}
+		return nil
+	})
+}

@@ -24,6 +24,7 @@ type Subscription struct {
 	b       *Bridge
 	subs    []*nats.Subscription
 	watches []*backlogWatch // one per subs entry
+	onDrop  atomic.Pointer[func(n int)]
 
 	mu sync.Mutex // held while a handler runs: calls are sequential
 
@@ -65,7 +66,7 @@ func (b *Bridge) Subscribe(tenant, filter, queueGroup string, h Handler) (*Subsc
 	}
 	ts := b.tenant(tenant)
 	for _, subj := range subject.Filter(liveRoot+tenant+".*", filter) {
-		w := &backlogWatch{tenant: ts, mark: b.cfg.SubscriberBacklog}
+		w := &backlogWatch{tenant: ts, mark: b.cfg.SubscriberBacklog, owner: s}
 		cb := func(msg *nats.Msg) {
 			s.deliver(tenant, msg, h)
 			w.delivered()
@@ -158,11 +159,13 @@ const (
 
 // backlogWatch follows the backlog of one NATS subscription.
 type backlogWatch struct {
-	mark   int // Config.SubscriberBacklog
-	tenant *tenantStreams
-	sub    *nats.Subscription
-	n      uint32      // messages handled; only the delivery goroutine counts
-	behind atomic.Bool // counted in tenant.behind
+	mark    int // Config.SubscriberBacklog
+	tenant  *tenantStreams
+	owner   *Subscription
+	sub     *nats.Subscription
+	n       uint32      // messages handled; only the delivery goroutine counts
+	dropped int         // NATS's drop count at the last look
+	behind  atomic.Bool // counted in tenant.behind
 }
 
 // delivered runs after each message the subscription's handler took.
@@ -170,6 +173,13 @@ func (w *backlogWatch) delivered() {
 	w.n++
 	if w.n%behindEvery != 0 || w.sub == nil {
 		return
+	}
+	if d, err := w.sub.Dropped(); err == nil && d > w.dropped {
+		n := d - w.dropped
+		w.dropped = d
+		if f := w.owner.onDrop.Load(); f != nil {
+			(*f)(n)
+		}
 	}
 	pending, _, err := w.sub.Pending()
 	if err != nil {
@@ -225,6 +235,13 @@ func seqHeader(msg *nats.Msg) uint64 {
 	}
 	return seq
 }
+
+// OnDrop makes the subscription call f, in its delivery goroutine, when it
+// finds that NATS dropped messages for it because its handler fell too far
+// behind (see Dropped): n is how many since it last looked (it looks every
+// 64 messages). The QoS 1/2 messages among them are still in the tenant's
+// stream, for whoever replays from before them.
+func (s *Subscription) OnDrop(f func(n int)) { s.onDrop.Store(&f) }
 
 // Dropped returns the number of messages NATS dropped because the handler
 // fell too far behind (the connection's pending limits for one

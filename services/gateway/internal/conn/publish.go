@@ -545,6 +545,15 @@ func (c *Conn) answerLocked(e *inPub) {
 	c.enqueueLocked(b)
 }
 
+// Lost implements router.Client: messages of one of the client's
+// subscriptions were lost upstream, so its stream position stops
+// advancing; a persistent session resumes from before them.
+func (c *Conn) Lost() {
+	c.mu.Lock()
+	c.seqBroken = true
+	c.mu.Unlock()
+}
+
 // Deliver queues a message for the client. It never blocks.
 func (c *Conn) Deliver(m *bridge.Message, d router.Delivery) {
 	c.mu.Lock()

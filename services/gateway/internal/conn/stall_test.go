@@ -119,3 +119,22 @@ func TestStuckSubscriberDoesNotStopPublisher(t *testing.T) {
 		t.Error("the stuck subscriber's dropped messages were not logged")
 	}
 }
+
+// TestLostStopsPosition: once told that messages were lost upstream, a
+// persistent session no longer records a stream position past them, so
+// its next resume replays them from the stream.
+func TestLostStopsPosition(t *testing.T) {
+	c := benchConn(nil)
+	c.persistent = true
+	c.maxSeq = 10
+	c.advanceLocked()
+	if c.lastSeq != 10 || len(c.ops) != 1 {
+		t.Fatalf("before Lost: lastSeq %d with %d store writes, want 10 and 1", c.lastSeq, len(c.ops))
+	}
+	c.Lost()
+	c.maxSeq = 20
+	c.advanceLocked()
+	if c.lastSeq != 10 || len(c.ops) != 1 {
+		t.Errorf("after Lost: lastSeq %d with %d store writes, want it kept at 10", c.lastSeq, len(c.ops))
+	}
+}

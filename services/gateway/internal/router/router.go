@@ -25,6 +25,11 @@ type Delivery struct {
 // Client receives messages. Deliver must not block: it queues.
 type Client interface {
 	Deliver(m *bridge.Message, d Delivery)
+	// Lost tells the client that messages of one of its subscriptions
+	// were lost before they reached the gateway (NATS dropped them for a
+	// subscription that fell behind): a session must not record itself
+	// as having seen the stream past them. It must not block.
+	Lost()
 }
 
 // Sub is one local subscription: a client and its options. Its address is
@@ -138,6 +143,7 @@ func (r *Router) Add(tenant string, s *Sub) error {
 		t.countLocked(s, -1)
 		return fmt.Errorf("router: subscribe to %q: %w", key, err)
 	}
+	sub.OnDrop(func(n int) { r.lost(t, key, n) })
 	u.sub = sub
 	t.upstream[key] = u
 	if !shared {
@@ -194,6 +200,17 @@ func (r *Router) Upstreams(tenant string) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.upstream)
+}
+
+// lost tells every local subscriber of key that n messages for it were
+// dropped by NATS.
+func (r *Router) lost(t *tenantSubs, key string, n int) {
+	vals := t.tree.Values(key, nil)
+	r.log.Warn(fmt.Sprintf("NATS dropped %d messages for the subscriptions to %q of tenant %s: this gateway fell behind them; QoS 0 ones are lost, QoS 1 and 2 ones stay in the tenant's stream and persistent sessions get them when they resume", n, key, t.tenant),
+		"tenant_id", t.tenant, "filter", key, "dropped", n, "subscribers", len(vals))
+	for _, s := range vals {
+		s.Client.Lost()
+	}
 }
 
 // deliver handles one copy of m that arrived through key.

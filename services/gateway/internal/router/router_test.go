@@ -20,6 +20,13 @@ type recorder struct {
 	mu   sync.Mutex
 	msgs []string // payload
 	dels []Delivery
+	lost int // Lost calls
+}
+
+func (r *recorder) Lost() {
+	r.mu.Lock()
+	r.lost++
+	r.mu.Unlock()
 }
 
 func (r *recorder) Deliver(m *bridge.Message, d Delivery) {
@@ -281,4 +288,26 @@ func TestLocalDeliveryMerges(t *testing.T) {
 	// The shared member gets its copy from NATS's queue group, not from
 	// the local path.
 	shared.waitFor(t, 1)
+}
+
+// TestLostReachesSubscribers: when NATS drops messages for an upstream
+// subscription, every local subscriber of that key is told, and only
+// those.
+func TestLostReachesSubscribers(t *testing.T) {
+	r, _ := newRouter(t)
+	a, b, other := &recorder{}, &recorder{}, &recorder{}
+	for _, s := range []*Sub{sub(a, "a", "x/+", 1), sub(b, "b", "x/+", 1), sub(other, "o", "y/#", 1)} {
+		if err := r.Add("acme", s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.lost(r.lookup("acme"), "x/+", 7)
+	for name, rec := range map[string]*recorder{"a": a, "b": b, "other": other} {
+		rec.mu.Lock()
+		n := rec.lost
+		rec.mu.Unlock()
+		if want := map[bool]int{true: 1, false: 0}[name != "other"]; n != want {
+			t.Errorf("subscriber %s told of %d losses, want %d", name, n, want)
+		}
+	}
 }
