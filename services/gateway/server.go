@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"reflect"
 	"sync"
 	"time"
 
@@ -99,7 +100,8 @@ type Server struct {
 
 	mu        sync.Mutex // guards the fields below
 	sessions  map[session.Key]*conn.Conn
-	conns     map[*conn.Conn]struct{}
+	conns     map[*conn.Conn]context.Context // every connection served, with the context ServeConn got (nil: none to watch)
+	watches   map[context.Context]*ctxWatch  // the contexts of conns, watched once each (watch)
 	listeners []*listener.Listener
 	closed    bool
 	started   bool
@@ -152,7 +154,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		log:      log,
 		br:       br,
 		sessions: make(map[session.Key]*conn.Conn),
-		conns:    make(map[*conn.Conn]struct{}),
+		conns:    make(map[*conn.Conn]context.Context),
+		watches:  make(map[context.Context]*ctxWatch),
 	}
 	s.env = &conn.Env{
 		GatewayID: cfg.GatewayID,
@@ -391,16 +394,74 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 		return
 	}
 	c := conn.New(s.env, nc)
-	s.conns[c] = struct{}{}
+	serveCtx := context.Background()
+	watched := s.watchLocked(ctx)
+	if watched == nil && ctx.Done() != nil {
+		serveCtx = ctx // a context watch cannot share: the connection watches it
+	}
+	s.conns[c] = watched
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, c)
+		s.unwatchLocked(watched)
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
-	c.Serve(ctx)
+	c.Serve(serveCtx)
+}
+
+// ctxWatch is one context.AfterFunc shared by every connection served
+// under the same context (a listener's), instead of one per connection.
+type ctxWatch struct {
+	stop func() bool
+	n    int // connections served under the context
+}
+
+// watchLocked arranges for the connections served under ctx to be shut
+// down when ctx ends, and returns ctx, or nil when there is nothing to
+// watch (ctx is never done) or ctx cannot be shared as a map key (it is
+// not a pointer). Callers hold s.mu.
+func (s *Server) watchLocked(ctx context.Context) context.Context {
+	if ctx.Done() == nil || reflect.TypeOf(ctx).Kind() != reflect.Pointer {
+		return nil
+	}
+	w := s.watches[ctx]
+	if w == nil {
+		w = &ctxWatch{stop: context.AfterFunc(ctx, func() { s.killUnder(ctx) })}
+		s.watches[ctx] = w
+	}
+	w.n++
+	return ctx
+}
+
+// unwatchLocked undoes one watchLocked that returned ctx. Callers hold s.mu.
+func (s *Server) unwatchLocked(ctx context.Context) {
+	if ctx == nil {
+		return
+	}
+	if w := s.watches[ctx]; w != nil {
+		if w.n--; w.n == 0 {
+			w.stop()
+			delete(s.watches, ctx)
+		}
+	}
+}
+
+// killUnder shuts down the connections served under ctx, which has ended.
+func (s *Server) killUnder(ctx context.Context) {
+	s.mu.Lock()
+	var victims []*conn.Conn
+	for c, cc := range s.conns {
+		if cc == ctx {
+			victims = append(victims, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range victims {
+		c.Kill(conn.CloseServerShutdown)
+	}
 }
 
 // Revoke disconnects every connection whose identity r covers, with MQTT 5

@@ -43,15 +43,12 @@ type pendingMsg struct {
 type Conn struct {
 	env    *Env
 	nc     net.Conn
-	log    *slog.Logger
 	id     uint64
 	remote string
 
-	ctx    context.Context // ends when the connection ends
-	cancel context.CancelFunc
-
-	killed atomic.Int32  // CloseReason set by Kill; 0 until then
-	dead   chan struct{} // closed by the first Kill
+	killed atomic.Int32 // CloseReason set by Kill; 0 until then
+	dead   signal       // fired by the first Kill
+	ended  signal       // fired once the connection has ended (Done)
 
 	// inPub receives the PUBLISH packets the reader decodes (allocated on
 	// the first one; see run).
@@ -91,7 +88,8 @@ type Conn struct {
 	tokenTimer *time.Timer
 	expiresAt  atomic.Int64
 
-	// Owned by the serving goroutine.
+	// Owned by the serving goroutine. The maps are nil until their first
+	// entry (see setMap): most connections never use most of them.
 	reader       *mqtt.Reader
 	in           *lazyReader       // the socket reader under reader; owned by the serving goroutine
 	inboundQoS2  map[uint16]bool   // packet ids awaiting PUBREL
@@ -100,14 +98,12 @@ type Conn struct {
 	subsMu       sync.RWMutex      // guards subs: written by the serving goroutine, read by the resume goroutine
 	subs         map[string]*router.Sub
 	expiryChange *uint32         // session expiry from the client's DISCONNECT
-	resumeDone   chan struct{}   // closed when the resume goroutine ends; nil when none
-	resumeCtx    context.Context // the resume goroutine's context
-	resumeCancel context.CancelFunc
+	rs           *resumeRun       // the resume goroutine; nil when none
 	disconnect   *mqtt.Disconnect // the client's DISCONNECT, if any
 
 	wg sync.WaitGroup // writer and resume goroutines
 
-	mu          sync.Mutex // guards everything below; a leaf lock
+	mu          sync.Mutex // guards everything below; a leaf lock; maps are nil until their first entry
 	out         []byte     // encoded packets for the writer (a pooled buffer; nil when empty)
 	queued      int        // bytes in out
 	ops         []storeOp  // store writes for the writer
@@ -121,7 +117,7 @@ type Conn struct {
 	groupOp     bool                 // a write of groupSeqs is queued
 	drains      []context.CancelFunc // ends the shared subscription drains (shared.go)
 	pending     []pendingMsg
-	room        chan struct{}  // signalled when pending shrinks
+	room        chan struct{}  // signalled when pending shrinks; made by the first waiter (roomLocked)
 	outstanding map[uint64]int // stream seqs delivered and not yet acknowledged
 	maxSeq      uint64         // largest stream seq delivered
 	lastSeq     uint64         // stream position recorded in the store
@@ -141,20 +137,36 @@ func New(env *Env, nc net.Conn) *Conn {
 	if a := nc.RemoteAddr(); a != nil {
 		remote = a.String()
 	}
-	return &Conn{
-		env:         env,
-		nc:          nc,
-		id:          id,
-		remote:      remote,
-		log:         env.Log.With("conn_id", id, "remote_addr", remote),
-		room:        make(chan struct{}, 1),
-		dead:        make(chan struct{}),
-		inflight:    make(map[uint16]*outFlight),
-		retired:     make(map[uint16]uint64),
-		outstanding: make(map[uint64]int),
-		inboundQoS2: make(map[uint16]bool),
-		subs:        make(map[string]*router.Sub),
+	return &Conn{env: env, nc: nc, id: id, remote: remote}
+}
+
+// logger returns the gateway's logger with the connection's attributes
+// (conn_id, remote_addr, and tenant_id and client_id once known). It is
+// built for each line rather than kept: a connection logs a few lines in
+// its life, and a kept logger would hold a copy of the handler's state for
+// every idle connection.
+func (c *Conn) logger() *slog.Logger {
+	if c.key.Tenant == "" {
+		return c.env.Log.With("conn_id", c.id, "remote_addr", c.remote)
 	}
+	return c.env.Log.With("conn_id", c.id, "remote_addr", c.remote, "tenant_id", c.key.Tenant, "client_id", c.key.ClientID)
+}
+
+// setMap sets m[k] = v, making the map on its first entry.
+func setMap[K comparable, V any](m *map[K]V, k K, v V) {
+	if *m == nil {
+		*m = make(map[K]V)
+	}
+	(*m)[k] = v
+}
+
+// roomLocked returns the channel signalled when the pending list shrinks,
+// making it for its first waiter. Callers hold c.mu.
+func (c *Conn) roomLocked() chan struct{} {
+	if c.room == nil {
+		c.room = make(chan struct{}, 1)
+	}
+	return c.room
 }
 
 // Key returns the session key (valid once connected).
@@ -182,27 +194,25 @@ func (c *Conn) setIdentity(id auth.Identity) {
 // the socket. The first reason wins.
 func (c *Conn) Kill(reason CloseReason) {
 	if c.killed.CompareAndSwap(0, int32(reason)) {
-		close(c.dead)
+		c.dead.fire()
 		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
 	}
 }
 
 // Done returns a channel closed once the connection has ended: the socket
-// is closed and the session released.
-func (c *Conn) Done() <-chan struct{} {
-	if c.ctx == nil {
-		ch := make(chan struct{})
-		close(ch)
-		return ch
-	}
-	return c.ctx.Done()
-}
+// is closed and the session released. A connection whose Serve was never
+// called has not ended.
+func (c *Conn) Done() <-chan struct{} { return c.ended.done() }
 
 // Serve runs the connection until it ends and returns why. It closes nc.
+// ctx ending shuts the connection down (CloseServerShutdown); a caller
+// that ends its connections itself, as the gateway's Shutdown does, passes
+// a context that is never done and saves watching it.
 func (c *Conn) Serve(ctx context.Context) CloseReason {
-	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, func() { c.Kill(CloseServerShutdown) })
-	defer stop()
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { c.Kill(CloseServerShutdown) })
+		defer stop()
+	}
 	reason, detail := c.run()
 	if k := CloseReason(c.killed.Load()); k != CloseNone {
 		reason, detail = k, nil
@@ -356,7 +366,7 @@ func (c *Conn) handleDisconnect(p *mqtt.Disconnect) (CloseReason, error) {
 func (c *Conn) sendControl(p mqtt.Packet) {
 	b, err := mqtt.Append(nil, p, c.version)
 	if err != nil {
-		c.log.Error("could not encode a packet for the client", "packet", p.Type().String(), "err", err)
+		c.logger().Error("could not encode a packet for the client", "packet", p.Type().String(), "err", err)
 		return
 	}
 	c.mu.Lock()
@@ -427,11 +437,11 @@ func (c *Conn) writeLoop() {
 		c.out, c.ops, c.queued = nil, nil, 0
 		c.mu.Unlock()
 		for _, op := range ops {
-			if err := op(c.ctx); err != nil {
+			if err := op(context.Background()); err != nil {
 				if errors.Is(err, session.ErrFenced) || errors.Is(err, session.ErrNotFound) {
 					c.Kill(CloseTakenOver)
 				} else {
-					c.log.Warn("could not record session state", "tenant_id", c.key.Tenant, "client_id", c.key.ClientID, "err", err)
+					c.logger().Warn("could not record session state", "tenant_id", c.key.Tenant, "client_id", c.key.ClientID, "err", err)
 				}
 			}
 		}
@@ -486,9 +496,9 @@ func (c *Conn) pumpAfterWrite() {
 func (c *Conn) finish(reason CloseReason, detail error) {
 	c.logClose(reason, detail)
 	c.stopTokenTimer()
-	if c.resumeDone != nil {
-		c.resumeCancel()
-		<-c.resumeDone
+	if c.rs != nil {
+		c.rs.cancel()
+		<-c.rs.done
 	}
 	c.stopDrains()
 	connected := c.epoch != 0
@@ -539,7 +549,7 @@ func (c *Conn) finish(reason CloseReason, detail error) {
 		c.releaseConn()
 	}
 	c.reportDisconnected(reason)
-	c.cancel()
+	c.ended.fire()
 }
 
 // endSession publishes the will if due and marks the session disconnected.
@@ -551,7 +561,7 @@ func (c *Conn) endSession(reason CloseReason) {
 	if c.expiryChange != nil {
 		expiry = *c.expiryChange
 		if err := c.env.Sessions.SetExpiry(ctx, key, epoch, expiry); err != nil && !fenced(err) {
-			c.log.Warn("could not change the session expiry", "tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
+			c.logger().Warn("could not change the session expiry", "tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
 		}
 	}
 	if c.persistent {
@@ -574,7 +584,7 @@ func (c *Conn) endSession(reason CloseReason) {
 				_ = c.env.Sessions.SetWill(ctx, key, epoch, nil)
 			}
 			if err := c.env.Wills.Publish(ctx, key.Tenant, key.ClientID, c.will); err != nil {
-				c.log.Warn("could not publish the will", "tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
+				c.logger().Warn("could not publish the will", "tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
 			}
 		case expiry == session.NeverExpire || c.will.Delay < expiry:
 			c.env.Wills.Schedule(key, epoch, c.will, time.Duration(c.will.Delay)*time.Second)
@@ -584,7 +594,7 @@ func (c *Conn) endSession(reason CloseReason) {
 		}
 	}
 	if err := c.env.Sessions.Disconnect(ctx, key, epoch, c.env.now()); err != nil && !fenced(err) {
-		c.log.Warn("could not mark the session disconnected", "tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
+		c.logger().Warn("could not mark the session disconnected", "tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
 	}
 }
 
@@ -619,13 +629,13 @@ func (c *Conn) logClose(reason CloseReason, detail error) {
 		} else {
 			msg += "; closing the connection"
 		}
-		c.log.Warn(msg, attrs...)
+		c.logger().Warn(msg, attrs...)
 	case CloseConnectTimeout, CloseHandshakeRefused:
-		c.log.Info(fmt.Sprintf("%s: %s", who, reason), attrs...)
+		c.logger().Info(fmt.Sprintf("%s: %s", who, reason), attrs...)
 	case CloseTokenExpired, CloseReauthFailed, CloseRevoked:
-		c.log.Info(fmt.Sprintf("%s of tenant %s disconnected: %s", who, c.key.Tenant, c.closeSentence(reason)), attrs...)
+		c.logger().Info(fmt.Sprintf("%s of tenant %s disconnected: %s", who, c.key.Tenant, c.closeSentence(reason)), attrs...)
 	default:
-		c.log.Info(fmt.Sprintf("%s disconnected: %s", who, c.closeSentence(reason)), attrs...)
+		c.logger().Info(fmt.Sprintf("%s disconnected: %s", who, c.closeSentence(reason)), attrs...)
 	}
 }
 

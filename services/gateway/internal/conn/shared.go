@@ -107,14 +107,14 @@ func (c *Conn) initGroup(share string) {
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	head, err := c.env.Bridge.LastSeq(ctx, c.key.Tenant)
 	if err == nil {
 		_, err = gs.GroupSeq(ctx, c.key.Tenant, share, head)
 	}
 	if err != nil {
-		c.log.Warn(fmt.Sprintf("could not set up the stream position of shared subscription %q", share), "err", err)
+		c.logger().Warn(fmt.Sprintf("could not set up the stream position of shared subscription %q", share), "err", err)
 	}
 }
 
@@ -128,7 +128,7 @@ func (c *Conn) drainGroups(ctx context.Context, shares []string) {
 	}
 	for _, share := range shares {
 		if err := c.drainGroup(ctx, gs, share); err != nil && ctx.Err() == nil {
-			c.log.Warn(fmt.Sprintf("could not replay the messages shared subscription %q missed", share), "err", err)
+			c.logger().Warn(fmt.Sprintf("could not replay the messages shared subscription %q missed", share), "err", err)
 		}
 	}
 }
@@ -154,14 +154,14 @@ func (c *Conn) drainGroup(ctx context.Context, gs GroupStore, share string) erro
 		return err
 	}
 	if !ok {
-		c.log.Debug(fmt.Sprintf("another member is replaying shared subscription %q; client %s gets its messages live", share, c.key.ClientID))
+		c.logger().Debug(fmt.Sprintf("another member is replaying shared subscription %q; client %s gets its messages live", share, c.key.ClientID))
 		return nil
 	}
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := unlock(ctx); err != nil {
-			c.log.Warn(fmt.Sprintf("could not release the replay lock of shared subscription %q", share), "err", err)
+			c.logger().Warn(fmt.Sprintf("could not release the replay lock of shared subscription %q", share), "err", err)
 		}
 	}()
 	// The subscription is live already: what comes after head arrives live.
@@ -187,9 +187,10 @@ func (c *Conn) drainGroup(ctx context.Context, gs GroupStore, share string) erro
 		}
 		c.mu.Lock()
 		for len(c.pending) >= c.env.Limits.MaxPending/2 {
+			room := c.roomLocked()
 			c.mu.Unlock()
 			select {
-			case <-c.room:
+			case <-room:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -207,7 +208,7 @@ func (c *Conn) drainGroup(ctx context.Context, gs GroupStore, share string) erro
 		last = res.Last // what the replay handed over before it stopped
 	}
 	if res.Delivered > 0 {
-		c.log.Info(fmt.Sprintf("replayed %d messages to client %s that shared subscription %q received while none of its members was connected",
+		c.logger().Info(fmt.Sprintf("replayed %d messages to client %s that shared subscription %q received while none of its members was connected",
 			res.Delivered, c.key.ClientID, share))
 	}
 	// Written before the lock is released (not coalesced through the
@@ -228,7 +229,7 @@ func (c *Conn) startDrain(shares []string) {
 	if _, ok := c.env.Sessions.(GroupStore); !ok || len(shares) == 0 {
 		return
 	}
-	ctx, cancel := context.WithCancel(c.ctx)
+	ctx, cancel := context.WithCancel(context.Background())
 	c.mu.Lock()
 	if c.stopping {
 		c.mu.Unlock()

@@ -90,13 +90,14 @@ func newConnSet() *connSet {
 
 // tracked is how a connSet notifies and force-closes one connection.
 type tracked struct {
-	cancel     context.CancelFunc // cancels the handler's context
-	forceClose func() error       // closes at once, without any goodbye
+	cancel     context.CancelFunc // cancels the handler's context; nil when the handler has a shared one
+	forceClose func() error       // closes at once, without any goodbye; nil for c.Close
 }
 
-// add tracks c, whose handler context is cancelled by cancel and which
-// forceClose closes at once. It reports false when the set is shutting down;
-// the caller must then close c itself.
+// add tracks c, whose handler context is cancelled by cancel (nil: one its
+// owner cancels) and which forceClose closes at once (nil: c.Close). It
+// reports false when the set is shutting down; the caller must then close c
+// itself.
 func (s *connSet) add(c net.Conn, cancel context.CancelFunc, forceClose func() error) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -134,7 +135,9 @@ func (s *connSet) shutdown() {
 	}
 	s.closing = true
 	for _, t := range s.conns {
-		t.cancel()
+		if t.cancel != nil {
+			t.cancel()
+		}
 	}
 	if len(s.conns) == 0 {
 		close(s.drained)
@@ -146,7 +149,10 @@ func (s *connSet) closeAll() {
 	s.shutdown()
 	s.mu.Lock()
 	closers := make([]func() error, 0, len(s.conns))
-	for _, t := range s.conns {
+	for c, t := range s.conns {
+		if t.forceClose == nil {
+			t.forceClose = c.Close
+		}
 		closers = append(closers, t.forceClose)
 	}
 	s.mu.Unlock()

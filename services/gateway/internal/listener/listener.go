@@ -198,20 +198,20 @@ func (l *Listener) acceptLoop(ctx context.Context, h Handler) error {
 		if err != nil {
 			return err
 		}
-		connCtx, cancel := context.WithCancel(ctx)
-		if !l.conns.add(c, cancel, c.Close) {
-			cancel()
+		// Every handler gets Serve's context itself, which Shutdown and
+		// Close cancel: a context per connection would cost each of a
+		// gateway's many idle connections a few hundred bytes.
+		if !l.conns.add(c, nil, nil) {
 			_ = c.Close()
 			return ErrClosed
 		}
-		go l.serveConn(connCtx, cancel, c, tlsConfig, h)
+		go l.serveConn(ctx, c, tlsConfig, h)
 	}
 }
 
 // serveConn completes the PROXY header and TLS handshake of c, then runs h.
-func (l *Listener) serveConn(ctx context.Context, cancel context.CancelFunc, c net.Conn, tlsConfig *tls.Config, h Handler) {
+func (l *Listener) serveConn(ctx context.Context, c net.Conn, tlsConfig *tls.Config, h Handler) {
 	defer l.conns.remove(c)
-	defer cancel()
 	defer func() { _ = c.Close() }()
 
 	if pc, ok := c.(*proxyConn); ok {
