@@ -97,7 +97,7 @@ type Conn struct {
 	aliases      map[uint16]string // client→server topic aliases
 	subsMu       sync.RWMutex      // guards subs: written by the serving goroutine, read by the resume goroutine
 	subs         map[string]*router.Sub
-	expiryChange *uint32         // session expiry from the client's DISCONNECT
+	expiryChange *uint32          // session expiry from the client's DISCONNECT
 	rs           *resumeRun       // the resume goroutine; nil when none
 	disconnect   *mqtt.Disconnect // the client's DISCONNECT, if any
 
