@@ -191,12 +191,20 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			ServerReference:   cfg.ServerReference,
 		},
 	}
+	if p, err := conn.NewPoller(); err != nil {
+		log.Info("idle connections keep a goroutine each: they cannot be parked on this system", "err", err)
+	} else {
+		s.env.Poller = p
+	}
 	if deps.Heartbeats != nil && !cfg.Sweeper.Disable {
 		s.swp = newSweeper(cfg.Sweeper, cfg.GatewayID, deps.Heartbeats, deps.Sessions, s.env.Wills, log, clock)
 	}
 	s.kick, err = br.OnKick(s.onKick)
 	if err != nil {
 		_ = br.Close()
+		if s.env.Poller != nil {
+			_ = s.env.Poller.Close()
+		}
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	return s, nil
@@ -345,6 +353,13 @@ func (s *Server) Start(ctx context.Context) error {
 		defer s.bg.Done()
 		s.env.Wills.RunSweeper(bgCtx, s.cfg.ExpirySweepInterval)
 	}()
+	if s.env.Poller != nil {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			s.env.Poller.Run() // until shutdown closes it
+		}()
+	}
 	if s.swp != nil {
 		s.bg.Add(2)
 		go func() {
@@ -386,6 +401,10 @@ func (s *Server) Run(ctx context.Context) error {
 // ServeConn serves one client connection until it ends, and closes nc. It
 // is the listeners' handler and may be called directly (tests, custom
 // transports). ctx ending shuts the connection down like Shutdown does.
+// A plain TCP connection a listener lets go (listener.Conn.Detach) is
+// parked while idle, with no goroutine (docs/adr/0008-idle-connections.md):
+// ServeConn then returns once it first parks, and Shutdown still waits for
+// its end.
 func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 	s.mu.Lock()
 	if s.closed {
@@ -402,14 +421,37 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 	s.conns[c] = watched
 	s.wg.Add(1)
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.unwatchLocked(watched)
-		s.mu.Unlock()
-		s.wg.Done()
-	}()
+	if d, ok := nc.(detacher); ok && s.env.Poller != nil && serveCtx.Done() == nil {
+		// A plain TCP connection from a listener: it can do without a
+		// goroutine while idle. ServeConn returns once it is parked.
+		if tc, ok := d.Detach(func() { c.Kill(conn.CloseServerShutdown) }); ok {
+			c.Start(tc, func(conn.CloseReason) {
+				s.forget(c, watched)
+				d.Release()
+			})
+			return
+		}
+	}
+	defer s.forget(c, watched)
 	c.Serve(serveCtx)
+}
+
+// detacher is a connection a listener lets its handler keep after
+// ServeConn returns (listener.Conn.Detach).
+type detacher interface {
+	Detach(stop func()) (*net.TCPConn, bool)
+	Release()
+}
+
+var _ detacher = (*listener.Conn)(nil)
+
+// forget unregisters an ended connection.
+func (s *Server) forget(c *conn.Conn, watched context.Context) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.unwatchLocked(watched)
+	s.mu.Unlock()
+	s.wg.Done()
 }
 
 // ctxWatch is one context.AfterFunc shared by every connection served
@@ -531,6 +573,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	if cancel != nil {
 		cancel()
+	}
+	if s.env.Poller != nil {
+		_ = s.env.Poller.Close()
 	}
 	s.bg.Wait()
 	s.env.Wills.Close()

@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/flockmq/flockmq/pkg/auth"
@@ -49,6 +50,18 @@ type Conn struct {
 	killed atomic.Int32 // CloseReason set by Kill; 0 until then
 	dead   signal       // fired by the first Kill
 	ended  signal       // fired once the connection has ended (Done)
+
+	// Parking (park.go). parked and wakes are shared with the poller, the
+	// keepalive timer and Kill; the rest belongs to the goroutine running
+	// the read loop (one at a time).
+	parked         atomic.Bool   // the connection waits in the poller with no goroutine
+	wakes          atomic.Uint32 // wake-ups counted (park)
+	polled         bool          // the socket is in the poller's set
+	fd             int32         // the socket, for the poller
+	rc             syscall.RawConn
+	readBy         int64       // UnixNano of the read deadline while keepalive is on
+	keepaliveTimer *time.Timer // wakes a parked connection at readBy
+	onEnd          func(CloseReason)
 
 	// inPub receives the PUBLISH packets the reader decodes (allocated on
 	// the first one; see run).
@@ -196,6 +209,7 @@ func (c *Conn) Kill(reason CloseReason) {
 	if c.killed.CompareAndSwap(0, int32(reason)) {
 		c.dead.fire()
 		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+		c.wake()
 	}
 }
 
@@ -228,26 +242,64 @@ func (c *Conn) run() (CloseReason, error) {
 	if reason, err := c.handshakeAside(); reason != CloseNone {
 		return reason, err
 	}
+	c.afterHandshake()
+	reason, err, _ := c.loop(false)
+	return reason, err
+}
+
+// afterHandshake replaces the CONNECT timeout with the keepalive deadline.
+func (c *Conn) afterHandshake() {
 	if c.keepAlive == 0 {
 		_ = c.nc.SetReadDeadline(time.Time{}) // lift the CONNECT timeout
+		return
 	}
+	c.extendDeadline()
+}
+
+// extendDeadline moves the read deadline to one and a half times the
+// keepalive from now [MQTT-3.1.2-24].
+func (c *Conn) extendDeadline() {
+	t := time.Now().Add(c.keepAlive * 3 / 2)
+	c.readBy = t.UnixNano()
+	_ = c.nc.SetReadDeadline(t)
+}
+
+// loop reads and handles packets until the connection ends, and returns
+// why. With park set, it parks the connection instead of waiting for
+// input (park.go) and then reports parked.
+func (c *Conn) loop(park bool) (reason CloseReason, err error, parked bool) {
 	for {
-		if c.keepAlive > 0 && c.in.buffered() == 0 {
-			// [MQTT-3.1.2-24] one and a half times the keepalive. Reset
-			// only when the next read may wait for the network: packets
-			// already buffered arrived in time.
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
-		}
 		// Kill expires the deadline after recording its reason: checking
 		// after setting a new deadline never misses a Kill.
 		if k := CloseReason(c.killed.Load()); k != CloseNone {
-			return k, nil
+			return k, nil, false
 		}
 		if c.in.buffered() == 0 {
-			// Wait for input here, a few frames deep, rather than inside the
-			// decoder: an idle connection then parks on a small stack.
-			if err := c.in.wait(); err != nil {
-				return c.readError(err)
+			if park {
+				ready, err := c.in.fillNow(c.rc)
+				if err != nil {
+					reason, err := c.readError(err)
+					return reason, err, false
+				}
+				if !ready {
+					if c.keepAlive > 0 && time.Now().UnixNano() >= c.readBy {
+						return CloseKeepAliveExpired, nil, false
+					}
+					parked, err := c.park()
+					if parked {
+						return CloseNone, nil, true
+					}
+					if err != nil {
+						c.logger().Warn("could not park an idle connection; it keeps a goroutine", "err", err)
+						park = false
+					}
+					continue
+				}
+			} else if err := c.in.wait(); err != nil {
+				// Wait for input here, a few frames deep, rather than inside
+				// the decoder: an idle connection then parks on a small stack.
+				reason, err := c.readError(err)
+				return reason, err, false
 			}
 		}
 		// A PUBLISH is decoded into c.inPub, in the Reader's buffer, and is
@@ -257,10 +309,16 @@ func (c *Conn) run() (CloseReason, error) {
 		}
 		p, err := c.reader.ReadPacketReuse(c.inPub)
 		if err != nil {
-			return c.readError(err)
+			reason, err := c.readError(err)
+			return reason, err, false
 		}
 		if reason, err := c.handle(p); reason != CloseNone {
-			return reason, err
+			return reason, err, false
+		}
+		if c.keepAlive > 0 && c.in.buffered() == 0 {
+			// Reset only when the next read may wait for the network:
+			// packets already buffered arrived in time.
+			c.extendDeadline()
 		}
 	}
 }
@@ -539,6 +597,7 @@ func (c *Conn) finish(reason CloseReason, detail error) {
 	}
 	c.mu.Unlock()
 	c.wg.Wait()
+	c.unregister()
 	_ = c.nc.Close()
 
 	if connected {

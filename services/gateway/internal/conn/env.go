@@ -66,6 +66,9 @@ type Env struct {
 	// Cooldowns refuses quick reconnects of clients cut off for their
 	// publish rate; nil means none.
 	Cooldowns *Cooldowns
+	// Poller parks the idle connections served with Start (park.go); nil
+	// means none: every connection keeps a goroutine.
+	Poller *Poller
 }
 
 // Presence receives device presence: Connected after every successful

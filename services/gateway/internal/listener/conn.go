@@ -30,6 +30,51 @@ type Conn struct {
 	net.Conn
 	name string
 	kind Kind
+
+	// Detach state: set is the listener's connection set when c may be
+	// detached (plain TCP), raw the key it is tracked under; detached is
+	// set by Detach on the handler's goroutine and read by the same
+	// goroutine after ServeConn returns.
+	set      *connSet
+	raw      net.Conn
+	detached bool
+}
+
+// Detach lets the handler keep serving a plain TCP connection after
+// ServeConn returns, so that an idle connection need not hold a goroutine
+// (the gateway parks it in an epoll set). It must be called from ServeConn.
+// It returns the TCP socket under c, for the handler's system calls, and
+// false for connections with a TLS, WebSocket or PROXY protocol layer,
+// which may buffer input the socket no longer shows and stay attached.
+//
+// After a successful Detach the listener no longer closes c when ServeConn
+// returns; the handler closes it and then calls Release, and the
+// listener's Shutdown waits for that. stop is called, instead of the
+// handler's context being cancelled, when the listener shuts down or
+// closes: it must make the handler end the connection soon, then release
+// it. Close closes the socket after calling stop.
+func (c *Conn) Detach(stop func()) (*net.TCPConn, bool) {
+	if c.set == nil || c.detached {
+		return nil, false
+	}
+	cc, ok := c.raw.(*countedConn)
+	if !ok {
+		return nil, false
+	}
+	tc, ok := cc.Conn.(*net.TCPConn)
+	if !ok || !c.set.detach(c.raw, stop) {
+		return nil, false
+	}
+	c.detached = true
+	return tc, true
+}
+
+// Release tells the listener that a detached connection has ended and is
+// closed. It is idempotent.
+func (c *Conn) Release() {
+	if c.detached {
+		c.set.remove(c.raw)
+	}
 }
 
 // ListenerName returns the Config.Name of the listener that accepted c.
@@ -64,13 +109,23 @@ var (
 	_ interface{ ListenerName() string }                 = (*TLSConn)(nil)
 )
 
-// wrap builds the Conn or TLSConn a handler receives.
-func wrap(c net.Conn, name string, kind Kind, state *tls.ConnectionState) net.Conn {
+// wrap builds the Conn or TLSConn a handler receives. set, when not nil,
+// lets a handler detach the plain TCP connection raw (see Conn.Detach).
+func wrap(c net.Conn, name string, kind Kind, state *tls.ConnectionState, set *connSet, raw net.Conn) net.Conn {
 	base := Conn{Conn: c, name: name, kind: kind}
 	if state != nil {
 		return &TLSConn{Conn: base, state: *state}
 	}
+	if set != nil && kind == KindTCP && c == raw {
+		base.set, base.raw = set, raw
+	}
 	return &base
+}
+
+// detached reports whether the handler detached c (Conn.Detach).
+func detached(c net.Conn) bool {
+	bc, ok := c.(*Conn)
+	return ok && bc.detached
 }
 
 // connSet tracks the connections a listener or WebSocket handler is serving,
@@ -108,10 +163,29 @@ func (s *connSet) add(c net.Conn, cancel context.CancelFunc, forceClose func() e
 	return true
 }
 
-// remove stops tracking c, which must have been added.
+// detach replaces the cancellation of c's handler context, which must
+// have been added, with stop (Conn.Detach). It reports false when the set
+// is shutting down: the handler's context is cancelled already.
+func (s *connSet) detach(c net.Conn, stop func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.conns[c]
+	if !ok || s.closing {
+		return false
+	}
+	t.cancel = stop
+	s.conns[c] = t
+	return true
+}
+
+// remove stops tracking c. Removing c again, or a c never added, does
+// nothing.
 func (s *connSet) remove(c net.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.conns[c]; !ok {
+		return
+	}
 	delete(s.conns, c)
 	if s.closing && len(s.conns) == 0 {
 		close(s.drained)

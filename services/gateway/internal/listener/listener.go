@@ -210,12 +210,12 @@ func (l *Listener) acceptLoop(ctx context.Context, h Handler) error {
 }
 
 // serveConn completes the PROXY header and TLS handshake of c, then runs h.
+// A connection h detached (Conn.Detach) is left to h to close and release.
 func (l *Listener) serveConn(ctx context.Context, c net.Conn, tlsConfig *tls.Config, h Handler) {
-	defer l.conns.remove(c)
-	defer func() { _ = c.Close() }()
-
 	if pc, ok := c.(*proxyConn); ok {
 		if err := pc.checkHeader(); err != nil {
+			_ = c.Close()
+			l.conns.remove(c)
 			return // logged by the gate's onHeaderError
 		}
 	}
@@ -228,12 +228,19 @@ func (l *Listener) serveConn(ctx context.Context, c net.Conn, tlsConfig *tls.Con
 		hcancel()
 		if err != nil {
 			l.logConnError(c, "the TLS handshake failed", err)
+			_ = c.Close()
+			l.conns.remove(c)
 			return
 		}
 		st := tc.ConnectionState()
 		hc, state = tc, &st
 	}
-	serve(ctx, l.log, l.cfg.Name, wrap(hc, l.cfg.Name, l.cfg.Kind, state), h)
+	wc := wrap(hc, l.cfg.Name, l.cfg.Kind, state, l.conns, c)
+	if serve(ctx, l.log, l.cfg.Name, wc, h) {
+		return
+	}
+	_ = c.Close()
+	l.conns.remove(c)
 }
 
 // logConnError logs, at most once a second, why a connection was dropped
@@ -247,16 +254,21 @@ func (l *Listener) logConnError(c net.Conn, why string, err error) {
 }
 
 // serve runs h on c, turning a panic into a log line and a closed connection
-// so one bad connection cannot take the process down.
-func serve(ctx context.Context, log *slog.Logger, name string, c net.Conn, h Handler) {
+// so one bad connection cannot take the process down. It closes c unless h
+// detached it, and reports whether h did (and returned normally).
+func serve(ctx context.Context, log *slog.Logger, name string, c net.Conn, h Handler) (keep bool) {
 	defer func() {
 		if p := recover(); p != nil {
+			keep = false
 			log.Error(fmt.Sprintf("listener %s: the handler of the connection from %s panicked", name, c.RemoteAddr()),
 				"remote_addr", c.RemoteAddr().String(), "err", fmt.Errorf("panic: %v", p), "stack", string(debug.Stack()))
 		}
-		_ = c.Close()
+		if !keep {
+			_ = c.Close()
+		}
 	}()
 	h.ServeConn(ctx, c)
+	return detached(c)
 }
 
 // stopAccepting closes the socket for good. Connections already accepted are

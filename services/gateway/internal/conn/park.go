@@ -1,0 +1,142 @@
+package conn
+
+import (
+	"fmt"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"github.com/flockmq/flockmq/pkg/mqtt"
+)
+
+// Parking idle connections (docs/adr/0008-idle-connections.md).
+//
+// A connection served with Start runs its read loop on a goroutine only
+// while it has input. When nothing is buffered and nothing waits on the
+// socket, the loop parks: it registers the socket with the Poller for one
+// wake-up (EPOLLONESHOT), arms a keepalive timer for the read deadline,
+// marks the connection parked and lets its goroutine end. Three things
+// wake a parked connection: input or a hang-up on the socket (the
+// poller), the keepalive deadline (the timer) and Kill. Whichever clears
+// the parked flag first starts the goroutine that goes on reading; the
+// others only count a wake-up. The parking goroutine reads the wake-up
+// count before it arms and checks it, and the kill flag, after it sets the
+// flag, so a wake-up between the two is never lost: it takes the flag back
+// and reads on itself.
+//
+// Only plain TCP connections park: TLS, WebSocket and PROXY protocol
+// layers may hold input their socket no longer shows, so those keep a
+// goroutine blocked in the read, as Serve does.
+
+// Start serves the connection like Serve, parking it between bursts of
+// input when it can (CanPark). It returns once the connection has parked
+// for the first time or has ended; onEnd is then called once the
+// connection has ended (Done is closed), on the goroutine that ended it:
+// Start's caller's or one started when the connection woke. tc is the TCP
+// socket under the connection's net.Conn, which must add no buffering of
+// its own. A connection that cannot park is served to its end before Start
+// returns.
+func (c *Conn) Start(tc *net.TCPConn, onEnd func(CloseReason)) {
+	c.onEnd = onEnd
+	canPark := c.env.Poller != nil && c.attachSocket(tc)
+	defer c.recoverParked()
+	c.in = newLazyReader(c.nc)
+	c.reader = mqtt.NewReader(c.in, c.env.Limits.MaxPacketSize)
+	if reason, err := c.handshakeAside(); reason != CloseNone {
+		c.end(reason, err)
+		return
+	}
+	c.afterHandshake()
+	c.proceed(canPark)
+}
+
+// proceed runs the read loop until the connection parks or ends.
+func (c *Conn) proceed(park bool) {
+	reason, detail, parked := c.loop(park)
+	if !parked {
+		c.end(reason, detail)
+	}
+}
+
+// end finishes a connection served with Start.
+func (c *Conn) end(reason CloseReason, detail error) {
+	if k := CloseReason(c.killed.Load()); k != CloseNone {
+		reason, detail = k, nil
+	}
+	c.finish(reason, detail)
+	if c.onEnd != nil {
+		c.onEnd(reason)
+	}
+}
+
+// unpark is the goroutine a wake-up starts for a parked connection.
+func (c *Conn) unpark() {
+	defer c.recoverParked()
+	c.proceed(true)
+}
+
+// recoverParked turns a panic of a connection served with Start into a log
+// line and a closed connection, as the listener does for the goroutines it
+// runs, so one bad connection cannot take the process down.
+func (c *Conn) recoverParked() {
+	p := recover()
+	if p == nil {
+		return
+	}
+	c.logger().Error(fmt.Sprintf("the connection from %s panicked and was closed", c.remote),
+		"err", fmt.Errorf("panic: %v", p), "stack", string(debug.Stack()))
+	if c.env.Poller != nil {
+		c.env.Poller.remove(c)
+	}
+	_ = c.nc.Close()
+	c.ended.fire()
+	if c.onEnd != nil {
+		c.onEnd(CloseConnectionLost)
+	}
+}
+
+// park hands the connection to the poller and reports true: the calling
+// goroutine must then return without touching the connection. It reports
+// false when the connection must go on reading on the calling goroutine: a
+// wake-up came while parking, or the socket could not be registered (the
+// caller then stops parking).
+func (c *Conn) park() (parked bool, err error) {
+	seq := c.wakes.Load()
+	if err := c.env.Poller.arm(c); err != nil {
+		return false, err
+	}
+	if c.keepAlive > 0 {
+		d := time.Until(time.Unix(0, c.readBy))
+		if c.keepaliveTimer == nil {
+			c.keepaliveTimer = time.AfterFunc(d, c.wake)
+		} else {
+			c.keepaliveTimer.Reset(d)
+		}
+	}
+	c.parked.Store(true)
+	if (c.wakes.Load() != seq || c.killed.Load() != 0) && c.parked.CompareAndSwap(true, false) {
+		return false, nil
+	}
+	return true, nil
+}
+
+// wake starts a goroutine to go on reading if the connection is parked,
+// and counts the wake-up either way. The poller, the keepalive timer and
+// Kill call it.
+func (c *Conn) wake() {
+	c.wakes.Add(1)
+	if c.parked.CompareAndSwap(true, false) {
+		go c.unpark()
+	}
+}
+
+// unregister takes the connection out of the poller and stops its
+// keepalive timer; finish calls it before closing the socket.
+func (c *Conn) unregister() {
+	if c.keepaliveTimer != nil {
+		c.keepaliveTimer.Stop()
+	}
+	if c.env.Poller != nil {
+		c.env.Poller.remove(c)
+	}
+}
