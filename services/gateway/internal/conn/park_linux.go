@@ -17,15 +17,15 @@ import (
 // connection that used it has ended. Its methods are safe for concurrent
 // use.
 type Poller struct {
-	epfd       int
-	stopR      int // read end of the pipe Close writes to; in the epoll set
-	stopW      int
-	closeOnce  sync.Once
-	runDone    chan struct{}
-	mu         sync.Mutex
-	conns      map[int32]*Conn // guarded by mu: registered connections by socket
-	running    bool            // guarded by mu: Run has started
-	closed     bool            // guarded by mu: Close has been called
+	epfd      int
+	stopR     int // read end of the pipe Close writes to; in the epoll set
+	stopW     int
+	closeOnce sync.Once
+	runDone   chan struct{}
+	mu        sync.Mutex
+	conns     map[int32]*Conn // guarded by mu: registered connections by socket
+	running   bool            // guarded by mu: Run has started
+	closed    bool            // guarded by mu: Close has been called
 }
 
 // NewPoller returns a Poller backed by a new epoll instance.
