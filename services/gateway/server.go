@@ -191,6 +191,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			ServerReference:   cfg.ServerReference,
 		},
 	}
+	s.env.Ended = s.detachedEnded
 	if p, err := conn.NewPoller(); err != nil {
 		log.Info("idle connections keep a goroutine each: they cannot be parked on this system", "err", err)
 	} else {
@@ -425,10 +426,7 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 		// A plain TCP connection from a listener: it can do without a
 		// goroutine while idle. ServeConn returns once it is parked.
 		if tc, ok := d.Detach(func() { c.Kill(conn.CloseServerShutdown) }); ok {
-			c.Start(tc, func(conn.CloseReason) {
-				s.forget(c, watched)
-				d.Release()
-			})
+			c.Start(tc) // s.detachedEnded runs at its end
 			return
 		}
 	}
@@ -444,6 +442,17 @@ type detacher interface {
 }
 
 var _ detacher = (*listener.Conn)(nil)
+
+// detachedEnded is Env.Ended: a connection served with Start has ended.
+func (s *Server) detachedEnded(c *conn.Conn, _ conn.CloseReason) {
+	s.mu.Lock()
+	watched := s.conns[c]
+	s.mu.Unlock()
+	s.forget(c, watched)
+	if d, ok := c.NetConn().(detacher); ok {
+		d.Release()
+	}
+}
 
 // forget unregisters an ended connection.
 func (s *Server) forget(c *conn.Conn, watched context.Context) {

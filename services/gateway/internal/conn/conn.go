@@ -40,7 +40,11 @@ type pendingMsg struct {
 	d router.Delivery
 }
 
-// Conn is one client connection. Create it with New and run it with Serve.
+// Conn is one client connection. Create it with New and run it with Serve
+// or Start. A gateway holds many mostly idle connections, so the struct is
+// kept small: state most connections never use is made on first use (nil
+// maps, pubState, the resume and token state), and small fields are grouped
+// to save padding.
 type Conn struct {
 	env    *Env
 	nc     net.Conn
@@ -48,6 +52,7 @@ type Conn struct {
 	remote string
 
 	killed atomic.Int32 // CloseReason set by Kill; 0 until then
+	fd     int32        // the socket, for the poller (park.go)
 	dead   signal       // fired by the first Kill
 	ended  signal       // fired once the connection has ended (Done)
 
@@ -56,38 +61,31 @@ type Conn struct {
 	// the read loop (one at a time).
 	parked         atomic.Bool   // the connection waits in the poller with no goroutine
 	wakes          atomic.Uint32 // wake-ups counted (park)
-	polled         bool          // the socket is in the poller's set
-	fd             int32         // the socket, for the poller
 	rc             syscall.RawConn
 	readBy         int64       // UnixNano of the read deadline while keepalive is on
 	keepaliveTimer *time.Timer // wakes a parked connection at readBy
-	onEnd          func(CloseReason)
 
-	// inPub receives the PUBLISH packets the reader decodes (allocated on
-	// the first one; see run).
-	inPub *mqtt.Publish
-	// msg0 carries each QoS 0 publish of the client to the bridge (the
-	// reader's only; allocated on first use).
-	msg0 *bridge.Message
-	// subject is the NATS subject of the reader's last QoS 0 publish.
-	subject bridge.SubjectCache
+	// ps is the reader's reusable state for inbound PUBLISH packets; nil
+	// until the first one, and given back to a pool while parked.
+	ps *pubState
 
 	// Set by the handshake, read-only afterwards.
-	version        mqtt.Version
 	key            session.Key
 	epoch          uint64
-	persistent     bool
-	expiry         uint32
 	keepAlive      time.Duration // read deadline interval; 0 none
-	maxOutPacket   uint32        // client's Maximum Packet Size; 0 no limit
-	receiveMax     uint16        // outbound in-flight bound
-	will           *session.Will
+	expiry         uint32
+	maxOutPacket   uint32 // client's Maximum Packet Size; 0 no limit
+	receiveMax     uint16 // outbound in-flight bound
+	version        mqtt.Version
+	persistent     bool
 	requestProblem bool
-	connacked      bool           // CONNACK sent: the server may send DISCONNECT
+	connacked      bool // CONNACK sent: the server may send DISCONNECT
+	presenceOn     bool // Presence.Connected was called
+	polled         bool // the socket is in the poller's set (owned by the read loop's goroutine)
+	will           *session.Will
 	quota          *limits.Tenant // the tenant's quotas; nil when there are none
 	releaseConn    func()         // gives back the connection quota; nil when none was taken
 	authMethod     string         // MQTT 5 enhanced authentication method; "" when none
-	presenceOn     bool           // Presence.Connected was called
 
 	// identity is replaced by a re-authentication (serving goroutine) and
 	// read by Identity from any goroutine.
@@ -117,30 +115,63 @@ type Conn struct {
 	wg sync.WaitGroup // writer and resume goroutines
 
 	mu          sync.Mutex // guards everything below; a leaf lock; maps are nil until their first entry
-	out         []byte     // encoded packets for the writer (a pooled buffer; nil when empty)
-	queued      int        // bytes in out
-	ops         []storeOp  // store writes for the writer
 	writing     bool       // a writer goroutine is running (started on demand, exits when idle)
-	pipe        *pubPipe   // inbound QoS 1/2 publishes awaiting JetStream; nil when none
 	stopping    bool       // no more packets are queued; the writer drains and exits
+	groupOp     bool       // a write of groupSeqs is queued
+	seqBroken   bool       // a durable message was lost: stop advancing lastSeq
+	resuming    bool
+	severe      bool // counted in its tenant's severe backlogs (publish.go)
 	nextID      uint16
+	out         []byte    // encoded packets for the writer (a pooled buffer; nil when empty)
+	queued      int       // bytes in out
+	ops         []storeOp // store writes for the writer
+	pipe        *pubPipe  // inbound QoS 1/2 publishes awaiting JetStream; nil when none
 	inflight    map[uint16]*outFlight
 	retired     map[uint16]uint64    // completed QoS 2 packet ids whose store entries wait for lastSeq (qos2.go)
 	groupSeqs   map[string]uint64    // shared subscription → largest seq handed to the client, not yet written (shared.go)
-	groupOp     bool                 // a write of groupSeqs is queued
 	drains      []context.CancelFunc // ends the shared subscription drains (shared.go)
 	pending     []pendingMsg
 	room        chan struct{}  // signalled when pending shrinks; made by the first waiter (roomLocked)
 	outstanding map[uint64]int // stream seqs delivered and not yet acknowledged
 	maxSeq      uint64         // largest stream seq delivered
 	lastSeq     uint64         // stream position recorded in the store
-	seqBroken   bool           // a durable message was lost: stop advancing lastSeq
-	resuming    bool
-	outAliases  *outAliases // server-to-client topic aliases (alias.go); nil when not used
-	replayed    uint64      // the resume replay covered the stream through this sequence
+	outAliases  *outAliases    // server-to-client topic aliases (alias.go); nil when not used
+	replayed    uint64         // the resume replay covered the stream through this sequence
 	resumeBuf   []pendingMsg
 	dropped     uint64 // QoS 0 messages dropped for a full queue
-	severe      bool   // counted in its tenant's severe backlogs (publish.go)
+}
+
+// pubState is the read loop's reusable state for the PUBLISH packets of
+// its client: the packet it decodes into, and the Message and NATS
+// subject of QoS 0 publishes. A parked connection gives it back to
+// pubStates, so an idle connection holds none.
+type pubState struct {
+	// pub receives the PUBLISH packets the reader decodes.
+	pub mqtt.Publish
+	// msg0 carries each QoS 0 publish of the client to the bridge.
+	msg0 bridge.Message
+	// subject is the NATS subject of the reader's last QoS 0 publish.
+	subject bridge.SubjectCache
+}
+
+var pubStates = sync.Pool{New: func() any { return new(pubState) }}
+
+// pubs returns the read loop's pubState, taking one from the pool if
+// needed.
+func (c *Conn) pubs() *pubState {
+	if c.ps == nil {
+		c.ps = pubStates.Get().(*pubState)
+	}
+	return c.ps
+}
+
+// releasePubs gives the pubState back to the pool (parking).
+func (c *Conn) releasePubs() {
+	if c.ps != nil {
+		*c.ps = pubState{}
+		pubStates.Put(c.ps)
+		c.ps = nil
+	}
 }
 
 // New returns a connection over nc.
@@ -181,6 +212,9 @@ func (c *Conn) roomLocked() chan struct{} {
 	}
 	return c.room
 }
+
+// NetConn returns the connection New was given.
+func (c *Conn) NetConn() net.Conn { return c.nc }
 
 // Key returns the session key (valid once connected).
 func (c *Conn) Key() session.Key { return c.key }
@@ -302,12 +336,13 @@ func (c *Conn) loop(park bool) (reason CloseReason, err error, parked bool) {
 				return reason, err, false
 			}
 		}
-		// A PUBLISH is decoded into c.inPub, in the Reader's buffer, and is
-		// valid until the next read: publish clones what it keeps.
-		if c.inPub == nil {
-			c.inPub = new(mqtt.Publish)
+		// A PUBLISH is decoded into c.ps.pub, in the Reader's buffer, and
+		// is valid until the next read: publish clones what it keeps.
+		var reuse *mqtt.Publish
+		if c.in.peek()>>4 == byte(mqtt.PUBLISH) {
+			reuse = &c.pubs().pub
 		}
-		p, err := c.reader.ReadPacketReuse(c.inPub)
+		p, err := c.reader.ReadPacketReuse(reuse)
 		if err != nil {
 			reason, err := c.readError(err)
 			return reason, err, false

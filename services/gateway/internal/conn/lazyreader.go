@@ -101,5 +101,13 @@ func (l *lazyReader) wait() error {
 	return l.fill()
 }
 
+// peek returns the next byte if one is buffered, else 0.
+func (l *lazyReader) peek() byte {
+	if len(l.b) == 0 {
+		return 0
+	}
+	return l.b[0]
+}
+
 // buffered reports how many bytes can be read without waiting.
 func (l *lazyReader) buffered() int { return len(l.b) }

@@ -29,15 +29,14 @@ import (
 // goroutine blocked in the read, as Serve does.
 
 // Start serves the connection like Serve, parking it between bursts of
-// input when it can (CanPark). It returns once the connection has parked
-// for the first time or has ended; onEnd is then called once the
-// connection has ended (Done is closed), on the goroutine that ended it:
-// Start's caller's or one started when the connection woke. tc is the TCP
-// socket under the connection's net.Conn, which must add no buffering of
-// its own. A connection that cannot park is served to its end before Start
-// returns.
-func (c *Conn) Start(tc *net.TCPConn, onEnd func(CloseReason)) {
-	c.onEnd = onEnd
+// input when Env.Poller is set. It returns once the connection has parked
+// for the first time or has ended; Env.Ended is called once the connection
+// has ended (Done is closed), on the goroutine that ended it: Start's
+// caller's or one started when the connection woke. tc is the TCP socket
+// under the connection's net.Conn, which must add no buffering of its own.
+// A connection that cannot park is served to its end before Start returns.
+// Nothing watches a context: the caller ends the connection with Kill.
+func (c *Conn) Start(tc *net.TCPConn) {
 	canPark := c.env.Poller != nil && c.attachSocket(tc)
 	defer c.recoverParked()
 	c.in = newLazyReader(c.nc)
@@ -64,8 +63,8 @@ func (c *Conn) end(reason CloseReason, detail error) {
 		reason, detail = k, nil
 	}
 	c.finish(reason, detail)
-	if c.onEnd != nil {
-		c.onEnd(reason)
+	if c.env.Ended != nil {
+		c.env.Ended(c, reason)
 	}
 }
 
@@ -90,8 +89,8 @@ func (c *Conn) recoverParked() {
 	}
 	_ = c.nc.Close()
 	c.ended.fire()
-	if c.onEnd != nil {
-		c.onEnd(CloseConnectionLost)
+	if c.env.Ended != nil {
+		c.env.Ended(c, CloseConnectionLost)
 	}
 }
 
@@ -101,6 +100,7 @@ func (c *Conn) recoverParked() {
 // wake-up came while parking, or the socket could not be registered (the
 // caller then stops parking).
 func (c *Conn) park() (parked bool, err error) {
+	c.releasePubs()
 	seq := c.wakes.Load()
 	if err := c.env.Poller.arm(c); err != nil {
 		return false, err

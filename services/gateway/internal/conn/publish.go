@@ -105,11 +105,9 @@ func (c *Conn) publish(p *mqtt.Publish) (CloseReason, error) {
 		// A QoS 0 message is delivered and sent to NATS before the next
 		// read reuses the buffer it aliases, and nothing keeps it: one
 		// Message per connection serves them all.
-		if c.msg0 == nil {
-			c.msg0 = new(bridge.Message)
-		}
-		m = c.msg0
-		*m = bridge.Message{Borrowed: true, Subject: &c.subject}
+		ps := c.pubs()
+		m = &ps.msg0
+		*m = bridge.Message{Borrowed: true, Subject: &ps.subject}
 	} else {
 		m = new(bridge.Message)
 	}
