@@ -57,13 +57,13 @@ type Conn struct {
 	ended  signal       // fired once the connection has ended (Done)
 
 	// Parking (park.go). parked and wakes are shared with the poller, the
-	// keepalive timer and Kill; the rest belongs to the goroutine running
+	// keepalive deadlines and Kill; the rest belongs to the goroutine running
 	// the read loop (one at a time).
-	parked         atomic.Bool   // the connection waits in the poller with no goroutine
-	wakes          atomic.Uint32 // wake-ups counted (park)
-	rc             syscall.RawConn
-	readBy         int64       // UnixNano of the read deadline while keepalive is on
-	keepaliveTimer *time.Timer // wakes a parked connection at readBy
+	parked atomic.Bool   // the connection waits in the poller with no goroutine
+	wakes  atomic.Uint32 // wake-ups counted (park)
+	rc     syscall.RawConn
+	readBy int64 // UnixNano of the read deadline while keepalive is on
+	slot   int64 // the poller's deadline slot holding the connection; 0 none; guarded by the Poller's mu
 
 	// ps is the reader's reusable state for inbound PUBLISH packets; nil
 	// until the first one, and given back to a pool while parked.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"runtime/debug"
-	"time"
 
 	"github.com/flockmq/flockmq/pkg/mqtt"
 )
@@ -14,10 +13,11 @@ import (
 // A connection served with Start runs its read loop on a goroutine only
 // while it has input. When nothing is buffered and nothing waits on the
 // socket, the loop parks: it registers the socket with the Poller for one
-// wake-up (EPOLLONESHOT), arms a keepalive timer for the read deadline,
+// wake-up (EPOLLONESHOT), files its read deadline with the poller,
 // marks the connection parked and lets its goroutine end. Three things
 // wake a parked connection: input or a hang-up on the socket (the
-// poller), the keepalive deadline (the timer) and Kill. Whichever clears
+// poller), the keepalive deadline (the poller's deadline wheel,
+// deadline.go) and Kill. Whichever clears
 // the parked flag first starts the goroutine that goes on reading; the
 // others only count a wake-up. The parking goroutine reads the wake-up
 // count before it arms and checks it, and the kill flag, after it sets the
@@ -106,12 +106,7 @@ func (c *Conn) park() (parked bool, err error) {
 		return false, err
 	}
 	if c.keepAlive > 0 {
-		d := time.Until(time.Unix(0, c.readBy))
-		if c.keepaliveTimer == nil {
-			c.keepaliveTimer = time.AfterFunc(d, c.wake)
-		} else {
-			c.keepaliveTimer.Reset(d)
-		}
+		c.env.Poller.schedule(c)
 	}
 	c.parked.Store(true)
 	if (c.wakes.Load() != seq || c.killed.Load() != 0) && c.parked.CompareAndSwap(true, false) {
@@ -121,7 +116,7 @@ func (c *Conn) park() (parked bool, err error) {
 }
 
 // wake starts a goroutine to go on reading if the connection is parked,
-// and counts the wake-up either way. The poller, the keepalive timer and
+// and counts the wake-up either way. The poller (input, deadlines) and
 // Kill call it.
 func (c *Conn) wake() {
 	c.wakes.Add(1)
@@ -130,12 +125,9 @@ func (c *Conn) wake() {
 	}
 }
 
-// unregister takes the connection out of the poller and stops its
-// keepalive timer; finish calls it before closing the socket.
+// unregister takes the connection out of the poller; finish calls it
+// before closing the socket.
 func (c *Conn) unregister() {
-	if c.keepaliveTimer != nil {
-		c.keepaliveTimer.Stop()
-	}
 	if c.env.Poller != nil {
 		c.env.Poller.remove(c)
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Poller parks idle connections: instead of a goroutine blocked in a read
@@ -26,6 +27,7 @@ type Poller struct {
 	conns     map[int32]*Conn // guarded by mu: registered connections by socket
 	running   bool            // guarded by mu: Run has started
 	closed    bool            // guarded by mu: Close has been called
+	deadlines                 // guarded by mu: the keepalive deadlines of parked connections
 }
 
 // NewPoller returns a Poller backed by a new epoll instance.
@@ -46,11 +48,15 @@ func NewPoller() (*Poller, error) {
 		_ = syscall.Close(pipe[1])
 		return nil, fmt.Errorf("conn: watch the poller's pipe: %w", err)
 	}
-	return &Poller{epfd: epfd, stopR: pipe[0], stopW: pipe[1], runDone: make(chan struct{}), conns: make(map[int32]*Conn)}, nil
+	return &Poller{
+		epfd: epfd, stopR: pipe[0], stopW: pipe[1], runDone: make(chan struct{}), conns: make(map[int32]*Conn),
+		deadlines: newDeadlines(time.Now()),
+	}, nil
 }
 
-// Run waits for events and wakes the connections they are for, until
-// Close. Call it once.
+// Run waits for events and wakes the connections they are for, and wakes
+// the parked connections whose keepalive deadline has passed, until Close.
+// Call it once.
 func (p *Poller) Run() {
 	p.mu.Lock()
 	if p.closed || p.running {
@@ -61,15 +67,20 @@ func (p *Poller) Run() {
 	p.mu.Unlock()
 	defer close(p.runDone)
 	events := make([]syscall.EpollEvent, 128)
+	var due []*Conn
 	for {
-		n, err := syscall.EpollWait(p.epfd, events, -1)
-		if err != nil {
-			if errors.Is(err, syscall.EINTR) {
-				continue
-			}
+		n, err := syscall.EpollWait(p.epfd, events, deadlineTick)
+		if err != nil && !errors.Is(err, syscall.EINTR) {
 			return // EBADF and the like: the set is gone
 		}
-		for _, ev := range events[:n] {
+		p.mu.Lock()
+		due = p.expire(time.Now(), due[:0])
+		p.mu.Unlock()
+		for i, c := range due {
+			c.wake()
+			due[i] = nil
+		}
+		for _, ev := range events[:max(n, 0)] {
 			if int(ev.Fd) == p.stopR {
 				return
 			}
@@ -138,9 +149,20 @@ func (p *Poller) arm(c *Conn) error {
 	return nil
 }
 
+// schedule wakes c, once parked, when its read deadline passes.
+func (p *Poller) schedule(c *Conn) {
+	p.mu.Lock()
+	p.deadlines.add(c, c.readBy)
+	p.mu.Unlock()
+}
+
 // remove unregisters c's socket, before it is closed (a closed descriptor
-// leaves the set by itself, but its number may be reused at once).
+// leaves the set by itself, but its number may be reused at once), and
+// forgets its deadline.
 func (p *Poller) remove(c *Conn) {
+	p.mu.Lock()
+	p.deadlines.remove(c)
+	p.mu.Unlock()
 	if !c.polled {
 		return
 	}

@@ -32,6 +32,8 @@ func (p *Poller) arm(*Conn) error {
 
 func (p *Poller) remove(*Conn) {}
 
+func (p *Poller) schedule(*Conn) {}
+
 func (c *Conn) attachSocket(*net.TCPConn) bool { return false }
 
 func (l *lazyReader) fillNow(syscall.RawConn) (bool, error) {
