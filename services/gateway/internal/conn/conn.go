@@ -101,6 +101,7 @@ type Conn struct {
 
 	// Owned by the serving goroutine. The maps are nil until their first
 	// entry (see setMap): most connections never use most of them.
+	rds          *readState // in and reader; pooled while parked (lazyreader.go)
 	reader       *mqtt.Reader
 	in           *lazyReader       // the socket reader under reader; owned by the serving goroutine
 	inboundQoS2  map[uint16]bool   // packet ids awaiting PUBREL
@@ -271,8 +272,7 @@ func (c *Conn) Serve(ctx context.Context) CloseReason {
 
 // run is the handshake and the read loop; it returns why they ended.
 func (c *Conn) run() (CloseReason, error) {
-	c.in = newLazyReader(c.nc)
-	c.reader = mqtt.NewReader(c.in, c.env.Limits.MaxPacketSize)
+	c.takeReader()
 	if reason, err := c.handshakeAside(); reason != CloseNone {
 		return reason, err
 	}

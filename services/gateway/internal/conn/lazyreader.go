@@ -3,6 +3,8 @@ package conn
 import (
 	"io"
 	"sync"
+
+	"github.com/flockmq/flockmq/pkg/mqtt"
 )
 
 // readBufSize is the size of the pooled read buffers.
@@ -26,6 +28,41 @@ type lazyReader struct {
 }
 
 func newLazyReader(r io.Reader) *lazyReader { return &lazyReader{r: r} }
+
+// readState is the read loop's reader: the socket reader and the packet
+// decoder over it. A parked connection gives it back to readStates, since
+// it holds no input between packets, so an idle connection holds neither,
+// nor the decoder's PUBLISH body buffer.
+type readState struct {
+	lr lazyReader
+	rd *mqtt.Reader
+}
+
+var readStates = sync.Pool{New: func() any {
+	rs := new(readState)
+	rs.rd = mqtt.NewReader(&rs.lr, 0)
+	return rs
+}}
+
+// takeReader sets c.in and c.reader from a pooled readState reading nc.
+func (c *Conn) takeReader() {
+	rs := readStates.Get().(*readState)
+	rs.lr.r = c.nc
+	rs.rd.SetMaxPacketSize(c.env.Limits.MaxPacketSize)
+	rs.rd.SetVersion(c.version)
+	c.rds, c.in, c.reader = rs, &rs.lr, rs.rd
+}
+
+// releaseReader gives c's readState back to the pool; it must hold no
+// unread input.
+func (c *Conn) releaseReader() {
+	if c.rds == nil || c.in.buffered() > 0 {
+		return
+	}
+	c.rds.lr = lazyReader{}
+	readStates.Put(c.rds)
+	c.rds, c.in, c.reader = nil, nil, nil
+}
 
 // fill waits for input without a buffer, then reads what else has arrived
 // into a pooled buffer.

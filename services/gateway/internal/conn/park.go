@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net"
 	"runtime/debug"
-
-	"github.com/flockmq/flockmq/pkg/mqtt"
 )
 
 // Parking idle connections (docs/adr/0008-idle-connections.md).
@@ -39,8 +37,7 @@ import (
 func (c *Conn) Start(tc *net.TCPConn) {
 	canPark := c.env.Poller != nil && c.attachSocket(tc)
 	defer c.recoverParked()
-	c.in = newLazyReader(c.nc)
-	c.reader = mqtt.NewReader(c.in, c.env.Limits.MaxPacketSize)
+	c.takeReader()
 	if reason, err := c.handshakeAside(); reason != CloseNone {
 		c.end(reason, err)
 		return
@@ -71,6 +68,7 @@ func (c *Conn) end(reason CloseReason, detail error) {
 // unpark is the goroutine a wake-up starts for a parked connection.
 func (c *Conn) unpark() {
 	defer c.recoverParked()
+	c.takeReader()
 	c.proceed(true)
 }
 
@@ -98,11 +96,14 @@ func (c *Conn) recoverParked() {
 // goroutine must then return without touching the connection. It reports
 // false when the connection must go on reading on the calling goroutine: a
 // wake-up came while parking, or the socket could not be registered (the
-// caller then stops parking).
+// caller then stops parking). A parked connection holds no reader and no
+// PUBLISH state: they go back to their pools.
 func (c *Conn) park() (parked bool, err error) {
 	c.releasePubs()
+	c.releaseReader()
 	seq := c.wakes.Load()
 	if err := c.env.Poller.arm(c); err != nil {
+		c.takeReader()
 		return false, err
 	}
 	if c.keepAlive > 0 {
@@ -110,6 +111,7 @@ func (c *Conn) park() (parked bool, err error) {
 	}
 	c.parked.Store(true)
 	if (c.wakes.Load() != seq || c.killed.Load() != 0) && c.parked.CompareAndSwap(true, false) {
+		c.takeReader()
 		return false, nil
 	}
 	return true, nil
