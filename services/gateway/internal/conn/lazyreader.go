@@ -64,9 +64,28 @@ func (c *Conn) releaseReader() {
 	c.rds, c.in, c.reader = nil, nil, nil
 }
 
-// fill waits for input without a buffer, then reads what else has arrived
-// into a pooled buffer.
+// fill reads what input has arrived into a pooled buffer, waiting for
+// some. The decoder calls it inside a packet, whose rest is on its way.
 func (l *lazyReader) fill() error {
+	bp := readBufs.Get().(*[]byte)
+	n, err := l.r.Read(*bp)
+	if n == 0 {
+		readBufs.Put(bp)
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		return err
+	}
+	l.buf, l.b = bp, (*bp)[:n]
+	return nil // an error after data comes back on the next read
+}
+
+// fillFirst waits for the first byte of a packet without a buffer, then
+// reads what else has arrived into a pooled buffer: an idle connection
+// waiting here holds no buffer. It must be called only between packets:
+// it then waits for a second byte, which every packet has. (Inside a
+// packet the next byte may be its last, and nothing may follow it.)
+func (l *lazyReader) fillFirst() error {
 	n, err := l.r.Read(l.one[:])
 	if n == 0 {
 		if err == nil {
@@ -130,12 +149,13 @@ func (l *lazyReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// wait blocks until input is buffered, or returns the read's error.
+// wait blocks until input is buffered, or returns the read's error. It is
+// called between packets.
 func (l *lazyReader) wait() error {
 	if len(l.b) > 0 {
 		return nil
 	}
-	return l.fill()
+	return l.fillFirst()
 }
 
 // peek returns the next byte if one is buffered, else 0.
