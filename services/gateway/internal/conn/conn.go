@@ -302,6 +302,7 @@ func (c *Conn) extendDeadline() {
 // why. With park set, it parks the connection instead of waiting for
 // input (park.go) and then reports parked.
 func (c *Conn) loop(park bool) (reason CloseReason, err error, parked bool) {
+	lingered := false // waited parkLinger for input since the last packet
 	for {
 		// Kill expires the deadline after recording its reason: checking
 		// after setting a new deadline never misses a Kill.
@@ -314,6 +315,14 @@ func (c *Conn) loop(park bool) (reason CloseReason, err error, parked bool) {
 				if err != nil {
 					reason, err := c.readError(err)
 					return reason, err, false
+				}
+				if !ready && !lingered {
+					lingered = true
+					if err := c.linger(); err != nil {
+						reason, err := c.readError(err)
+						return reason, err, false
+					}
+					continue // with input buffered, or to park
 				}
 				if !ready {
 					if c.keepAlive > 0 && time.Now().UnixNano() >= c.readBy {
@@ -350,6 +359,7 @@ func (c *Conn) loop(park bool) (reason CloseReason, err error, parked bool) {
 		if reason, err := c.handle(p); reason != CloseNone {
 			return reason, err, false
 		}
+		lingered = false
 		if c.keepAlive > 0 && c.in.buffered() == 0 {
 			// Reset only when the next read may wait for the network:
 			// packets already buffered arrived in time.

@@ -1,16 +1,19 @@
 package conn
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"runtime/debug"
+	"time"
 )
 
 // Parking idle connections (docs/adr/0008-idle-connections.md).
 //
 // A connection served with Start runs its read loop on a goroutine only
-// while it has input. When nothing is buffered and nothing waits on the
-// socket, the loop parks: it registers the socket with the Poller for one
+// while it has input. When nothing is buffered and nothing has come for
+// parkLinger, the loop parks: it registers the socket with the Poller for one
 // wake-up (EPOLLONESHOT), files its read deadline with the poller,
 // marks the connection parked and lets its goroutine end. Three things
 // wake a parked connection: input or a hang-up on the socket (the
@@ -90,6 +93,40 @@ func (c *Conn) recoverParked() {
 	if c.env.Ended != nil {
 		c.env.Ended(c, CloseConnectionLost)
 	}
+}
+
+// parkLinger is how long a connection waits for input on its goroutine
+// before it parks. A busy client (a publisher waiting for its PUBACKs, a
+// subscriber acknowledging a stream) sends again within it, and would
+// otherwise pay a park and a wake-up (two system calls and a goroutine)
+// per packet; an idle one parks a moment later.
+const parkLinger = 50 * time.Millisecond
+
+// linger waits up to parkLinger (or to the keepalive deadline, if sooner)
+// for input, on the calling goroutine. It returns nil when input is
+// buffered or none came; the caller then reads or parks, after checking
+// for a Kill, which interrupts the wait.
+func (c *Conn) linger() error {
+	until := time.Now().Add(parkLinger)
+	if c.keepAlive > 0 && c.readBy < until.UnixNano() {
+		until = time.Unix(0, c.readBy)
+	}
+	_ = c.nc.SetReadDeadline(until)
+	// Kill expires the deadline after recording its reason: checking
+	// after setting ours never misses one.
+	if c.killed.Load() != 0 {
+		return nil
+	}
+	err := c.in.wait()
+	if c.keepAlive > 0 {
+		_ = c.nc.SetReadDeadline(time.Unix(0, c.readBy))
+	} else {
+		_ = c.nc.SetReadDeadline(time.Time{})
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil
+	}
+	return err
 }
 
 // park hands the connection to the poller and reports true: the calling
