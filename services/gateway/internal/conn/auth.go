@@ -32,7 +32,7 @@ func (c *Conn) handleAuth(p *mqtt.Auth) (CloseReason, error) {
 	defer cancel()
 	cur := c.Identity()
 	req := auth.Request{
-		ClientID: c.key.ClientID, AuthMethod: p.Properties.AuthMethod, AuthData: p.Properties.AuthData, RemoteAddr: c.remote,
+		ClientID: c.key.ClientID, AuthMethod: p.Properties.AuthMethod, AuthData: p.Properties.AuthData, RemoteAddr: c.remote(),
 	}
 	var id auth.Identity
 	var err error
@@ -120,7 +120,7 @@ func (c *Conn) reportConnected(at time.Time) {
 	}
 	err := c.env.Presence.Connected(context.Background(), presence.Status{
 		TenantID: c.key.Tenant, DeviceID: did, ClientID: c.key.ClientID, Gateway: c.env.GatewayID,
-		RemoteAddr: c.remote, Protocol: int(c.version), ConnectedAt: at,
+		RemoteAddr: c.remote(), Protocol: int(c.version), ConnectedAt: at,
 	})
 	if err != nil {
 		c.logger().Warn(fmt.Sprintf("could not report client %s of tenant %s as connected", c.key.ClientID, c.key.Tenant), "err", err)

@@ -10,7 +10,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/flockmq/flockmq/pkg/auth"
@@ -46,10 +45,9 @@ type pendingMsg struct {
 // maps, pubState, the resume and token state), and small fields are grouped
 // to save padding.
 type Conn struct {
-	env    *Env
-	nc     net.Conn
-	id     uint64
-	remote string
+	env *Env
+	nc  net.Conn
+	id  uint64
 
 	killed atomic.Int32 // CloseReason set by Kill; 0 until then
 	fd     int32        // the socket, for the poller (park.go)
@@ -61,9 +59,9 @@ type Conn struct {
 	// the read loop (one at a time).
 	parked atomic.Bool   // the connection waits in the poller with no goroutine
 	wakes  atomic.Uint32 // wake-ups counted (park)
-	rc     syscall.RawConn
-	readBy int64 // UnixNano of the read deadline while keepalive is on
-	slot   int64 // the poller's deadline slot holding the connection; 0 none; guarded by the Poller's mu
+	tc     *net.TCPConn  // the socket under nc, for non-blocking reads; nil when not parking
+	readBy int64         // UnixNano of the read deadline while keepalive is on
+	slot   int64         // the poller's deadline slot holding the connection; 0 none; guarded by the Poller's mu
 
 	// ps is the reader's reusable state for inbound PUBLISH packets; nil
 	// until the first one, and given back to a pool while parked.
@@ -107,11 +105,10 @@ type Conn struct {
 	inboundQoS2  map[uint16]bool   // packet ids awaiting PUBREL
 	inboundNonce map[uint16]uint64 // resumed AwaitStore ids: packet id → deduplication nonce (qos2.go)
 	aliases      map[uint16]string // client→server topic aliases
-	subsMu       sync.RWMutex      // guards subs: written by the serving goroutine, read by the resume goroutine
+	subsMu       sync.Mutex        // guards subs: written by the serving goroutine, read by the resume goroutine and deliveries
 	subs         map[string]*router.Sub
-	expiryChange *uint32          // session expiry from the client's DISCONNECT
-	rs           *resumeRun       // the resume goroutine; nil when none
-	disconnect   *mqtt.Disconnect // the client's DISCONNECT, if any
+	expiryChange *uint32    // session expiry from the client's DISCONNECT
+	rs           *resumeRun // the resume goroutine; nil when none
 
 	wg sync.WaitGroup // writer and resume goroutines
 
@@ -128,9 +125,8 @@ type Conn struct {
 	ops         []storeOp // store writes for the writer
 	pipe        *pubPipe  // inbound QoS 1/2 publishes awaiting JetStream; nil when none
 	inflight    map[uint16]*outFlight
-	retired     map[uint16]uint64    // completed QoS 2 packet ids whose store entries wait for lastSeq (qos2.go)
-	groupSeqs   map[string]uint64    // shared subscription → largest seq handed to the client, not yet written (shared.go)
-	drains      []context.CancelFunc // ends the shared subscription drains (shared.go)
+	retired     map[uint16]uint64 // completed QoS 2 packet ids whose store entries wait for lastSeq (qos2.go)
+	shared      *sharedState      // shared subscription positions and drains (shared.go); nil until used
 	pending     []pendingMsg
 	room        chan struct{}  // signalled when pending shrinks; made by the first waiter (roomLocked)
 	outstanding map[uint64]int // stream seqs delivered and not yet acknowledged
@@ -177,12 +173,16 @@ func (c *Conn) releasePubs() {
 
 // New returns a connection over nc.
 func New(env *Env, nc net.Conn) *Conn {
-	id := connIDs.Add(1)
-	remote := ""
-	if a := nc.RemoteAddr(); a != nil {
-		remote = a.String()
+	return &Conn{env: env, nc: nc, id: connIDs.Add(1)}
+}
+
+// remote returns the client's address ("" when unknown). It is not kept:
+// it is needed a few times in a connection's life.
+func (c *Conn) remote() string {
+	if a := c.nc.RemoteAddr(); a != nil {
+		return a.String()
 	}
-	return &Conn{env: env, nc: nc, id: id, remote: remote}
+	return ""
 }
 
 // logger returns the gateway's logger with the connection's attributes
@@ -192,9 +192,9 @@ func New(env *Env, nc net.Conn) *Conn {
 // every idle connection.
 func (c *Conn) logger() *slog.Logger {
 	if c.key.Tenant == "" {
-		return c.env.Log.With("conn_id", c.id, "remote_addr", c.remote)
+		return c.env.Log.With("conn_id", c.id, "remote_addr", c.remote())
 	}
-	return c.env.Log.With("conn_id", c.id, "remote_addr", c.remote, "tenant_id", c.key.Tenant, "client_id", c.key.ClientID)
+	return c.env.Log.With("conn_id", c.id, "remote_addr", c.remote(), "tenant_id", c.key.Tenant, "client_id", c.key.ClientID)
 }
 
 // setMap sets m[k] = v, making the map on its first entry.
@@ -311,7 +311,7 @@ func (c *Conn) loop(park bool) (reason CloseReason, err error, parked bool) {
 		}
 		if c.in.buffered() == 0 {
 			if park {
-				ready, err := c.in.fillNow(c.rc)
+				ready, err := c.in.fillNow(c.tc)
 				if err != nil {
 					reason, err := c.readError(err)
 					return reason, err, false
@@ -440,7 +440,6 @@ func (c *Conn) handle(p mqtt.Packet) (CloseReason, error) {
 }
 
 func (c *Conn) handleDisconnect(p *mqtt.Disconnect) (CloseReason, error) {
-	c.disconnect = p
 	if c.version == mqtt.V5 && p.Properties.SessionExpirySet {
 		if c.expiry == 0 && p.Properties.SessionExpiry != 0 {
 			// [MQTT-3.14.2-2] cannot turn a non-persistent session persistent.

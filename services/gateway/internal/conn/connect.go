@@ -101,7 +101,7 @@ func (c *Conn) handshake() (CloseReason, error) {
 	defer cancel()
 	id, err := c.env.Auth.Authenticate(ctx, auth.Request{
 		ClientID: clientID, Username: cp.Username, Password: cp.Password,
-		AuthMethod: cp.Properties.AuthMethod, AuthData: cp.Properties.AuthData, RemoteAddr: c.remote,
+		AuthMethod: cp.Properties.AuthMethod, AuthData: cp.Properties.AuthData, RemoteAddr: c.remote(),
 	})
 	if err != nil {
 		code := mqtt.ServerUnavailable
@@ -117,7 +117,7 @@ func (c *Conn) handshake() (CloseReason, error) {
 		if clientID == "" {
 			who = "a client without a client id"
 		}
-		c.logger().Info(fmt.Sprintf("refused %s from %s: %v", who, c.remote, err), "client_id", clientID, "err", err)
+		c.logger().Info(fmt.Sprintf("refused %s from %s: %v", who, c.remote(), err), "client_id", clientID, "err", err)
 		return c.refuse(code, err)
 	}
 	if !bridge.ValidTenant(id.Tenant) {
@@ -449,7 +449,7 @@ func (c *Conn) logConnect(cp *mqtt.Connect, resumed bool) {
 		return // a reconnect storm at warn level formats nothing
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "client %s of tenant %s connected from %s with MQTT %s", c.key.ClientID, c.key.Tenant, c.remote, versionName(c.version))
+	fmt.Fprintf(&b, "client %s of tenant %s connected from %s with MQTT %s", c.key.ClientID, c.key.Tenant, c.remote(), versionName(c.version))
 	if c.keepAlive > 0 {
 		fmt.Fprintf(&b, ", keepalive %s", c.keepAlive)
 	} else {

@@ -83,7 +83,7 @@ func (c *Conn) recoverParked() {
 	if p == nil {
 		return
 	}
-	c.logger().Error(fmt.Sprintf("the connection from %s panicked and was closed", c.remote),
+	c.logger().Error(fmt.Sprintf("the connection from %s panicked and was closed", c.remote()),
 		"err", fmt.Errorf("panic: %v", p), "stack", string(debug.Stack()))
 	if c.env.Poller != nil {
 		c.env.Poller.remove(c)

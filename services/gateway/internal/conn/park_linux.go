@@ -186,7 +186,7 @@ func (c *Conn) attachSocket(tc *net.TCPConn) bool {
 	if err := rc.Control(func(s uintptr) { fd = int(s) }); err != nil || fd < 0 {
 		return false
 	}
-	c.rc, c.fd = rc, int32(fd)
+	c.tc, c.fd = tc, int32(fd)
 	return true
 }
 
@@ -194,12 +194,16 @@ func (c *Conn) attachSocket(tc *net.TCPConn) bool {
 // waiting for more: it reports false, and holds no buffer, when there is
 // none. The read still fails at once when the read deadline has passed
 // (the keepalive) or Kill expired it.
-func (l *lazyReader) fillNow(rc syscall.RawConn) (bool, error) {
+func (l *lazyReader) fillNow(tc *net.TCPConn) (bool, error) {
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return false, err
+	}
 	bp := readBufs.Get().(*[]byte)
 	buf := *bp
 	n := 0
 	var rerr error
-	err := rc.Read(func(fd uintptr) bool {
+	err = rc.Read(func(fd uintptr) bool {
 		for {
 			n, rerr = syscall.Read(int(fd), buf)
 			if rerr != syscall.EINTR {

@@ -5,7 +5,6 @@ package conn
 import (
 	"errors"
 	"net"
-	"syscall"
 )
 
 // Poller parks idle connections in an epoll set on Linux (park_linux.go).
@@ -36,6 +35,6 @@ func (p *Poller) schedule(*Conn) {}
 
 func (c *Conn) attachSocket(*net.TCPConn) bool { return false }
 
-func (l *lazyReader) fillNow(syscall.RawConn) (bool, error) {
+func (l *lazyReader) fillNow(*net.TCPConn) (bool, error) {
 	return false, errors.New("conn: parking idle connections needs epoll (Linux)")
 }

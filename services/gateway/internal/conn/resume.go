@@ -114,13 +114,13 @@ func (c *Conn) resendInflight(prev *session.State) map[uint64]bool {
 // it examined.
 func (c *Conn) replay(resent map[uint64]bool) (uint64, error) {
 	var filters []string
-	c.subsMu.RLock()
+	c.subsMu.Lock()
 	for f, s := range c.subs {
 		if _, _, shared, _ := topic.ParseShared(f); !shared && s.Options.QoS > 0 {
 			filters = append(filters, f)
 		}
 	}
-	c.subsMu.RUnlock()
+	c.subsMu.Unlock()
 	c.mu.Lock()
 	after := c.lastSeq
 	c.mu.Unlock()

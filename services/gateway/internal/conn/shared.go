@@ -75,10 +75,8 @@ func (c *Conn) noteGroupLocked(share string, seq uint64) {
 	if !ok || c.stopping {
 		return
 	}
-	if c.groupSeqs == nil {
-		c.groupSeqs = make(map[string]uint64)
-	}
-	c.groupSeqs[share] = max(c.groupSeqs[share], seq)
+	sh := c.sharedLocked()
+	setMap(&sh.seqs, share, max(sh.seqs[share], seq))
 	if c.groupOp {
 		return
 	}
@@ -86,8 +84,8 @@ func (c *Conn) noteGroupLocked(share string, seq uint64) {
 	// Not addOpLocked: members with clean sessions move the position too.
 	c.ops = append(c.ops, func(ctx context.Context) error {
 		c.mu.Lock()
-		seqs := c.groupSeqs
-		c.groupSeqs, c.groupOp = nil, false
+		seqs := c.shared.seqs
+		c.shared.seqs, c.groupOp = nil, false
 		c.mu.Unlock()
 		var errs []error
 		for share, seq := range seqs {
@@ -138,9 +136,9 @@ func (c *Conn) drainGroup(ctx context.Context, gs GroupStore, share string) erro
 	if err != nil {
 		return err
 	}
-	c.subsMu.RLock()
+	c.subsMu.Lock()
 	sub := c.subs[share]
-	c.subsMu.RUnlock()
+	c.subsMu.Unlock()
 	if sub == nil || sub.Options.QoS == 0 {
 		return nil
 	}
@@ -236,7 +234,8 @@ func (c *Conn) startDrain(shares []string) {
 		cancel()
 		return
 	}
-	c.drains = append(c.drains, cancel)
+	sh := c.sharedLocked()
+	sh.drains = append(sh.drains, cancel)
 	c.mu.Unlock()
 	c.wg.Add(1)
 	go func() {
@@ -246,11 +245,28 @@ func (c *Conn) startDrain(shares []string) {
 	}()
 }
 
+// sharedState is a connection's state for shared subscriptions, made on
+// first use: most connections have none.
+type sharedState struct {
+	seqs   map[string]uint64    // shared subscription → largest seq handed to the client, not yet written
+	drains []context.CancelFunc // ends the shared subscription drains
+}
+
+// sharedLocked returns c.shared, making it. Callers hold c.mu.
+func (c *Conn) sharedLocked() *sharedState {
+	if c.shared == nil {
+		c.shared = new(sharedState)
+	}
+	return c.shared
+}
+
 // stopDrains cancels the drain goroutines; finish waits for them with wg.
 func (c *Conn) stopDrains() {
 	c.mu.Lock()
-	cancels := c.drains
-	c.drains = nil
+	var cancels []context.CancelFunc
+	if c.shared != nil {
+		cancels, c.shared.drains = c.shared.drains, nil
+	}
 	c.mu.Unlock()
 	for _, cancel := range cancels {
 		cancel()

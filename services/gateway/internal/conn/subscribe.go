@@ -166,8 +166,8 @@ func (c *Conn) handleUnsubscribe(p *mqtt.Unsubscribe) (CloseReason, error) {
 // subscriptions (used when replaying, where the router is not involved).
 // ok is false when no plain subscription matches.
 func (c *Conn) matchOwn(m *bridge.Message) (d router.Delivery, ok bool) {
-	c.subsMu.RLock()
-	defer c.subsMu.RUnlock()
+	c.subsMu.Lock()
+	defer c.subsMu.Unlock()
 	for _, s := range c.subs {
 		if _, _, shared, _ := topic.ParseShared(s.Options.Filter); shared {
 			continue
