@@ -28,16 +28,21 @@ func (f HandlerFunc) ServeConn(ctx context.Context, c net.Conn) { f(ctx, c) }
 // negotiated TLS state.
 type Conn struct {
 	net.Conn
-	name string
-	kind Kind
+	ep *endpoint
 
 	// Detach state: set is the listener's connection set when c may be
-	// detached (plain TCP), raw the key it is tracked under; detached is
-	// set by Detach on the handler's goroutine and read by the same
-	// goroutine after ServeConn returns.
+	// detached (plain TCP; Conn is then the key it is tracked under);
+	// detached is set by Detach on the handler's goroutine and read by the
+	// same goroutine after ServeConn returns.
 	set      *connSet
-	raw      net.Conn
 	detached bool
+}
+
+// endpoint is what a Conn reports of the listener that accepted it, shared
+// by all its connections.
+type endpoint struct {
+	name string
+	kind Kind
 }
 
 // Detach lets the handler keep serving a plain TCP connection after
@@ -57,12 +62,12 @@ func (c *Conn) Detach(stop func()) (*net.TCPConn, bool) {
 	if c.set == nil || c.detached {
 		return nil, false
 	}
-	cc, ok := c.raw.(*countedConn)
+	cc, ok := c.Conn.(*countedConn)
 	if !ok {
 		return nil, false
 	}
 	tc, ok := cc.Conn.(*net.TCPConn)
-	if !ok || !c.set.detach(c.raw, stop) {
+	if !ok || !c.set.detach(c.Conn, stop) {
 		return nil, false
 	}
 	c.detached = true
@@ -73,15 +78,15 @@ func (c *Conn) Detach(stop func()) (*net.TCPConn, bool) {
 // closed. It is idempotent.
 func (c *Conn) Release() {
 	if c.detached {
-		c.set.remove(c.raw)
+		c.set.remove(c.Conn)
 	}
 }
 
 // ListenerName returns the Config.Name of the listener that accepted c.
-func (c *Conn) ListenerName() string { return c.name }
+func (c *Conn) ListenerName() string { return c.ep.name }
 
 // Kind returns the transport that carried c.
-func (c *Conn) Kind() Kind { return c.kind }
+func (c *Conn) Kind() Kind { return c.ep.kind }
 
 // NetConn returns the connection c wraps (as (*tls.Conn).NetConn does),
 // for a caller that needs the socket underneath, such as a check whether
@@ -110,14 +115,15 @@ var (
 )
 
 // wrap builds the Conn or TLSConn a handler receives. set, when not nil,
-// lets a handler detach the plain TCP connection raw (see Conn.Detach).
-func wrap(c net.Conn, name string, kind Kind, state *tls.ConnectionState, set *connSet, raw net.Conn) net.Conn {
-	base := Conn{Conn: c, name: name, kind: kind}
+// lets a handler detach a plain TCP connection c, which set tracks (see
+// Conn.Detach).
+func wrap(c net.Conn, ep *endpoint, state *tls.ConnectionState, set *connSet) net.Conn {
+	base := Conn{Conn: c, ep: ep}
 	if state != nil {
 		return &TLSConn{Conn: base, state: *state}
 	}
-	if set != nil && kind == KindTCP && c == raw {
-		base.set, base.raw = set, raw
+	if set != nil && ep.kind == KindTCP {
+		base.set = set
 	}
 	return &base
 }

@@ -32,6 +32,7 @@ var ErrClosed = errors.New("listener: closed")
 // handler's context, and waits for the handlers to return.
 type Listener struct {
 	cfg   Config // with defaults applied
+	ep    endpoint
 	log   *slog.Logger
 	gate  *gate
 	certs *certStore // nil unless the kind is tls or wss
@@ -90,7 +91,7 @@ func Listen(cfg Config, log *slog.Logger) (*Listener, error) {
 	}
 	log = log.With("listener", cfg.Name)
 
-	l := &Listener{cfg: cfg, log: log, conns: newConnSet()}
+	l := &Listener{cfg: cfg, ep: endpoint{name: cfg.Name, kind: cfg.Kind}, log: log, conns: newConnSet()}
 	if cfg.Kind.secure() {
 		certs, err := newCertStore(cfg, log)
 		if err != nil {
@@ -235,7 +236,11 @@ func (l *Listener) serveConn(ctx context.Context, c net.Conn, tlsConfig *tls.Con
 		st := tc.ConnectionState()
 		hc, state = tc, &st
 	}
-	wc := wrap(hc, l.cfg.Name, l.cfg.Kind, state, l.conns, c)
+	var set *connSet
+	if hc == c {
+		set = l.conns // no TLS layer: the handler may detach it
+	}
+	wc := wrap(hc, &l.ep, state, set)
 	if serve(ctx, l.log, l.cfg.Name, wc, h) {
 		return
 	}
