@@ -13,17 +13,16 @@ import (
 //
 // A connection served with Start runs its read loop on a goroutine only
 // while it has input. When nothing is buffered and nothing has come for
-// parkLinger, the loop parks: it registers the socket with the Poller for one
-// wake-up (EPOLLONESHOT), files its read deadline with the poller,
-// marks the connection parked and lets its goroutine end. Three things
-// wake a parked connection: input or a hang-up on the socket (the
-// poller), the keepalive deadline (the poller's deadline wheel,
-// deadline.go) and Kill. Whichever clears
-// the parked flag first starts the goroutine that goes on reading; the
-// others only count a wake-up. The parking goroutine reads the wake-up
-// count before it arms and checks it, and the kill flag, after it sets the
-// flag, so a wake-up between the two is never lost: it takes the flag back
-// and reads on itself.
+// parkLinger, the loop parks: it registers the socket with the Poller for
+// one wake-up (EPOLLONESHOT), files its read deadline with the poller,
+// marks the connection parked and lets its goroutine end. Three things wake
+// a parked connection: input or a hang-up on the socket (the poller), the
+// keepalive deadline (the poller's deadline wheel, deadline.go) and Kill.
+// Whichever clears the parked flag first starts the goroutine that goes on
+// reading; the others only count a wake-up. The parking goroutine reads the
+// wake-up count before it arms and checks it, and the kill flag, after it
+// sets the flag, so a wake-up between the two is never lost: it takes the
+// flag back and reads on itself.
 //
 // Only plain TCP connections park: TLS, WebSocket and PROXY protocol
 // layers may hold input their socket no longer shows, so those keep a
