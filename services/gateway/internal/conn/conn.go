@@ -277,7 +277,7 @@ func (c *Conn) run() (CloseReason, error) {
 		return reason, err
 	}
 	c.afterHandshake()
-	reason, err, _ := c.loop(false)
+	reason, err, _ := c.loop(false, false)
 	return reason, err
 }
 
@@ -287,22 +287,26 @@ func (c *Conn) afterHandshake() {
 		_ = c.nc.SetReadDeadline(time.Time{}) // lift the CONNECT timeout
 		return
 	}
-	c.extendDeadline()
+	c.extendDeadline(true)
 }
 
 // extendDeadline moves the read deadline to one and a half times the
-// keepalive from now [MQTT-3.1.2-24].
-func (c *Conn) extendDeadline() {
+// keepalive from now [MQTT-3.1.2-24]. With set false it only records it
+// in readBy: a parked connection's linger sets the socket's deadline.
+func (c *Conn) extendDeadline(set bool) {
 	t := time.Now().Add(c.keepAlive * 3 / 2)
 	c.readBy = t.UnixNano()
-	_ = c.nc.SetReadDeadline(t)
+	if set {
+		_ = c.nc.SetReadDeadline(t)
+	}
 }
 
 // loop reads and handles packets until the connection ends, and returns
 // why. With park set, it parks the connection instead of waiting for
-// input (park.go) and then reports parked.
-func (c *Conn) loop(park bool) (reason CloseReason, err error, parked bool) {
-	lingered := false // waited parkLinger for input since the last packet
+// input (park.go) and then reports parked; woke says the connection was
+// parked, so input is likely waiting.
+func (c *Conn) loop(park, woke bool) (reason CloseReason, err error, parked bool) {
+	lingered := woke // waited parkLinger for input since the last packet
 	for {
 		// Kill expires the deadline after recording its reason: checking
 		// after setting a new deadline never misses a Kill.
@@ -310,19 +314,29 @@ func (c *Conn) loop(park bool) (reason CloseReason, err error, parked bool) {
 			return k, nil, false
 		}
 		if c.in.buffered() == 0 {
-			if park {
+			switch {
+			case !park:
+				// Wait for input here, a few frames deep, rather than
+				// inside the decoder: an idle connection then waits on a
+				// small stack.
+				if err := c.in.wait(); err != nil {
+					reason, err := c.readError(err)
+					return reason, err, false
+				}
+			case !lingered:
+				// A busy client sends again soon: wait a little here
+				// rather than park and wake for every packet.
+				lingered = true
+				if err := c.linger(); err != nil {
+					reason, err := c.readError(err)
+					return reason, err, false
+				}
+				continue // with input buffered, or to park
+			default:
 				ready, err := c.in.fillNow(c.tc)
 				if err != nil {
 					reason, err := c.readError(err)
 					return reason, err, false
-				}
-				if !ready && !lingered {
-					lingered = true
-					if err := c.linger(); err != nil {
-						reason, err := c.readError(err)
-						return reason, err, false
-					}
-					continue // with input buffered, or to park
 				}
 				if !ready {
 					if c.keepAlive > 0 && time.Now().UnixNano() >= c.readBy {
@@ -338,11 +352,6 @@ func (c *Conn) loop(park bool) (reason CloseReason, err error, parked bool) {
 					}
 					continue
 				}
-			} else if err := c.in.wait(); err != nil {
-				// Wait for input here, a few frames deep, rather than inside
-				// the decoder: an idle connection then parks on a small stack.
-				reason, err := c.readError(err)
-				return reason, err, false
 			}
 		}
 		// A PUBLISH is decoded into c.ps.pub, in the Reader's buffer, and
@@ -363,7 +372,7 @@ func (c *Conn) loop(park bool) (reason CloseReason, err error, parked bool) {
 		if c.keepAlive > 0 && c.in.buffered() == 0 {
 			// Reset only when the next read may wait for the network:
 			// packets already buffered arrived in time.
-			c.extendDeadline()
+			c.extendDeadline(!park)
 		}
 	}
 }

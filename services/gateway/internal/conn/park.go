@@ -45,12 +45,12 @@ func (c *Conn) Start(tc *net.TCPConn) {
 		return
 	}
 	c.afterHandshake()
-	c.proceed(canPark)
+	c.proceed(canPark, false)
 }
 
 // proceed runs the read loop until the connection parks or ends.
-func (c *Conn) proceed(park bool) {
-	reason, detail, parked := c.loop(park)
+func (c *Conn) proceed(park, woke bool) {
+	reason, detail, parked := c.loop(park, woke)
 	if !parked {
 		c.end(reason, detail)
 	}
@@ -71,7 +71,7 @@ func (c *Conn) end(reason CloseReason, detail error) {
 func (c *Conn) unpark() {
 	defer c.recoverParked()
 	c.takeReader()
-	c.proceed(true)
+	c.proceed(true, true)
 }
 
 // recoverParked turns a panic of a connection served with Start into a log
@@ -102,7 +102,8 @@ func (c *Conn) recoverParked() {
 const parkLinger = 50 * time.Millisecond
 
 // linger waits up to parkLinger (or to the keepalive deadline, if sooner)
-// for input, on the calling goroutine. It returns nil when input is
+// for input, on the calling goroutine, then sets the keepalive deadline
+// (readBy) for the reads that follow. It returns nil when input is
 // buffered or none came; the caller then reads or parks, after checking
 // for a Kill, which interrupts the wait.
 func (c *Conn) linger() error {
