@@ -126,3 +126,30 @@ func TestParkedConnectionReadsSplitPacket(t *testing.T) {
 	c.expectType(mqtt.PINGRESP)
 	waitParked(t)
 }
+
+func TestParkedConnectionTakenOver(t *testing.T) {
+	gws := startGateways(t, 2)
+	persistent := func(cp *mqtt.Connect) { cp.Properties.SessionExpiry, cp.Properties.SessionExpirySet = 60, true }
+	old := connectClient(t, gws[0], mqtt.V5, "park-dev", false, persistent)
+	old.subscribe(1, mqtt.Subscription{Filter: "park/dev", QoS: 1})
+	waitParked(t)
+	// The same client id on the same gateway, then on the other: each
+	// takeover wakes the parked connection to send DISCONNECT 0x8E
+	// [MQTT-3.1.4-3].
+	next := connectClient(t, gws[0], mqtt.V5, "park-dev", false, persistent)
+	if pkts := old.expectClosed(); len(pkts) != 1 || pkts[0].(*mqtt.Disconnect).ReasonCode != mqtt.SessionTakenOver {
+		t.Fatalf("first connection got %v, want DISCONNECT 0x8E", pkts)
+	}
+	waitParked(t)
+	last := connectClient(t, gws[1], mqtt.V5, "park-dev", false, persistent)
+	if pkts := next.expectClosed(); len(pkts) != 1 || pkts[0].(*mqtt.Disconnect).ReasonCode != mqtt.SessionTakenOver {
+		t.Fatalf("second connection got %v, want DISCONNECT 0x8E", pkts)
+	}
+	// The session moved with the client: its subscription delivers on the
+	// other gateway.
+	pub := connectClient(t, gws[1], mqtt.V311, "park-pub", true)
+	pub.publish(&mqtt.Publish{Topic: "park/dev", QoS: 1, PacketID: 1, Payload: []byte("x")})
+	if got := last.expectPublish(); got.Topic != "park/dev" {
+		t.Fatalf("got %q, want park/dev", got.Topic)
+	}
+}
