@@ -113,14 +113,6 @@ func (p *Poller) Close() error {
 	return nil
 }
 
-// Parked returns the number of connections registered with the poller:
-// parked now, or parked before and running.
-func (p *Poller) Parked() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.conns)
-}
-
 // pollEvents are the events a parked connection waits for, once: input,
 // the peer's close, errors.
 const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT

@@ -22,9 +22,6 @@ func (p *Poller) Run() {}
 // Close does nothing.
 func (p *Poller) Close() error { return nil }
 
-// Parked returns 0.
-func (p *Poller) Parked() int { return 0 }
-
 func (p *Poller) arm(*Conn) error {
 	return errors.New("conn: parking idle connections needs epoll (Linux)")
 }
