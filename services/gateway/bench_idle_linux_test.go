@@ -91,15 +91,15 @@ func BenchmarkIdleConnections(b *testing.B) {
 type idleCost struct{ heap, stack, rss, goroutines float64 }
 
 // measureIdle opens n idle connections, measures the growth and closes them.
-func measureIdle(b *testing.B, g *testGateway, addr *net.TCPAddr, n int) idleCost {
-	b.Helper()
-	before := settledMemory(b)
+func measureIdle(tb testing.TB, g *testGateway, addr *net.TCPAddr, n int) idleCost {
+	tb.Helper()
+	before := settledMemory(tb)
 	fds := make([]int, 0, n)
 	defer func() {
 		for _, fd := range fds {
 			_ = syscall.Close(fd)
 		}
-		checkFor(b, 30*time.Second, func() error {
+		checkFor(tb, 30*time.Second, func() error {
 			if got := g.srv.Connections(); got != 0 {
 				return fmt.Errorf("%d connections still served", got)
 			}
@@ -107,22 +107,22 @@ func measureIdle(b *testing.B, g *testGateway, addr *net.TCPAddr, n int) idleCos
 		})
 	}()
 	for i := range n {
-		fds = append(fds, rawConnect(b, addr, "idle-"+strconv.Itoa(i)))
+		fds = append(fds, rawConnect(tb, addr, "idle-"+strconv.Itoa(i)))
 	}
-	checkFor(b, 30*time.Second, func() error {
+	checkFor(tb, 30*time.Second, func() error {
 		if got := g.srv.Connections(); got != n {
 			return fmt.Errorf("%d connections served, want %d", got, n)
 		}
 		return nil
 	})
-	after := settledMemory(b)
+	after := settledMemory(tb)
 	if *idleHeapProfile != "" {
 		f, err := os.Create(*idleHeapProfile)
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		_ = f.Close()
 	}
@@ -143,10 +143,10 @@ type memory struct {
 // settledMemory waits for the goroutine count to stop changing (handshake
 // goroutines and writers ending), collects garbage and reads the memory
 // statistics.
-func settledMemory(b *testing.B) memory {
-	b.Helper()
+func settledMemory(tb testing.TB) memory {
+	tb.Helper()
 	prev := -1
-	checkFor(b, 30*time.Second, func() error {
+	checkFor(tb, 30*time.Second, func() error {
 		cur := runtime.NumGoroutine()
 		if cur != prev {
 			prev = cur
@@ -159,61 +159,61 @@ func settledMemory(b *testing.B) memory {
 	var m memory
 	runtime.ReadMemStats(&m.MemStats)
 	m.goroutines = uint64(runtime.NumGoroutine())
-	m.rss = readRSS(b)
+	m.rss = readRSS(tb)
 	return m
 }
 
 // readRSS returns the process's resident set size.
-func readRSS(b *testing.B) uint64 {
-	b.Helper()
+func readRSS(tb testing.TB) uint64 {
+	tb.Helper()
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	for line := range strings.SplitSeq(string(data), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			if err != nil {
-				b.Fatal(err)
+				tb.Fatal(err)
 			}
 			return kb << 10
 		}
 	}
-	b.Fatal("no VmRSS in /proc/self/status")
+	tb.Fatal("no VmRSS in /proc/self/status")
 	return 0
 }
 
 // rawConnect opens a blocking socket with system calls (no Go runtime
 // state per client), sends an MQTT 3.1.1 CONNECT and reads the CONNACK.
-func rawConnect(b *testing.B, addr *net.TCPAddr, clientID string) int {
-	b.Helper()
+func rawConnect(tb testing.TB, addr *net.TCPAddr, clientID string) int {
+	tb.Helper()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		b.Fatalf("socket: %v", err)
+		tb.Fatalf("socket: %v", err)
 	}
 	sa := &syscall.SockaddrInet4{Port: addr.Port}
 	copy(sa.Addr[:], addr.IP.To4())
 	if err := syscall.Connect(fd, sa); err != nil {
 		_ = syscall.Close(fd)
-		b.Fatalf("connect: %v", err)
+		tb.Fatalf("connect: %v", err)
 	}
 	pkt, err := mqtt.Append(nil, &mqtt.Connect{Version: mqtt.V311, ProtocolName: "MQTT", ClientID: clientID, CleanStart: true, KeepAlive: 300}, mqtt.V311)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	if _, err := syscall.Write(fd, pkt); err != nil {
-		b.Fatalf("write CONNECT: %v", err)
+		tb.Fatalf("write CONNECT: %v", err)
 	}
 	var ack [4]byte
 	for got := 0; got < len(ack); {
 		m, err := syscall.Read(fd, ack[got:])
 		if err != nil || m == 0 {
-			b.Fatalf("read CONNACK: %d bytes, %v", got, err)
+			tb.Fatalf("read CONNACK: %d bytes, %v", got, err)
 		}
 		got += m
 	}
 	if ack != [4]byte{0x20, 0x02, 0x00, 0x00} {
-		b.Fatalf("CONNACK % x, want 20 02 00 00", ack)
+		tb.Fatalf("CONNACK % x, want 20 02 00 00", ack)
 	}
 	return fd
 }
