@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,10 +32,23 @@ func (d device) key() string { return DeviceKey(d.tid, d.did) }
 // localConn is one client id of a device held by this gateway. n counts
 // the connections using the client id, so that a take-over on this gateway
 // (new connection reported before or after the old one ends) is counted
-// right whatever the order of the calls.
+// right whatever the order of the calls. It holds only what differs from
+// one connection to the next (the gateway and instance are the Reporter's):
+// a gateway keeps one per connected device.
 type localConn struct {
-	conn Connection
-	n    int
+	clientID    string
+	remoteAddr  string
+	connectedAt time.Time
+	protocol    int32
+	n           int32
+}
+
+// connection returns lc as reported by the Reporter r.
+func (r *Reporter) connection(lc *localConn) Connection {
+	return Connection{
+		ClientID: lc.clientID, Gateway: r.cfg.GatewayID, Instance: r.instance,
+		RemoteAddr: lc.remoteAddr, Protocol: int(lc.protocol), ConnectedAt: lc.connectedAt,
+	}
 }
 
 // disconnect is the latest disconnection of a device not yet written.
@@ -58,14 +72,14 @@ type Reporter struct {
 	wake chan struct{} // cap 1: a device was queued
 
 	mu       sync.Mutex
-	local    map[device]map[string]*localConn // guarded by mu: the gateway's connections
-	pending  map[device]disconnect            // guarded by mu: disconnections not yet written
-	queue    []device                         // guarded by mu: devices to write, FIFO
-	queued   map[device]bool                  // guarded by mu: members of queue
-	inflight map[device]bool                  // guarded by mu: devices a worker is writing; true = queue again after
-	backlog  []device                         // guarded by mu: devices to rewrite after an overflow, taken when queue is empty
-	resync   bool                             // guarded by mu: an update was dropped; rewrite everything once drained
-	dropped  int                              // guarded by mu: updates dropped since the last resync
+	local    map[device][]localConn // guarded by mu: the gateway's connections, one per client id (usually one per device)
+	pending  map[device]disconnect  // guarded by mu: disconnections not yet written
+	queue    []device               // guarded by mu: devices to write, FIFO
+	queued   map[device]bool        // guarded by mu: members of queue
+	inflight map[device]bool        // guarded by mu: devices a worker is writing; true = queue again after
+	backlog  []device               // guarded by mu: devices to rewrite after an overflow, taken when queue is empty
+	resync   bool                   // guarded by mu: an update was dropped; rewrite everything once drained
+	dropped  int                    // guarded by mu: updates dropped since the last resync
 
 	pace   *rate.Limiter      // device writes per second; nil when unpaced
 	kv     jetstream.KeyValue // set by Run before the workers start; read only by the workers
@@ -99,7 +113,7 @@ func NewReporter(js jetstream.JetStream, cfg Config, log *slog.Logger) (*Reporte
 		log:      log.With("component", "presence", "gateway", cfg.GatewayID),
 		instance: tenant.RandomString(12),
 		wake:     make(chan struct{}, 1),
-		local:    make(map[device]map[string]*localConn),
+		local:    make(map[device][]localConn),
 		pending:  make(map[device]disconnect),
 		queued:   make(map[device]bool),
 		inflight: make(map[device]bool),
@@ -130,28 +144,21 @@ func (r *Reporter) Connected(_ context.Context, s Status) error {
 		s.ConnectedAt = r.cfg.Now()
 	}
 	d := device{s.TenantID, s.DeviceID}
-	c := Connection{
-		ClientID:    s.ClientID,
-		Gateway:     r.cfg.GatewayID,
-		Instance:    r.instance,
-		RemoteAddr:  s.RemoteAddr,
-		Protocol:    s.Protocol,
-		ConnectedAt: s.ConnectedAt.UTC(),
-	}
+	c := localConn{clientID: s.ClientID, remoteAddr: s.RemoteAddr, connectedAt: s.ConnectedAt.UTC(), protocol: int32(s.Protocol)}
 	r.mu.Lock()
-	m := r.local[d]
-	if m == nil {
-		m = make(map[string]*localConn)
-		r.local[d] = m
+	conns := r.local[d]
+	i := slices.IndexFunc(conns, func(lc localConn) bool { return lc.clientID == c.clientID })
+	if i < 0 {
+		i = len(conns)
+		conns = append(conns, localConn{})
+		r.local[d] = conns
 	}
-	lc := m[c.ClientID]
-	if lc == nil {
-		lc = &localConn{}
-		m[c.ClientID] = lc
-	}
-	lc.n++
-	if lc.n == 1 || !c.ConnectedAt.Before(lc.conn.ConnectedAt) {
-		lc.conn = c
+	lc := &conns[i]
+	if n := lc.n + 1; n == 1 || !c.connectedAt.Before(lc.connectedAt) {
+		c.n = n
+		*lc = c
+	} else {
+		lc.n = n
 	}
 	first := r.enqueueLocked(d)
 	r.mu.Unlock()
@@ -178,17 +185,18 @@ func (r *Reporter) Disconnected(_ context.Context, tid, did, clientID, reason st
 	}
 	d := device{tid, did}
 	r.mu.Lock()
-	m := r.local[d]
-	lc := m[clientID]
-	if lc == nil {
+	conns := r.local[d]
+	i := slices.IndexFunc(conns, func(lc localConn) bool { return lc.clientID == clientID })
+	if i < 0 {
 		r.mu.Unlock()
 		return nil
 	}
-	ended := lc.conn
-	if lc.n--; lc.n == 0 {
-		delete(m, clientID)
-		if len(m) == 0 {
+	ended := r.connection(&conns[i])
+	if conns[i].n--; conns[i].n == 0 {
+		if conns = slices.Delete(conns, i, i+1); len(conns) == 0 {
 			delete(r.local, d)
+		} else {
+			r.local[d] = conns
 		}
 	}
 	r.pending[d] = disconnect{reason: reason, at: at.UTC(), conn: ended}
@@ -544,8 +552,8 @@ func (r *Reporter) writeCAS(ctx context.Context, d device, disc disconnect, hasD
 		}
 		r.mu.Lock()
 		var mine []Connection
-		for _, lc := range r.local[d] {
-			mine = append(mine, lc.conn)
+		for i := range r.local[d] {
+			mine = append(mine, r.connection(&r.local[d][i]))
 		}
 		r.mu.Unlock()
 		if rev == 0 && len(mine) == 0 && !hasDisc {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"reflect"
 	"sync"
 	"time"
 
@@ -99,7 +100,8 @@ type Server struct {
 
 	mu        sync.Mutex // guards the fields below
 	sessions  map[session.Key]*conn.Conn
-	conns     map[*conn.Conn]struct{}
+	conns     map[*conn.Conn]context.Context // every connection served, with the context ServeConn got (nil: none to watch)
+	watches   map[context.Context]*ctxWatch  // the contexts of conns, watched once each (watch)
 	listeners []*listener.Listener
 	closed    bool
 	started   bool
@@ -152,7 +154,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		log:      log,
 		br:       br,
 		sessions: make(map[session.Key]*conn.Conn),
-		conns:    make(map[*conn.Conn]struct{}),
+		conns:    make(map[*conn.Conn]context.Context),
+		watches:  make(map[context.Context]*ctxWatch),
 	}
 	s.env = &conn.Env{
 		GatewayID: cfg.GatewayID,
@@ -188,12 +191,21 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			ServerReference:   cfg.ServerReference,
 		},
 	}
+	s.env.Ended = s.detachedEnded
+	if p, err := conn.NewPoller(); err != nil {
+		log.Info("idle connections keep a goroutine each: they cannot be parked on this system", "err", err)
+	} else {
+		s.env.Poller = p
+	}
 	if deps.Heartbeats != nil && !cfg.Sweeper.Disable {
 		s.swp = newSweeper(cfg.Sweeper, cfg.GatewayID, deps.Heartbeats, deps.Sessions, s.env.Wills, log, clock)
 	}
 	s.kick, err = br.OnKick(s.onKick)
 	if err != nil {
 		_ = br.Close()
+		if s.env.Poller != nil {
+			_ = s.env.Poller.Close()
+		}
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	return s, nil
@@ -342,6 +354,13 @@ func (s *Server) Start(ctx context.Context) error {
 		defer s.bg.Done()
 		s.env.Wills.RunSweeper(bgCtx, s.cfg.ExpirySweepInterval)
 	}()
+	if s.env.Poller != nil {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			s.env.Poller.Run() // until shutdown closes it
+		}()
+	}
 	if s.swp != nil {
 		s.bg.Add(2)
 		go func() {
@@ -383,6 +402,10 @@ func (s *Server) Run(ctx context.Context) error {
 // ServeConn serves one client connection until it ends, and closes nc. It
 // is the listeners' handler and may be called directly (tests, custom
 // transports). ctx ending shuts the connection down like Shutdown does.
+// A plain TCP connection a listener lets go (listener.Conn.Detach) is
+// parked while idle, with no goroutine (docs/adr/0008-idle-connections.md):
+// ServeConn then returns once it first parks, and Shutdown still waits for
+// its end.
 func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 	s.mu.Lock()
 	if s.closed {
@@ -391,16 +414,105 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 		return
 	}
 	c := conn.New(s.env, nc)
-	s.conns[c] = struct{}{}
+	serveCtx := context.Background()
+	watched := s.watchLocked(ctx)
+	if watched == nil && ctx.Done() != nil {
+		serveCtx = ctx // a context watch cannot share: the connection watches it
+	}
+	s.conns[c] = watched
 	s.wg.Add(1)
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		s.wg.Done()
-	}()
-	c.Serve(ctx)
+	if d, ok := nc.(detacher); ok && s.env.Poller != nil && serveCtx.Done() == nil {
+		// A plain TCP connection from a listener: it can do without a
+		// goroutine while idle. ServeConn returns once it is parked.
+		if tc, ok := d.Detach(func() { c.Kill(conn.CloseServerShutdown) }); ok {
+			c.Start(tc) // s.detachedEnded runs at its end
+			return
+		}
+	}
+	defer s.forget(c, watched)
+	c.Serve(serveCtx)
+}
+
+// detacher is a connection a listener lets its handler keep after
+// ServeConn returns (listener.Conn.Detach).
+type detacher interface {
+	Detach(stop func()) (*net.TCPConn, bool)
+	Release()
+}
+
+var _ detacher = (*listener.Conn)(nil)
+
+// detachedEnded is Env.Ended: a connection served with Start has ended.
+func (s *Server) detachedEnded(c *conn.Conn, _ conn.CloseReason) {
+	s.mu.Lock()
+	watched := s.conns[c]
+	s.mu.Unlock()
+	s.forget(c, watched)
+	if d, ok := c.NetConn().(detacher); ok {
+		d.Release()
+	}
+}
+
+// forget unregisters an ended connection.
+func (s *Server) forget(c *conn.Conn, watched context.Context) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.unwatchLocked(watched)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// ctxWatch is one context.AfterFunc shared by every connection served
+// under the same context (a listener's), instead of one per connection.
+type ctxWatch struct {
+	stop func() bool
+	n    int // connections served under the context
+}
+
+// watchLocked arranges for the connections served under ctx to be shut
+// down when ctx ends, and returns ctx, or nil when there is nothing to
+// watch (ctx is never done) or ctx cannot be shared as a map key (it is
+// not a pointer). Callers hold s.mu.
+func (s *Server) watchLocked(ctx context.Context) context.Context {
+	if ctx.Done() == nil || reflect.TypeOf(ctx).Kind() != reflect.Pointer {
+		return nil
+	}
+	w := s.watches[ctx]
+	if w == nil {
+		w = &ctxWatch{stop: context.AfterFunc(ctx, func() { s.killUnder(ctx) })}
+		s.watches[ctx] = w
+	}
+	w.n++
+	return ctx
+}
+
+// unwatchLocked undoes one watchLocked that returned ctx. Callers hold s.mu.
+func (s *Server) unwatchLocked(ctx context.Context) {
+	if ctx == nil {
+		return
+	}
+	if w := s.watches[ctx]; w != nil {
+		if w.n--; w.n == 0 {
+			w.stop()
+			delete(s.watches, ctx)
+		}
+	}
+}
+
+// killUnder shuts down the connections served under ctx, which has ended.
+func (s *Server) killUnder(ctx context.Context) {
+	s.mu.Lock()
+	var victims []*conn.Conn
+	for c, cc := range s.conns {
+		if cc == ctx {
+			victims = append(victims, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range victims {
+		c.Kill(conn.CloseServerShutdown)
+	}
 }
 
 // Revoke disconnects every connection whose identity r covers, with MQTT 5
@@ -470,6 +582,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	if cancel != nil {
 		cancel()
+	}
+	if s.env.Poller != nil {
+		_ = s.env.Poller.Close()
 	}
 	s.bg.Wait()
 	s.env.Wills.Close()

@@ -60,10 +60,10 @@ type entry struct {
 	protocolLevel  byte
 	expiryInterval uint32
 	disconnectedAt time.Time
-	subs           map[string]session.Subscription
+	subs           map[string]session.Subscription // nil until the first subscription
 	will           *session.Will
 	lastSeq        uint64
-	inflight       map[inflightKey]session.Inflight
+	inflight       map[inflightKey]session.Inflight // nil until the first entry
 }
 
 // New returns an empty Store.
@@ -110,10 +110,7 @@ func (s *Store) Claim(ctx context.Context, key session.Key, owner string, protoc
 		}
 	}
 	if e == nil {
-		e = &entry{
-			subs:     make(map[string]session.Subscription),
-			inflight: make(map[inflightKey]session.Inflight),
-		}
+		e = &entry{} // subs and inflight are made on their first entry
 		sh.sessions[key] = e
 	}
 	// The counter is shared by all keys, so a key deleted and claimed
@@ -168,6 +165,9 @@ func (s *Store) write(ctx context.Context, key session.Key, epoch uint64, fn fun
 func (s *Store) PutSubscriptions(ctx context.Context, key session.Key, epoch uint64, subs []session.Subscription) error {
 	return s.write(ctx, key, epoch, func(_ *shard, e *entry) {
 		for _, sub := range subs {
+			if e.subs == nil {
+				e.subs = make(map[string]session.Subscription)
+			}
 			e.subs[sub.Filter] = sub
 		}
 	})
@@ -191,6 +191,9 @@ func (s *Store) SetWill(ctx context.Context, key session.Key, epoch uint64, w *s
 // PutInflight implements session.Store.
 func (s *Store) PutInflight(ctx context.Context, key session.Key, epoch uint64, f session.Inflight) error {
 	return s.write(ctx, key, epoch, func(_ *shard, e *entry) {
+		if e.inflight == nil {
+			e.inflight = make(map[inflightKey]session.Inflight)
+		}
 		e.inflight[inflightKey{f.Direction, f.PacketID}] = f
 	})
 }

@@ -119,7 +119,7 @@ func TestEncodePublishAliases(t *testing.T) {
 // is never drained (the benchmark resets it).
 func benchConn(a *outAliases) *Conn {
 	env := &Env{Clock: time.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	return &Conn{env: env, log: env.Log, version: mqtt.V5, outAliases: a, writing: true}
+	return &Conn{env: env, version: mqtt.V5, outAliases: a, writing: true}
 }
 
 // BenchmarkEncodePublish measures the outbound PUBLISH encode (and the

@@ -28,11 +28,11 @@ func (c *Conn) handleAuth(p *mqtt.Auth) (CloseReason, error) {
 	case p.Properties.AuthMethod != c.authMethod:
 		return CloseProtocolError, fmt.Errorf("re-authentication with method %q, the connection used %q", p.Properties.AuthMethod, c.authMethod)
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cur := c.Identity()
 	req := auth.Request{
-		ClientID: c.key.ClientID, AuthMethod: p.Properties.AuthMethod, AuthData: p.Properties.AuthData, RemoteAddr: c.remote,
+		ClientID: c.key.ClientID, AuthMethod: p.Properties.AuthMethod, AuthData: p.Properties.AuthData, RemoteAddr: c.remote(),
 	}
 	var id auth.Identity
 	var err error
@@ -53,9 +53,9 @@ func (c *Conn) handleAuth(p *mqtt.Auth) (CloseReason, error) {
 	c.watchToken(id.ExpiresAt)
 	c.sendControl(&mqtt.Auth{ReasonCode: mqtt.Success, Properties: mqtt.Properties{AuthMethod: c.authMethod}}) // [MQTT-4.12.0-5]
 	if id.ExpiresAt.IsZero() {
-		c.log.Info(fmt.Sprintf("client %s of tenant %s re-authenticated; its credentials do not expire", c.key.ClientID, c.key.Tenant))
+		c.logger().Info(fmt.Sprintf("client %s of tenant %s re-authenticated; its credentials do not expire", c.key.ClientID, c.key.Tenant))
 	} else {
-		c.log.Info(fmt.Sprintf("client %s of tenant %s re-authenticated; its token now expires at %s",
+		c.logger().Info(fmt.Sprintf("client %s of tenant %s re-authenticated; its token now expires at %s",
 			c.key.ClientID, c.key.Tenant, id.ExpiresAt.UTC().Format(time.RFC3339)))
 	}
 	return CloseNone, nil
@@ -118,12 +118,12 @@ func (c *Conn) reportConnected(at time.Time) {
 	if did == "" {
 		did = c.key.ClientID
 	}
-	err := c.env.Presence.Connected(c.ctx, presence.Status{
+	err := c.env.Presence.Connected(context.Background(), presence.Status{
 		TenantID: c.key.Tenant, DeviceID: did, ClientID: c.key.ClientID, Gateway: c.env.GatewayID,
-		RemoteAddr: c.remote, Protocol: int(c.version), ConnectedAt: at,
+		RemoteAddr: c.remote(), Protocol: int(c.version), ConnectedAt: at,
 	})
 	if err != nil {
-		c.log.Warn(fmt.Sprintf("could not report client %s of tenant %s as connected", c.key.ClientID, c.key.Tenant), "err", err)
+		c.logger().Warn(fmt.Sprintf("could not report client %s of tenant %s as connected", c.key.ClientID, c.key.Tenant), "err", err)
 		return
 	}
 	c.presenceOn = true
@@ -139,7 +139,7 @@ func (c *Conn) reportDisconnected(reason CloseReason) {
 	if did == "" {
 		did = c.key.ClientID
 	}
-	if err := c.env.Presence.Disconnected(context.WithoutCancel(c.ctx), c.key.Tenant, did, c.key.ClientID, c.closeSentence(reason), c.env.now()); err != nil {
-		c.log.Warn(fmt.Sprintf("could not report client %s of tenant %s as disconnected", c.key.ClientID, c.key.Tenant), "err", err)
+	if err := c.env.Presence.Disconnected(context.Background(), c.key.Tenant, did, c.key.ClientID, c.closeSentence(reason), c.env.now()); err != nil {
+		c.logger().Warn(fmt.Sprintf("could not report client %s of tenant %s as disconnected", c.key.ClientID, c.key.Tenant), "err", err)
 	}
 }

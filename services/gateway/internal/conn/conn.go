@@ -39,49 +39,54 @@ type pendingMsg struct {
 	d router.Delivery
 }
 
-// Conn is one client connection. Create it with New and run it with Serve.
+// Conn is one client connection. Create it with New and run it with Serve
+// or Start. A gateway holds many mostly idle connections, so the struct is
+// kept small: state most connections never use is made on first use (nil
+// maps, pubState, the resume and token state), and small fields are grouped
+// to save padding.
 type Conn struct {
-	env    *Env
-	nc     net.Conn
-	log    *slog.Logger
-	id     uint64
-	remote string
+	env *Env
+	nc  net.Conn
+	id  uint64
 
-	ctx    context.Context // ends when the connection ends
-	cancel context.CancelFunc
+	killed atomic.Int32 // CloseReason set by Kill; 0 until then
+	fd     int32        // the socket, for the poller (park.go)
+	dead   signal       // fired by the first Kill
+	ended  signal       // fired once the connection has ended (Done)
 
-	killed atomic.Int32  // CloseReason set by Kill; 0 until then
-	dead   chan struct{} // closed by the first Kill
+	// Parking (park.go). parked and wakes are shared with the poller, the
+	// keepalive deadlines and Kill; the rest belongs to the goroutine running
+	// the read loop (one at a time).
+	parked atomic.Bool   // the connection waits in the poller with no goroutine
+	wakes  atomic.Uint32 // wake-ups counted (park)
+	tc     *net.TCPConn  // the socket under nc, for non-blocking reads; nil when not parking
+	readBy int64         // UnixNano of the read deadline while keepalive is on
+	slot   int64         // the poller's deadline slot holding the connection; 0 none; guarded by the Poller's mu
 
-	// inPub receives the PUBLISH packets the reader decodes (allocated on
-	// the first one; see run).
-	inPub *mqtt.Publish
-	// msg0 carries each QoS 0 publish of the client to the bridge (the
-	// reader's only; allocated on first use).
-	msg0 *bridge.Message
-	// pub is the reader's state across its QoS 0 publishes: the NATS
-	// subject of the last one and the batch not yet sent (flushPublishes).
-	pub bridge.Publisher
+	// ps is the reader's reusable state for inbound PUBLISH packets; nil
+	// until the first one, and given back to a pool while parked.
+	ps *pubState
 	// stalled is how long the reader waited for full subscriber queues
 	// since it last read from the socket (see stallFor).
 	stalled time.Duration
 
 	// Set by the handshake, read-only afterwards.
-	version        mqtt.Version
 	key            session.Key
 	epoch          uint64
-	persistent     bool
-	expiry         uint32
 	keepAlive      time.Duration // read deadline interval; 0 none
-	maxOutPacket   uint32        // client's Maximum Packet Size; 0 no limit
-	receiveMax     uint16        // outbound in-flight bound
-	will           *session.Will
+	expiry         uint32
+	maxOutPacket   uint32 // client's Maximum Packet Size; 0 no limit
+	receiveMax     uint16 // outbound in-flight bound
+	version        mqtt.Version
+	persistent     bool
 	requestProblem bool
-	connacked      bool           // CONNACK sent: the server may send DISCONNECT
+	connacked      bool // CONNACK sent: the server may send DISCONNECT
+	presenceOn     bool // Presence.Connected was called
+	polled         bool // the socket is in the poller's set (owned by the read loop's goroutine)
+	will           *session.Will
 	quota          *limits.Tenant // the tenant's quotas; nil when there are none
 	releaseConn    func()         // gives back the connection quota; nil when none was taken
 	authMethod     string         // MQTT 5 enhanced authentication method; "" when none
-	presenceOn     bool           // Presence.Connected was called
 
 	// identity is replaced by a re-authentication (serving goroutine) and
 	// read by Identity from any goroutine.
@@ -95,73 +100,131 @@ type Conn struct {
 	tokenTimer *time.Timer
 	expiresAt  atomic.Int64
 
-	// Owned by the serving goroutine.
+	// Owned by the serving goroutine. The maps are nil until their first
+	// entry (see setMap): most connections never use most of them.
+	rds          *readState // in and reader; pooled while parked (lazyreader.go)
 	reader       *mqtt.Reader
 	in           *lazyReader       // the socket reader under reader; owned by the serving goroutine
 	inboundQoS2  map[uint16]bool   // packet ids awaiting PUBREL
 	inboundNonce map[uint16]uint64 // resumed AwaitStore ids: packet id → deduplication nonce (qos2.go)
 	aliases      map[uint16]string // client→server topic aliases
-	subsMu       sync.RWMutex      // guards subs: written by the serving goroutine, read by the resume goroutine
+	subsMu       sync.Mutex        // guards subs: written by the serving goroutine, read by the resume goroutine and deliveries
 	subs         map[string]*router.Sub
-	expiryChange *uint32         // session expiry from the client's DISCONNECT
-	resumeDone   chan struct{}   // closed when the resume goroutine ends; nil when none
-	resumeCtx    context.Context // the resume goroutine's context
-	resumeCancel context.CancelFunc
-	disconnect   *mqtt.Disconnect // the client's DISCONNECT, if any
+	expiryChange *uint32    // session expiry from the client's DISCONNECT
+	rs           *resumeRun // the resume goroutine; nil when none
 
 	wg sync.WaitGroup // writer and resume goroutines
 
-	mu          sync.Mutex // guards everything below; a leaf lock
-	out         []byte     // encoded packets for the writer (a pooled buffer; nil when empty)
-	queued      int        // bytes in out
-	ops         []storeOp  // store writes for the writer
+	mu          sync.Mutex // guards everything below; a leaf lock; maps are nil until their first entry
 	writing     bool       // a writer goroutine is running (started on demand, exits when idle)
-	pipe        *pubPipe   // inbound QoS 1/2 publishes awaiting JetStream; nil when none
 	stopping    bool       // no more packets are queued; the writer drains and exits
+	groupOp     bool       // a write of groupSeqs is queued
+	seqBroken   bool       // a durable message was lost: stop advancing lastSeq
+	resuming    bool
+	severe      bool // counted in its tenant's severe backlogs (publish.go)
 	nextID      uint16
+	out         []byte    // encoded packets for the writer (a pooled buffer; nil when empty)
+	queued      int       // bytes in out
+	ops         []storeOp // store writes for the writer
+	pipe        *pubPipe  // inbound QoS 1/2 publishes awaiting JetStream; nil when none
 	inflight    map[uint16]*outFlight
-	retired     map[uint16]uint64    // completed QoS 2 packet ids whose store entries wait for lastSeq (qos2.go)
-	groupSeqs   map[string]uint64    // shared subscription → largest seq handed to the client, not yet written (shared.go)
-	groupOp     bool                 // a write of groupSeqs is queued
-	drains      []context.CancelFunc // ends the shared subscription drains (shared.go)
+	retired     map[uint16]uint64 // completed QoS 2 packet ids whose store entries wait for lastSeq (qos2.go)
+	shared      *sharedState      // shared subscription positions and drains (shared.go); nil until used
 	pending     []pendingMsg
-	room        chan struct{}  // signalled when pending shrinks
+	room        chan struct{}  // signalled when pending shrinks; made by the first waiter (roomLocked)
 	outstanding map[uint64]int // stream seqs delivered and not yet acknowledged
 	maxSeq      uint64         // largest stream seq delivered
 	lastSeq     uint64         // stream position recorded in the store
-	seqBroken   bool           // a durable message was lost: stop advancing lastSeq
-	resuming    bool
-	outAliases  *outAliases // server-to-client topic aliases (alias.go); nil when not used
-	replayed    uint64      // the resume replay covered the stream through this sequence
+	outAliases  *outAliases    // server-to-client topic aliases (alias.go); nil when not used
+	replayed    uint64         // the resume replay covered the stream through this sequence
 	resumeBuf   []pendingMsg
 	dropped     uint64        // QoS 0 messages dropped for a full queue
 	stall       chan struct{} // closed when the writer takes the queue; see stallLocked
 	stallSince  time.Duration // when stall was made (since clockStart)
-	severe      bool          // counted in its tenant's severe backlogs (publish.go)
+}
+
+// pubState is the read loop's reusable state for the PUBLISH packets of
+// its client: the packet it decodes into, and the Message and publisher
+// state (NATS subject, batch) of QoS 0 publishes. A parked connection gives it back to
+// pubStates, so an idle connection holds none.
+type pubState struct {
+	// pub receives the PUBLISH packets the reader decodes.
+	pub mqtt.Publish
+	// msg0 carries each QoS 0 publish of the client to the bridge.
+	msg0 bridge.Message
+	// publisher is the reader's state across its QoS 0 publishes: the
+	// NATS subject of the last one and the batch not yet sent
+	// (flushPublishes).
+	publisher bridge.Publisher
+}
+
+var pubStates = sync.Pool{New: func() any { return new(pubState) }}
+
+// pubs returns the read loop's pubState, taking one from the pool if
+// needed.
+func (c *Conn) pubs() *pubState {
+	if c.ps == nil {
+		c.ps = pubStates.Get().(*pubState)
+	}
+	return c.ps
+}
+
+// releasePubs gives the pubState back to the pool (parking), after
+// sending what it batched.
+func (c *Conn) releasePubs() {
+	if c.ps != nil {
+		c.flushPublishes()
+		*c.ps = pubState{}
+		pubStates.Put(c.ps)
+		c.ps = nil
+	}
 }
 
 // New returns a connection over nc.
 func New(env *Env, nc net.Conn) *Conn {
-	id := connIDs.Add(1)
-	remote := ""
-	if a := nc.RemoteAddr(); a != nil {
-		remote = a.String()
-	}
-	return &Conn{
-		env:         env,
-		nc:          nc,
-		id:          id,
-		remote:      remote,
-		log:         env.Log.With("conn_id", id, "remote_addr", remote),
-		room:        make(chan struct{}, 1),
-		dead:        make(chan struct{}),
-		inflight:    make(map[uint16]*outFlight),
-		retired:     make(map[uint16]uint64),
-		outstanding: make(map[uint64]int),
-		inboundQoS2: make(map[uint16]bool),
-		subs:        make(map[string]*router.Sub),
-	}
+	return &Conn{env: env, nc: nc, id: connIDs.Add(1)}
 }
+
+// remote returns the client's address ("" when unknown). It is not kept:
+// it is needed a few times in a connection's life.
+func (c *Conn) remote() string {
+	if a := c.nc.RemoteAddr(); a != nil {
+		return a.String()
+	}
+	return ""
+}
+
+// logger returns the gateway's logger with the connection's attributes
+// (conn_id, remote_addr, and tenant_id and client_id once known). It is
+// built for each line rather than kept: a connection logs a few lines in
+// its life, and a kept logger would hold a copy of the handler's state for
+// every idle connection.
+func (c *Conn) logger() *slog.Logger {
+	if c.key.Tenant == "" {
+		return c.env.Log.With("conn_id", c.id, "remote_addr", c.remote())
+	}
+	return c.env.Log.With("conn_id", c.id, "remote_addr", c.remote(), "tenant_id", c.key.Tenant, "client_id", c.key.ClientID)
+}
+
+// setMap sets m[k] = v, making the map on its first entry.
+func setMap[K comparable, V any](m *map[K]V, k K, v V) {
+	if *m == nil {
+		*m = make(map[K]V)
+	}
+	(*m)[k] = v
+}
+
+// roomLocked returns the channel signalled when the pending list shrinks,
+// making it for its first waiter. Callers hold c.mu.
+func (c *Conn) roomLocked() chan struct{} {
+	if c.room == nil {
+		c.room = make(chan struct{}, 1)
+	}
+	return c.room
+}
+
+// NetConn returns the connection New was given.
+func (c *Conn) NetConn() net.Conn { return c.nc }
 
 // Key returns the session key (valid once connected).
 func (c *Conn) Key() session.Key { return c.key }
@@ -188,29 +251,27 @@ func (c *Conn) setIdentity(id auth.Identity) {
 // the socket. The first reason wins.
 func (c *Conn) Kill(reason CloseReason) {
 	if c.killed.CompareAndSwap(0, int32(reason)) {
-		close(c.dead)
+		c.dead.fire()
 		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+		c.wake()
 	}
 }
 
 // Done returns a channel closed once the connection has ended: the socket
-// is closed and the session released.
-func (c *Conn) Done() <-chan struct{} {
-	if c.ctx == nil {
-		ch := make(chan struct{})
-		close(ch)
-		return ch
-	}
-	return c.ctx.Done()
-}
+// is closed and the session released. A connection whose Serve was never
+// called has not ended.
+func (c *Conn) Done() <-chan struct{} { return c.ended.done() }
 
 // Serve runs the connection until it ends and returns why. It closes nc.
+// ctx ending shuts the connection down (CloseServerShutdown); a caller
+// that ends its connections itself, as the gateway's Shutdown does, passes
+// a context that is never done and saves watching it.
 func (c *Conn) Serve(ctx context.Context) CloseReason {
-	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, func() { c.Kill(CloseServerShutdown) })
-	defer stop()
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { c.Kill(CloseServerShutdown) })
+		defer stop()
+	}
 	reason, detail := c.run()
-	c.flushPublishes() // the messages accepted before the end, ahead of any will
 	if k := CloseReason(c.killed.Load()); k != CloseNone {
 		reason, detail = k, nil
 	}
@@ -220,48 +281,111 @@ func (c *Conn) Serve(ctx context.Context) CloseReason {
 
 // run is the handshake and the read loop; it returns why they ended.
 func (c *Conn) run() (CloseReason, error) {
-	c.in = newLazyReader(c.nc)
-	c.reader = mqtt.NewReader(c.in, c.env.Limits.MaxPacketSize)
+	c.takeReader()
 	if reason, err := c.handshakeAside(); reason != CloseNone {
 		return reason, err
 	}
+	c.afterHandshake()
+	reason, err, _ := c.loop(false, false)
+	return reason, err
+}
+
+// afterHandshake replaces the CONNECT timeout with the keepalive deadline.
+func (c *Conn) afterHandshake() {
 	if c.keepAlive == 0 {
 		_ = c.nc.SetReadDeadline(time.Time{}) // lift the CONNECT timeout
+		return
 	}
+	c.extendDeadline(true)
+}
+
+// extendDeadline moves the read deadline to one and a half times the
+// keepalive from now [MQTT-3.1.2-24]. With set false it only records it
+// in readBy: a parked connection's linger sets the socket's deadline.
+func (c *Conn) extendDeadline(set bool) {
+	t := time.Now().Add(c.keepAlive * 3 / 2)
+	c.readBy = t.UnixNano()
+	if set {
+		_ = c.nc.SetReadDeadline(t)
+	}
+}
+
+// loop reads and handles packets until the connection ends, and returns
+// why. With park set, it parks the connection instead of waiting for
+// input (park.go) and then reports parked; woke says the connection was
+// parked, so input is likely waiting.
+func (c *Conn) loop(park, woke bool) (reason CloseReason, err error, parked bool) {
+	lingered := woke // waited parkLinger for input since the last packet
 	for {
-		if c.keepAlive > 0 && c.in.buffered() == 0 {
-			// [MQTT-3.1.2-24] one and a half times the keepalive. Reset
-			// only when the next read may wait for the network: packets
-			// already buffered arrived in time.
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
-		}
 		// Kill expires the deadline after recording its reason: checking
 		// after setting a new deadline never misses a Kill.
 		if k := CloseReason(c.killed.Load()); k != CloseNone {
-			return k, nil
+			return k, nil, false
 		}
 		if c.in.buffered() == 0 {
 			// Every packet received so far is handled: the QoS 0 messages
 			// batched for NATS go now, before a wait of unknown length.
 			c.flushPublishes()
 			c.stalled = 0
-			// Wait for input here, a few frames deep, rather than inside the
-			// decoder: an idle connection then parks on a small stack.
-			if err := c.in.wait(); err != nil {
-				return c.readError(err)
+			switch {
+			case !park:
+				// Wait for input here, a few frames deep, rather than
+				// inside the decoder: an idle connection then waits on a
+				// small stack.
+				if err := c.in.wait(); err != nil {
+					reason, err := c.readError(err)
+					return reason, err, false
+				}
+			case !lingered:
+				// A busy client sends again soon: wait a little here
+				// rather than park and wake for every packet.
+				lingered = true
+				if err := c.linger(); err != nil {
+					reason, err := c.readError(err)
+					return reason, err, false
+				}
+				continue // with input buffered, or to park
+			default:
+				ready, err := c.in.fillNow(c.tc)
+				if err != nil {
+					reason, err := c.readError(err)
+					return reason, err, false
+				}
+				if !ready {
+					if c.keepAlive > 0 && time.Now().UnixNano() >= c.readBy {
+						return CloseKeepAliveExpired, nil, false
+					}
+					parked, err := c.park()
+					if parked {
+						return CloseNone, nil, true
+					}
+					if err != nil {
+						c.logger().Warn("could not park an idle connection; it keeps a goroutine", "err", err)
+						park = false
+					}
+					continue
+				}
 			}
 		}
-		// A PUBLISH is decoded into c.inPub, in the Reader's buffer, and is
-		// valid until the next read: publish clones what it keeps.
-		if c.inPub == nil {
-			c.inPub = new(mqtt.Publish)
+		// A PUBLISH is decoded into c.ps.pub, in the Reader's buffer, and
+		// is valid until the next read: publish clones what it keeps.
+		var reuse *mqtt.Publish
+		if c.in.peek()>>4 == byte(mqtt.PUBLISH) {
+			reuse = &c.pubs().pub
 		}
-		p, err := c.reader.ReadPacketReuse(c.inPub)
+		p, err := c.reader.ReadPacketReuse(reuse)
 		if err != nil {
-			return c.readError(err)
+			reason, err := c.readError(err)
+			return reason, err, false
 		}
 		if reason, err := c.handle(p); reason != CloseNone {
-			return reason, err
+			return reason, err, false
+		}
+		lingered = false
+		if c.keepAlive > 0 && c.in.buffered() == 0 {
+			// Reset only when the next read may wait for the network:
+			// packets already buffered arrived in time.
+			c.extendDeadline(!park)
 		}
 	}
 }
@@ -342,7 +466,6 @@ func (c *Conn) handle(p mqtt.Packet) (CloseReason, error) {
 }
 
 func (c *Conn) handleDisconnect(p *mqtt.Disconnect) (CloseReason, error) {
-	c.disconnect = p
 	if c.version == mqtt.V5 && p.Properties.SessionExpirySet {
 		if c.expiry == 0 && p.Properties.SessionExpiry != 0 {
 			// [MQTT-3.14.2-2] cannot turn a non-persistent session persistent.
@@ -371,7 +494,7 @@ func (c *Conn) handleDisconnect(p *mqtt.Disconnect) (CloseReason, error) {
 func (c *Conn) sendControl(p mqtt.Packet) {
 	b, err := mqtt.Append(nil, p, c.version)
 	if err != nil {
-		c.log.Error("could not encode a packet for the client", "packet", p.Type().String(), "err", err)
+		c.logger().Error("could not encode a packet for the client", "packet", p.Type().String(), "err", err)
 		return
 	}
 	c.mu.Lock()
@@ -443,11 +566,11 @@ func (c *Conn) writeLoop() {
 		c.releaseStallLocked()
 		c.mu.Unlock()
 		for _, op := range ops {
-			if err := op(c.ctx); err != nil {
+			if err := op(context.Background()); err != nil {
 				if errors.Is(err, session.ErrFenced) || errors.Is(err, session.ErrNotFound) {
 					c.Kill(CloseTakenOver)
 				} else {
-					c.log.Warn("could not record session state", "tenant_id", c.key.Tenant, "client_id", c.key.ClientID, "err", err)
+					c.logger().Warn("could not record session state", "tenant_id", c.key.Tenant, "client_id", c.key.ClientID, "err", err)
 				}
 			}
 		}
@@ -501,11 +624,12 @@ func (c *Conn) pumpAfterWrite() {
 
 // finish ends the connection: DISCONNECT, will, session, socket.
 func (c *Conn) finish(reason CloseReason, detail error) {
+	c.flushPublishes() // the messages accepted before the end, ahead of any will
 	c.logClose(reason, detail)
 	c.stopTokenTimer()
-	if c.resumeDone != nil {
-		c.resumeCancel()
-		<-c.resumeDone
+	if c.rs != nil {
+		c.rs.cancel()
+		<-c.rs.done
 	}
 	c.stopDrains()
 	connected := c.epoch != 0
@@ -546,6 +670,7 @@ func (c *Conn) finish(reason CloseReason, detail error) {
 	}
 	c.mu.Unlock()
 	c.wg.Wait()
+	c.unregister()
 	_ = c.nc.Close()
 
 	if connected {
@@ -556,7 +681,7 @@ func (c *Conn) finish(reason CloseReason, detail error) {
 		c.releaseConn()
 	}
 	c.reportDisconnected(reason)
-	c.cancel()
+	c.ended.fire()
 }
 
 // endSession publishes the will if due and marks the session disconnected.
@@ -568,7 +693,7 @@ func (c *Conn) endSession(reason CloseReason) {
 	if c.expiryChange != nil {
 		expiry = *c.expiryChange
 		if err := c.env.Sessions.SetExpiry(ctx, key, epoch, expiry); err != nil && !fenced(err) {
-			c.log.Warn("could not change the session expiry", "tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
+			c.logger().Warn("could not change the session expiry", "tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
 		}
 	}
 	if c.persistent {
@@ -591,7 +716,7 @@ func (c *Conn) endSession(reason CloseReason) {
 				_ = c.env.Sessions.SetWill(ctx, key, epoch, nil)
 			}
 			if err := c.env.Wills.Publish(ctx, key.Tenant, key.ClientID, c.will); err != nil {
-				c.log.Warn("could not publish the will", "tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
+				c.logger().Warn("could not publish the will", "tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
 			}
 		case expiry == session.NeverExpire || c.will.Delay < expiry:
 			c.env.Wills.Schedule(key, epoch, c.will, time.Duration(c.will.Delay)*time.Second)
@@ -601,7 +726,7 @@ func (c *Conn) endSession(reason CloseReason) {
 		}
 	}
 	if err := c.env.Sessions.Disconnect(ctx, key, epoch, c.env.now()); err != nil && !fenced(err) {
-		c.log.Warn("could not mark the session disconnected", "tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
+		c.logger().Warn("could not mark the session disconnected", "tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
 	}
 }
 
@@ -636,13 +761,13 @@ func (c *Conn) logClose(reason CloseReason, detail error) {
 		} else {
 			msg += "; closing the connection"
 		}
-		c.log.Warn(msg, attrs...)
+		c.logger().Warn(msg, attrs...)
 	case CloseConnectTimeout, CloseHandshakeRefused:
-		c.log.Info(fmt.Sprintf("%s: %s", who, reason), attrs...)
+		c.logger().Info(fmt.Sprintf("%s: %s", who, reason), attrs...)
 	case CloseTokenExpired, CloseReauthFailed, CloseRevoked:
-		c.log.Info(fmt.Sprintf("%s of tenant %s disconnected: %s", who, c.key.Tenant, c.closeSentence(reason)), attrs...)
+		c.logger().Info(fmt.Sprintf("%s of tenant %s disconnected: %s", who, c.key.Tenant, c.closeSentence(reason)), attrs...)
 	default:
-		c.log.Info(fmt.Sprintf("%s disconnected: %s", who, c.closeSentence(reason)), attrs...)
+		c.logger().Info(fmt.Sprintf("%s disconnected: %s", who, c.closeSentence(reason)), attrs...)
 	}
 }
 

@@ -97,11 +97,11 @@ func (c *Conn) handshake() (CloseReason, error) {
 	}
 
 	// Authentication: the tenant comes only from the verified identity.
-	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	id, err := c.env.Auth.Authenticate(ctx, auth.Request{
 		ClientID: clientID, Username: cp.Username, Password: cp.Password,
-		AuthMethod: cp.Properties.AuthMethod, AuthData: cp.Properties.AuthData, RemoteAddr: c.remote,
+		AuthMethod: cp.Properties.AuthMethod, AuthData: cp.Properties.AuthData, RemoteAddr: c.remote(),
 	})
 	if err != nil {
 		code := mqtt.ServerUnavailable
@@ -117,11 +117,11 @@ func (c *Conn) handshake() (CloseReason, error) {
 		if clientID == "" {
 			who = "a client without a client id"
 		}
-		c.log.Info(fmt.Sprintf("refused %s from %s: %v", who, c.remote, err), "client_id", clientID, "err", err)
+		c.logger().Info(fmt.Sprintf("refused %s from %s: %v", who, c.remote(), err), "client_id", clientID, "err", err)
 		return c.refuse(code, err)
 	}
 	if !bridge.ValidTenant(id.Tenant) {
-		c.log.Error("the authenticator returned an invalid tenant id", "client_id", clientID, "tenant_id", id.Tenant)
+		c.logger().Error("the authenticator returned an invalid tenant id", "client_id", clientID, "tenant_id", id.Tenant)
 		return c.refuse(mqtt.NotAuthorized, fmt.Errorf("invalid tenant id %q", id.Tenant))
 	}
 	if clientID == "" {
@@ -135,14 +135,13 @@ func (c *Conn) handshake() (CloseReason, error) {
 	}
 	c.setIdentity(id)
 	c.key = session.Key{Tenant: id.Tenant, ClientID: clientID}
-	c.log = c.log.With("tenant_id", id.Tenant, "client_id", clientID)
 	if v5 {
 		c.authMethod = cp.Properties.AuthMethod
 	}
 
 	// A client just cut off for its publish rate waits a moment.
 	if c.env.Cooldowns != nil && c.env.Cooldowns.active(c.key, c.env.now()) {
-		c.log.Info(fmt.Sprintf("refused client %s of tenant %s: it reconnected within %s of being disconnected for its publish rate",
+		c.logger().Info(fmt.Sprintf("refused client %s of tenant %s: it reconnected within %s of being disconnected for its publish rate",
 			clientID, id.Tenant, RateCooldown))
 		return c.refuse(mqtt.ConnectionRateExceeded, errors.New("reconnected during its rate cooldown"))
 	}
@@ -169,7 +168,7 @@ func (c *Conn) handshake() (CloseReason, error) {
 		if err != nil {
 			// MQTT 5 CONNACK 0x97; MQTT 3.1.1 return code 0x03 server
 			// unavailable (the encoder maps it) [MQTT-3.2.2-5].
-			c.log.Warn(fmt.Sprintf("refused client %s of tenant %s: the tenant is at its connection limit of %d",
+			c.logger().Warn(fmt.Sprintf("refused client %s of tenant %s: the tenant is at its connection limit of %d",
 				clientID, id.Tenant, c.quota.Quotas().MaxConnections), "err", err)
 			return c.refuse(mqtt.QuotaExceeded, err)
 		}
@@ -258,7 +257,7 @@ func (c *Conn) handshake() (CloseReason, error) {
 	now := c.env.now()
 	claimed, err := c.env.Sessions.Claim(ctx, c.key, c.env.GatewayID, byte(cp.Version), cp.CleanStart, now)
 	if err != nil {
-		c.log.Error("could not claim the session", "err", err)
+		c.logger().Error("could not claim the session", "err", err)
 		return c.refuse(mqtt.ServerUnavailable, err)
 	}
 	c.epoch = claimed.Epoch
@@ -268,21 +267,21 @@ func (c *Conn) handshake() (CloseReason, error) {
 		// closed without a DISCONNECT and nobody published its will
 		// [MQTT-3.1.2-8]. A delayed will of a session this client now
 		// resumes stays unsent, as if the client had come back in time.
-		c.log.Info(fmt.Sprintf("gateway %s that held client %s's previous connection is gone; publishing that connection's will", prev.Owner, c.key.ClientID))
+		c.logger().Info(fmt.Sprintf("gateway %s that held client %s's previous connection is gone; publishing that connection's will", prev.Owner, c.key.ClientID))
 		if err := c.env.Wills.Publish(ctx, c.key.Tenant, c.key.ClientID, prev.Will); err != nil {
-			c.log.Warn("could not publish the will of the previous connection", "err", err)
+			c.logger().Warn("could not publish the will of the previous connection", "err", err)
 		}
 	}
 	if claimed.Expired != nil && claimed.Expired.Will != nil {
 		if err := c.env.Wills.Publish(ctx, c.key.Tenant, c.key.ClientID, claimed.Expired.Will); err != nil {
-			c.log.Warn("could not publish the will of the expired session", "err", err)
+			c.logger().Warn("could not publish the will of the expired session", "err", err)
 		}
 	}
 	c.env.Wills.Cancel(c.key)
 	if cp.CleanStart && prev != nil && !prev.Connected && prev.Will != nil {
 		// The old session ends now: its pending delayed will is due [MQTT-3.1.3-9].
 		if err := c.env.Wills.Publish(ctx, c.key.Tenant, c.key.ClientID, prev.Will); err != nil {
-			c.log.Warn("could not publish the will of the ended session", "err", err)
+			c.logger().Warn("could not publish the will of the ended session", "err", err)
 		}
 	}
 	resumed := !cp.CleanStart && prev != nil
@@ -357,7 +356,7 @@ func (c *Conn) takeOver(ctx context.Context, prev *session.State) (ownerGone boo
 		return true
 	}
 	if err != nil {
-		c.log.Warn(fmt.Sprintf("could not ask gateway %s to close the previous connection of client %s", prev.Owner, c.key.ClientID), "err", err)
+		c.logger().Warn(fmt.Sprintf("could not ask gateway %s to close the previous connection of client %s", prev.Owner, c.key.ClientID), "err", err)
 	}
 	return false
 }
@@ -368,7 +367,7 @@ func (c *Conn) initSession(ctx context.Context, prev *session.State, resumed boo
 	st := c.env.Sessions
 	key, epoch := c.key, c.epoch
 	fail := func(err error) (CloseReason, error) {
-		c.log.Error("could not set up the session", "err", err)
+		c.logger().Error("could not set up the session", "err", err)
 		return c.refuse(mqtt.ServerUnavailable, err)
 	}
 	if c.expiry != 0 || (resumed && prev.ExpiryInterval != 0) {
@@ -410,11 +409,11 @@ func (c *Conn) initSession(ctx context.Context, prev *session.State, resumed boo
 				c.inboundNonce[f.PacketID] = f.Seq
 				continue
 			}
-			c.inboundQoS2[f.PacketID] = true
+			setMap(&c.inboundQoS2, f.PacketID, true)
 		case session.Outbound:
-			c.inflight[f.PacketID] = &outFlight{seq: f.Seq, qos: f.QoS, state: f.State}
+			setMap(&c.inflight, f.PacketID, &outFlight{seq: f.Seq, qos: f.QoS, state: f.State})
 			if f.Seq > 0 {
-				c.outstanding[f.Seq]++
+				setMap(&c.outstanding, f.Seq, c.outstanding[f.Seq]+1)
 				c.maxSeq = max(c.maxSeq, f.Seq)
 			}
 			c.nextID = max(c.nextID, f.PacketID)
@@ -433,24 +432,24 @@ func (c *Conn) startResume(prev *session.State) {
 	for _, s := range prev.Subscriptions {
 		sub := &router.Sub{Client: c, ClientID: c.key.ClientID, Options: s}
 		if err := c.env.Router.Add(c.key.Tenant, sub); err != nil {
-			c.log.Warn(fmt.Sprintf("could not restore the subscription to %q", s.Filter), "err", err)
+			c.logger().Warn(fmt.Sprintf("could not restore the subscription to %q", s.Filter), "err", err)
 			continue
 		}
-		c.subs[s.Filter] = sub
+		setMap(&c.subs, s.Filter, sub)
 	}
 	c.subsMu.Unlock()
-	c.resumeDone = make(chan struct{})
-	c.resumeCtx, c.resumeCancel = context.WithCancel(c.ctx)
+	ctx, cancel := context.WithCancel(context.Background())
+	c.rs = &resumeRun{ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	go c.resume(prev)
 }
 
 // logConnect writes the line that says who connected and how.
 func (c *Conn) logConnect(cp *mqtt.Connect, resumed bool) {
-	if !c.log.Enabled(c.ctx, slog.LevelInfo) {
+	if !c.env.Log.Enabled(context.Background(), slog.LevelInfo) {
 		return // a reconnect storm at warn level formats nothing
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "client %s of tenant %s connected from %s with MQTT %s", c.key.ClientID, c.key.Tenant, c.remote, versionName(c.version))
+	fmt.Fprintf(&b, "client %s of tenant %s connected from %s with MQTT %s", c.key.ClientID, c.key.Tenant, c.remote(), versionName(c.version))
 	if c.keepAlive > 0 {
 		fmt.Fprintf(&b, ", keepalive %s", c.keepAlive)
 	} else {
@@ -473,7 +472,7 @@ func (c *Conn) logConnect(cp *mqtt.Connect, resumed bool) {
 	if c.will != nil {
 		fmt.Fprintf(&b, ", will on %q", c.will.Topic)
 	}
-	c.log.Info(b.String(), "protocol", int(c.version))
+	c.logger().Info(b.String(), "protocol", int(c.version))
 }
 
 func versionName(v mqtt.Version) string {

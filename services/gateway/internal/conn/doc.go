@@ -5,21 +5,26 @@
 //
 // # Goroutines
 //
-// Serve runs the read loop in the caller's goroutine; the handshake runs
-// on a short-lived goroutine of its own while Serve waits, so that its deep
+// Serve runs the read loop in the caller's goroutine; the handshake runs on
+// a short-lived goroutine of its own while Serve waits, so that its deep
 // stack (token verification, session claim) is not kept by the long-lived
-// one, which waits for input outside the decoder (run). A writer goroutine
-// drains the outbound queue: it takes everything queued at once, runs the
-// session store writes queued with it (in order, so an in-flight entry is
-// stored before its PUBLISH leaves and deleted after its acknowledgement),
-// then writes all the packets in one call; so a busy connection batches and
-// an idle one flushes at once. The writer runs only while there is
-// something to write (wakeLocked starts it) and the read buffer is pooled
-// between bursts (lazyReader), so an idle connection holds one goroutine
-// with a small stack and no buffers. While inbound QoS 1/2 publishes wait for JetStream, one
-// more goroutine answers them in arrival order (publish.go, drainPipe); a
-// resumed persistent session runs another while it replays what the client
-// missed. Serve waits for all of them before returning.
+// one, which waits for input outside the decoder (loop). Start runs the
+// same loop but parks an idle plain TCP connection in the gateway's Poller
+// (epoll) instead of waiting in a read, so that it holds no goroutine at
+// all: a goroutine is started when input arrives, the keepalive deadline
+// passes or Kill is called (park.go, docs/adr/0008-idle-connections.md). A
+// writer goroutine drains the outbound queue: it takes everything queued at
+// once, runs the session store writes queued with it (in order, so an
+// in-flight entry is stored before its PUBLISH leaves and deleted after its
+// acknowledgement), then writes all the packets in one call; so a busy
+// connection batches and an idle one flushes at once. The writer runs only
+// while there is something to write (wakeLocked starts it) and the read
+// buffers are pooled between bursts (lazyReader, readState, pubState), so
+// an idle connection holds no buffers, and no goroutine when parked. While
+// inbound QoS 1/2 publishes wait for JetStream, one more goroutine answers
+// them in arrival order (publish.go, drainPipe); a resumed persistent
+// session runs another while it replays what the client missed. Serve (or,
+// for Start, the end of the connection) waits for all of them.
 //
 // Messages from the router arrive on bridge goroutines through Deliver,
 // which never blocks: QoS 0 messages beyond the queue's byte bound are
@@ -42,8 +47,9 @@
 // Every end of a connection has a CloseReason, reused in the log line and,
 // for MQTT 5, as the DISCONNECT reason code. Another goroutine (a takeover,
 // a shutdown, a kick) ends a connection with Kill, which records the reason
-// and expires the read deadline, so the read loop stops, sends the
-// DISCONNECT through the writer and closes the socket itself.
+// and expires the read deadline, and wakes a parked connection, so the read
+// loop stops, sends the DISCONNECT through the writer and closes the socket
+// itself.
 //
 // # Quotas, presence and credentials
 //

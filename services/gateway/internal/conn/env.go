@@ -66,6 +66,14 @@ type Env struct {
 	// Cooldowns refuses quick reconnects of clients cut off for their
 	// publish rate; nil means none.
 	Cooldowns *Cooldowns
+	// Poller parks the idle connections served with Start (park.go); nil
+	// means none: every connection keeps a goroutine.
+	Poller *Poller
+	// Ended is called when a connection served with Start has ended (its
+	// Done channel is closed), on the goroutine that ended it. One hook
+	// for all connections rather than a callback each: an idle connection
+	// should hold nothing it does not need.
+	Ended func(c *Conn, reason CloseReason)
 }
 
 // Presence receives device presence: Connected after every successful

@@ -3,6 +3,8 @@ package conn
 import (
 	"io"
 	"sync"
+
+	"github.com/flockmq/flockmq/pkg/mqtt"
 )
 
 // readBufSize is the size of the pooled read buffers.
@@ -27,9 +29,63 @@ type lazyReader struct {
 
 func newLazyReader(r io.Reader) *lazyReader { return &lazyReader{r: r} }
 
-// fill waits for input without a buffer, then reads what else has arrived
-// into a pooled buffer.
+// readState is the read loop's reader: the socket reader and the packet
+// decoder over it. A parked connection gives it back to readStates, since
+// it holds no input between packets, so an idle connection holds neither,
+// nor the decoder's PUBLISH body buffer.
+type readState struct {
+	lr lazyReader
+	rd *mqtt.Reader
+}
+
+var readStates = sync.Pool{New: func() any {
+	rs := new(readState)
+	rs.rd = mqtt.NewReader(&rs.lr, 0)
+	return rs
+}}
+
+// takeReader sets c.in and c.reader from a pooled readState reading nc.
+func (c *Conn) takeReader() {
+	rs := readStates.Get().(*readState)
+	rs.lr.r = c.nc
+	rs.rd.SetMaxPacketSize(c.env.Limits.MaxPacketSize)
+	rs.rd.SetVersion(c.version)
+	c.rds, c.in, c.reader = rs, &rs.lr, rs.rd
+}
+
+// releaseReader gives c's readState back to the pool; it must hold no
+// unread input.
+func (c *Conn) releaseReader() {
+	if c.rds == nil || c.in.buffered() > 0 {
+		return
+	}
+	c.rds.lr = lazyReader{}
+	readStates.Put(c.rds)
+	c.rds, c.in, c.reader = nil, nil, nil
+}
+
+// fill reads what input has arrived into a pooled buffer, waiting for
+// some. The decoder calls it inside a packet, whose rest is on its way.
 func (l *lazyReader) fill() error {
+	bp := readBufs.Get().(*[]byte)
+	n, err := l.r.Read(*bp)
+	if n == 0 {
+		readBufs.Put(bp)
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		return err
+	}
+	l.buf, l.b = bp, (*bp)[:n]
+	return nil // an error after data comes back on the next read
+}
+
+// fillFirst waits for the first byte of a packet without a buffer, then
+// reads what else has arrived into a pooled buffer: an idle connection
+// waiting here holds no buffer. It must be called only between packets:
+// it then waits for a second byte, which every packet has. (Inside a
+// packet the next byte may be its last, and nothing may follow it.)
+func (l *lazyReader) fillFirst() error {
 	n, err := l.r.Read(l.one[:])
 	if n == 0 {
 		if err == nil {
@@ -93,12 +149,21 @@ func (l *lazyReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// wait blocks until input is buffered, or returns the read's error.
+// wait blocks until input is buffered, or returns the read's error. It is
+// called between packets.
 func (l *lazyReader) wait() error {
 	if len(l.b) > 0 {
 		return nil
 	}
-	return l.fill()
+	return l.fillFirst()
+}
+
+// peek returns the next byte if one is buffered, else 0.
+func (l *lazyReader) peek() byte {
+	if len(l.b) == 0 {
+		return 0
+	}
+	return l.b[0]
 }
 
 // buffered reports how many bytes can be read without waiting.

@@ -3,9 +3,12 @@ package conn
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/flockmq/flockmq/pkg/mqtt"
 )
@@ -75,5 +78,61 @@ func TestLazyReaderEmptyRead(t *testing.T) {
 	}
 	if _, err = lr.ReadByte(); !errors.Is(err, io.EOF) {
 		t.Fatalf("ReadByte() at the end = %v, want io.EOF", err)
+	}
+}
+
+// TestLazyReaderLastByteAlone sends a packet whose last byte arrives on
+// its own, with nothing after it: the read of that byte must not wait for
+// more input (which would hang until the client's next packet).
+func TestLazyReaderLastByteAlone(t *testing.T) {
+	server, client := net.Pipe()
+	t.Cleanup(func() { server.Close(); client.Close() })
+	lr := newLazyReader(server)
+	r := mqtt.NewReader(lr, 0)
+	r.SetVersion(mqtt.V311)
+	// Between packets, the first byte is read on its own and the second
+	// waited for (every packet has two).
+	go func() {
+		_, _ = client.Write([]byte{0xC0})
+		_, _ = client.Write([]byte{0x00})
+	}()
+	if err := lr.wait(); err != nil {
+		t.Fatal(err)
+	}
+	// A PUBLISH of which only the last byte is missing, then that byte.
+	pub, err := mqtt.Append(nil, &mqtt.Publish{Topic: "t", Payload: []byte("xy")}, mqtt.V311)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 2)
+	go func() {
+		for range 2 {
+			p, err := r.ReadPacket()
+			if err == nil && p.Type() != mqtt.PINGREQ && p.Type() != mqtt.PUBLISH {
+				err = fmt.Errorf("got %s", p.Type())
+			}
+			got <- err
+		}
+	}()
+	// A hang guard, not a timing check: the reads need no time at all.
+	next := func() error {
+		select {
+		case err := <-got:
+			return err
+		case <-time.After(10 * time.Second):
+			return errors.New("still waiting for input after 10s")
+		}
+	}
+	if err := next(); err != nil {
+		t.Fatalf("PINGREQ: %v", err)
+	}
+	if _, err := client.Write(pub[:len(pub)-1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Write(pub[len(pub)-1:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := next(); err != nil {
+		t.Fatalf("PUBLISH: %v", err)
 	}
 }

@@ -105,11 +105,9 @@ func (c *Conn) publish(p *mqtt.Publish) (CloseReason, error) {
 		// A QoS 0 message is delivered and sent to NATS before the next
 		// read reuses the buffer it aliases, and nothing keeps it: one
 		// Message per connection serves them all.
-		if c.msg0 == nil {
-			c.msg0 = new(bridge.Message)
-		}
-		m = c.msg0
-		*m = bridge.Message{Borrowed: true, Publisher: &c.pub}
+		ps := c.pubs()
+		m = &ps.msg0
+		*m = bridge.Message{Borrowed: true, Publisher: &ps.publisher}
 	} else {
 		m = new(bridge.Message)
 	}
@@ -137,17 +135,17 @@ func (c *Conn) publish(p *mqtt.Publish) (CloseReason, error) {
 	}
 	// A QoS 0 publish to core NATS does not wait; only storing a retained
 	// message does, and only that gets a timeout (no timer per message).
-	_, err := c.env.Bridge.Publish(c.ctx, m)
+	_, err := c.env.Bridge.Publish(context.Background(), m)
 	if m.Stall != nil {
 		c.stallFor(m.Stall)
 	}
 	if err == nil && p.Retain {
-		ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		err = c.env.Bridge.SetRetained(ctx, m) // [MQTT-3.3.1-5] [MQTT-3.3.1-10]
 		cancel()
 	}
 	if err != nil {
-		c.log.Warn(fmt.Sprintf("could not publish the message of client %s to %q", c.key.ClientID, name), "err", err)
+		c.logger().Warn(fmt.Sprintf("could not publish the message of client %s to %q", c.key.ClientID, name), "err", err)
 	}
 	return CloseNone, nil
 }
@@ -157,11 +155,11 @@ func (c *Conn) publish(p *mqtt.Publish) (CloseReason, error) {
 // reading more input, before any packet other than a QoS 0 PUBLISH, while
 // throttled and when the connection ends.
 func (c *Conn) flushPublishes() {
-	if c.pub.Pending() == 0 {
+	if c.ps == nil || c.ps.publisher.Pending() == 0 {
 		return
 	}
-	if err := c.env.Bridge.Flush(&c.pub); err != nil {
-		c.log.Warn(fmt.Sprintf("could not publish the messages of client %s to other gateways", c.key.ClientID), "err", err)
+	if err := c.env.Bridge.Flush(&c.ps.publisher); err != nil {
+		c.logger().Warn(fmt.Sprintf("could not publish the messages of client %s to other gateways", c.key.ClientID), "err", err)
 	}
 }
 
@@ -210,7 +208,7 @@ func (c *Conn) handlePubrel(p *mqtt.Pubrel) (CloseReason, error) {
 		// Recorded by a previous connection before its publish: the
 		// client got the PUBREC, so the message was stored (qos2.go).
 		delete(c.inboundNonce, id)
-		c.inboundQoS2[id] = true
+		setMap(&c.inboundQoS2, id, true)
 	}
 	if !c.inboundQoS2[id] {
 		c.mu.Unlock()
@@ -428,14 +426,14 @@ func (c *Conn) waitPipeline(n int) {
 func (c *Conn) pipelinePublish(m *bridge.Message, id uint16) {
 	if m.QoS == 2 {
 		c.mu.Lock()
-		c.inboundQoS2[id] = true // a resent copy is not published again [MQTT-4.3.3-10]
+		setMap(&c.inboundQoS2, id, true) // a resent copy is not published again [MQTT-4.3.3-10]
 		c.mu.Unlock()
 	}
 	e := &inPub{qos: m.QoS, id: id, stored: m.MsgID != ""}
 	if m.Retain {
 		e.retain = m
 	}
-	e.fut, e.err = c.env.Bridge.PublishAsync(c.ctx, m)
+	e.fut, e.err = c.env.Bridge.PublishAsync(context.Background(), m)
 	c.mu.Lock()
 	c.pushLocked(e)
 	c.mu.Unlock()
@@ -483,10 +481,10 @@ func (c *Conn) settle(e *inPub) {
 	}
 	err := e.err
 	if err == nil {
-		_, err = e.fut.Wait(c.ctx)
+		_, err = e.fut.Wait(context.Background())
 	}
 	if err == nil && e.retain != nil {
-		ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		err = c.env.Bridge.SetRetained(ctx, e.retain) // [MQTT-3.3.1-5] [MQTT-3.3.1-10]
 		cancel()
 	}
@@ -497,7 +495,7 @@ func (c *Conn) settle(e *inPub) {
 	if errors.Is(err, bridge.ErrQueueFull) {
 		e.code = mqtt.QuotaExceeded
 	}
-	c.log.Warn(fmt.Sprintf("could not store a QoS %d message of client %s; answering with reason 0x%02X", e.qos, c.key.ClientID, byte(e.code)), "err", err)
+	c.logger().Warn(fmt.Sprintf("could not store a QoS %d message of client %s; answering with reason 0x%02X", e.qos, c.key.ClientID, byte(e.code)), "err", err)
 }
 
 // answerLocked sends the acknowledgement of the settled publish e.
@@ -535,7 +533,7 @@ func (c *Conn) answerLocked(e *inPub) {
 	}
 	b, err := mqtt.Append(nil, p, c.version)
 	if err != nil {
-		c.log.Error("could not encode a packet for the client", "packet", p.Type().String(), "err", err)
+		c.logger().Error("could not encode a packet for the client", "packet", p.Type().String(), "err", err)
 		return
 	}
 	if c.queued > 2*c.env.Limits.MaxQueuedBytes {
@@ -607,7 +605,7 @@ func (c *Conn) deliverLocked(m *bridge.Message, d router.Delivery, force bool) {
 		return
 	}
 	if m.Seq > 0 {
-		c.outstanding[m.Seq]++
+		setMap(&c.outstanding, m.Seq, c.outstanding[m.Seq]+1)
 		c.maxSeq = max(c.maxSeq, m.Seq)
 		if d.Shared {
 			c.noteGroupLocked(d.Share, m.Seq) // shared.go
@@ -636,7 +634,7 @@ func (c *Conn) pumpLocked() {
 		if qos == 2 {
 			f.state = session.AwaitPubrec
 		}
-		c.inflight[id] = f
+		setMap(&c.inflight, id, f)
 		if f.seq > 0 {
 			entry := session.Inflight{Direction: session.Outbound, PacketID: id, QoS: qos, State: f.state, Seq: f.seq}
 			c.addOpLocked(func(ctx context.Context) error { return c.env.Sessions.PutInflight(ctx, c.key, c.epoch, entry) })
@@ -649,7 +647,7 @@ func (c *Conn) pumpLocked() {
 	if c.severe {
 		c.trackBacklogLocked()
 	}
-	if len(c.pending) < c.env.Limits.MaxPending/2 {
+	if c.room != nil && len(c.pending) < c.env.Limits.MaxPending/2 {
 		select {
 		case c.room <- struct{}{}:
 		default:
@@ -749,7 +747,7 @@ func (c *Conn) encodePublish(m *bridge.Message, d router.Delivery, qos byte, id 
 	au = c.publishPacket(&p, m, d, qos, id, dup)
 	b, err := mqtt.AppendPublish(nil, &p, c.version)
 	if err != nil {
-		c.log.Warn(fmt.Sprintf("could not encode a message on %q for client %s", m.Topic, c.key.ClientID), "err", err)
+		c.logger().Warn(fmt.Sprintf("could not encode a message on %q for client %s", m.Topic, c.key.ClientID), "err", err)
 		return nil, aliasUse{}
 	}
 	if shareable {
@@ -796,7 +794,7 @@ func (c *Conn) queueQoS0Locked(m *bridge.Message, d router.Delivery) {
 	start := len(c.out)
 	out, err := mqtt.AppendPublish(c.out, &p, c.version)
 	if err != nil {
-		c.log.Warn(fmt.Sprintf("could not encode a message on %q for client %s", m.Topic, c.key.ClientID), "err", err)
+		c.logger().Warn(fmt.Sprintf("could not encode a message on %q for client %s", m.Topic, c.key.ClientID), "err", err)
 		return
 	}
 	c.out = out[:start] // until the checks below pass
@@ -872,7 +870,7 @@ func (c *Conn) stallFor(ch <-chan struct{}) {
 	select {
 	case <-ch:
 	case <-t.C:
-	case <-c.dead:
+	case <-c.dead.done():
 	}
 	t.Stop()
 	c.stalled += time.Since(start)
@@ -882,7 +880,7 @@ func (c *Conn) stallFor(ch <-chan struct{}) {
 func (c *Conn) dropQoS0Locked() {
 	c.dropped++
 	if c.dropped == 1 || c.dropped%1000 == 0 {
-		c.log.Warn(fmt.Sprintf("client %s does not keep up: dropped %d QoS 0 messages so far", c.key.ClientID, c.dropped))
+		c.logger().Warn(fmt.Sprintf("client %s does not keep up: dropped %d QoS 0 messages so far", c.key.ClientID, c.dropped))
 	}
 }
 
@@ -928,7 +926,7 @@ func (c *Conn) publishPacket(p *mqtt.Publish, m *bridge.Message, d router.Delive
 func (c *Conn) fits(m *bridge.Message, b []byte) []byte {
 	if c.maxOutPacket > 0 && uint32(len(b)) > c.maxOutPacket {
 		// [MQTT-3.1.2-25] discard what the client cannot take.
-		c.log.Debug(fmt.Sprintf("dropped a message of %d bytes on %q: client %s accepts at most %d", len(b), m.Topic, c.key.ClientID, c.maxOutPacket))
+		c.logger().Debug(fmt.Sprintf("dropped a message of %d bytes on %q: client %s accepts at most %d", len(b), m.Topic, c.key.ClientID, c.maxOutPacket))
 		return nil
 	}
 	return b

@@ -90,7 +90,7 @@ func (c *Conn) recordInbound(p *mqtt.Publish, m *bridge.Message) (CloseReason, e
 	case err != nil:
 		// Without the entry the flow is recorded at its PUBREC, as an
 		// AwaitPubrel entry; only a crash before that could repeat it.
-		c.log.Warn(fmt.Sprintf("could not record QoS 2 message %d of client %s before storing it", p.PacketID, c.key.ClientID), "err", err)
+		c.logger().Warn(fmt.Sprintf("could not record QoS 2 message %d of client %s before storing it", p.PacketID, c.key.ClientID), "err", err)
 		return CloseNone, nil
 	}
 	m.MsgID = c.key.ClientID + "/" + strconv.FormatUint(nonce, 36)
@@ -122,7 +122,7 @@ func (c *Conn) storeSync(op storeOp) error {
 	select {
 	case err := <-done:
 		return err
-	case <-c.dead:
+	case <-c.dead.done():
 		return errConnEnded
 	}
 }
@@ -143,7 +143,7 @@ func (c *Conn) forgetInboundLocked(id uint16) {
 func (c *Conn) completeOutLocked(id uint16, f *outFlight, completed bool) {
 	retire := f.seq > 0 && completed && f.qos == 2 && c.persistent && !c.seqBroken && len(c.retired) < maxRetired
 	if retire {
-		c.retired[id] = f.seq
+		setMap(&c.retired, id, f.seq)
 	}
 	c.doneSeqLocked(f.seq) // writes the position first, then sweeps the retired entries it passed
 	if f.seq > 0 && !retire {

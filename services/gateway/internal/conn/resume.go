@@ -16,11 +16,11 @@ import (
 // in-flight messages, replays what the client missed and then lets the
 // buffered live messages through.
 func (c *Conn) resume(prev *session.State) {
-	defer close(c.resumeDone)
+	defer close(c.rs.done)
 	resent := c.resendInflight(prev)
 	last, err := c.replay(resent)
-	if err != nil && c.resumeCtx.Err() == nil {
-		c.log.Warn(fmt.Sprintf("could not replay the messages client %s missed", c.key.ClientID), "err", err)
+	if err != nil && c.rs.ctx.Err() == nil {
+		c.logger().Warn(fmt.Sprintf("could not replay the messages client %s missed", c.key.ClientID), "err", err)
 	}
 	c.mu.Lock()
 	buf := c.resumeBuf
@@ -40,7 +40,7 @@ func (c *Conn) resume(prev *session.State) {
 			shares = append(shares, s.Filter)
 		}
 	}
-	c.drainGroups(c.resumeCtx, shares)
+	c.drainGroups(c.rs.ctx, shares)
 }
 
 // resendInflight resends the stored in-flight messages with DUP set and
@@ -80,7 +80,7 @@ func (c *Conn) resendInflight(prev *session.State) map[uint64]bool {
 		var m *bridge.Message
 		var err error
 		if f.seq > 0 {
-			m, err = c.env.Bridge.Fetch(c.resumeCtx, c.key.Tenant, f.seq)
+			m, err = c.env.Bridge.Fetch(c.rs.ctx, c.key.Tenant, f.seq)
 		} else {
 			err = bridge.ErrNotFound
 		}
@@ -90,7 +90,7 @@ func (c *Conn) resendInflight(prev *session.State) map[uint64]bool {
 			// Gone from the stream (aged out by the tenant's limits): the
 			// message cannot be resent; forget the entry.
 			if !errors.Is(err, bridge.ErrNotFound) {
-				c.log.Warn(fmt.Sprintf("could not read in-flight message %d of client %s again", f.seq, c.key.ClientID), "err", err)
+				c.logger().Warn(fmt.Sprintf("could not read in-flight message %d of client %s again", f.seq, c.key.ClientID), "err", err)
 			}
 			delete(c.inflight, id)
 			c.addOpLocked(func(ctx context.Context) error {
@@ -114,13 +114,13 @@ func (c *Conn) resendInflight(prev *session.State) map[uint64]bool {
 // it examined.
 func (c *Conn) replay(resent map[uint64]bool) (uint64, error) {
 	var filters []string
-	c.subsMu.RLock()
+	c.subsMu.Lock()
 	for f, s := range c.subs {
 		if _, _, shared, _ := topic.ParseShared(f); !shared && s.Options.QoS > 0 {
 			filters = append(filters, f)
 		}
 	}
-	c.subsMu.RUnlock()
+	c.subsMu.Unlock()
 	c.mu.Lock()
 	after := c.lastSeq
 	c.mu.Unlock()
@@ -129,7 +129,7 @@ func (c *Conn) replay(resent map[uint64]bool) (uint64, error) {
 	}
 	sort.Strings(filters)
 	var delivered uint64 // the last sequence the replay delivered
-	res, err := c.env.Bridge.ReplayFrom(c.resumeCtx, c.key.Tenant, filters, after, func(m *bridge.Message) error {
+	res, err := c.env.Bridge.ReplayFrom(c.rs.ctx, c.key.Tenant, filters, after, func(m *bridge.Message) error {
 		d, ok := c.matchOwn(m)
 		if !ok {
 			return nil
@@ -139,11 +139,12 @@ func (c *Conn) replay(resent map[uint64]bool) (uint64, error) {
 		}
 		c.mu.Lock()
 		for len(c.pending) >= c.env.Limits.MaxPending/2 {
+			room := c.roomLocked()
 			c.mu.Unlock()
 			select {
-			case <-c.room:
-			case <-c.resumeCtx.Done():
-				return c.resumeCtx.Err()
+			case <-room:
+			case <-c.rs.ctx.Done():
+				return c.rs.ctx.Err()
 			}
 			c.mu.Lock()
 		}
@@ -153,10 +154,10 @@ func (c *Conn) replay(resent map[uint64]bool) (uint64, error) {
 		return nil
 	})
 	if res.Delivered > 0 {
-		c.log.Info(fmt.Sprintf("replayed %d messages client %s missed while offline", res.Delivered, c.key.ClientID))
+		c.logger().Info(fmt.Sprintf("replayed %d messages client %s missed while offline", res.Delivered, c.key.ClientID))
 	}
 	if res.Missed > 0 {
-		c.log.Warn(fmt.Sprintf("client %s of tenant %s missed %d messages while offline because the tenant's queue limit discarded them",
+		c.logger().Warn(fmt.Sprintf("client %s of tenant %s missed %d messages while offline because the tenant's queue limit discarded them",
 			c.key.ClientID, c.key.Tenant, res.Missed), "missed", res.Missed)
 	}
 	if err != nil {

@@ -75,10 +75,8 @@ func (c *Conn) noteGroupLocked(share string, seq uint64) {
 	if !ok || c.stopping {
 		return
 	}
-	if c.groupSeqs == nil {
-		c.groupSeqs = make(map[string]uint64)
-	}
-	c.groupSeqs[share] = max(c.groupSeqs[share], seq)
+	sh := c.sharedLocked()
+	setMap(&sh.seqs, share, max(sh.seqs[share], seq))
 	if c.groupOp {
 		return
 	}
@@ -86,8 +84,8 @@ func (c *Conn) noteGroupLocked(share string, seq uint64) {
 	// Not addOpLocked: members with clean sessions move the position too.
 	c.ops = append(c.ops, func(ctx context.Context) error {
 		c.mu.Lock()
-		seqs := c.groupSeqs
-		c.groupSeqs, c.groupOp = nil, false
+		seqs := c.shared.seqs
+		c.shared.seqs, c.groupOp = nil, false
 		c.mu.Unlock()
 		var errs []error
 		for share, seq := range seqs {
@@ -107,14 +105,14 @@ func (c *Conn) initGroup(share string) {
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	head, err := c.env.Bridge.LastSeq(ctx, c.key.Tenant)
 	if err == nil {
 		_, err = gs.GroupSeq(ctx, c.key.Tenant, share, head)
 	}
 	if err != nil {
-		c.log.Warn(fmt.Sprintf("could not set up the stream position of shared subscription %q", share), "err", err)
+		c.logger().Warn(fmt.Sprintf("could not set up the stream position of shared subscription %q", share), "err", err)
 	}
 }
 
@@ -128,7 +126,7 @@ func (c *Conn) drainGroups(ctx context.Context, shares []string) {
 	}
 	for _, share := range shares {
 		if err := c.drainGroup(ctx, gs, share); err != nil && ctx.Err() == nil {
-			c.log.Warn(fmt.Sprintf("could not replay the messages shared subscription %q missed", share), "err", err)
+			c.logger().Warn(fmt.Sprintf("could not replay the messages shared subscription %q missed", share), "err", err)
 		}
 	}
 }
@@ -138,9 +136,9 @@ func (c *Conn) drainGroup(ctx context.Context, gs GroupStore, share string) erro
 	if err != nil {
 		return err
 	}
-	c.subsMu.RLock()
+	c.subsMu.Lock()
 	sub := c.subs[share]
-	c.subsMu.RUnlock()
+	c.subsMu.Unlock()
 	if sub == nil || sub.Options.QoS == 0 {
 		return nil
 	}
@@ -154,14 +152,14 @@ func (c *Conn) drainGroup(ctx context.Context, gs GroupStore, share string) erro
 		return err
 	}
 	if !ok {
-		c.log.Debug(fmt.Sprintf("another member is replaying shared subscription %q; client %s gets its messages live", share, c.key.ClientID))
+		c.logger().Debug(fmt.Sprintf("another member is replaying shared subscription %q; client %s gets its messages live", share, c.key.ClientID))
 		return nil
 	}
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := unlock(ctx); err != nil {
-			c.log.Warn(fmt.Sprintf("could not release the replay lock of shared subscription %q", share), "err", err)
+			c.logger().Warn(fmt.Sprintf("could not release the replay lock of shared subscription %q", share), "err", err)
 		}
 	}()
 	// The subscription is live already: what comes after head arrives live.
@@ -187,9 +185,10 @@ func (c *Conn) drainGroup(ctx context.Context, gs GroupStore, share string) erro
 		}
 		c.mu.Lock()
 		for len(c.pending) >= c.env.Limits.MaxPending/2 {
+			room := c.roomLocked()
 			c.mu.Unlock()
 			select {
-			case <-c.room:
+			case <-room:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -207,7 +206,7 @@ func (c *Conn) drainGroup(ctx context.Context, gs GroupStore, share string) erro
 		last = res.Last // what the replay handed over before it stopped
 	}
 	if res.Delivered > 0 {
-		c.log.Info(fmt.Sprintf("replayed %d messages to client %s that shared subscription %q received while none of its members was connected",
+		c.logger().Info(fmt.Sprintf("replayed %d messages to client %s that shared subscription %q received while none of its members was connected",
 			res.Delivered, c.key.ClientID, share))
 	}
 	// Written before the lock is released (not coalesced through the
@@ -228,14 +227,15 @@ func (c *Conn) startDrain(shares []string) {
 	if _, ok := c.env.Sessions.(GroupStore); !ok || len(shares) == 0 {
 		return
 	}
-	ctx, cancel := context.WithCancel(c.ctx)
+	ctx, cancel := context.WithCancel(context.Background())
 	c.mu.Lock()
 	if c.stopping {
 		c.mu.Unlock()
 		cancel()
 		return
 	}
-	c.drains = append(c.drains, cancel)
+	sh := c.sharedLocked()
+	sh.drains = append(sh.drains, cancel)
 	c.mu.Unlock()
 	c.wg.Add(1)
 	go func() {
@@ -245,11 +245,28 @@ func (c *Conn) startDrain(shares []string) {
 	}()
 }
 
+// sharedState is a connection's state for shared subscriptions, made on
+// first use: most connections have none.
+type sharedState struct {
+	seqs   map[string]uint64    // shared subscription → largest seq handed to the client, not yet written
+	drains []context.CancelFunc // ends the shared subscription drains
+}
+
+// sharedLocked returns c.shared, making it. Callers hold c.mu.
+func (c *Conn) sharedLocked() *sharedState {
+	if c.shared == nil {
+		c.shared = new(sharedState)
+	}
+	return c.shared
+}
+
 // stopDrains cancels the drain goroutines; finish waits for them with wg.
 func (c *Conn) stopDrains() {
 	c.mu.Lock()
-	cancels := c.drains
-	c.drains = nil
+	var cancels []context.CancelFunc
+	if c.shared != nil {
+		cancels, c.shared.drains = c.shared.drains, nil
+	}
 	c.mu.Unlock()
 	for _, cancel := range cancels {
 		cancel()

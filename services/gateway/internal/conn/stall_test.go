@@ -59,7 +59,6 @@ func TestStallMarks(t *testing.T) {
 // waited stallBudget since its last read from the socket.
 func TestStallBudget(t *testing.T) {
 	c := benchConn(nil)
-	c.dead = make(chan struct{})
 	c.env.Bridge = nil // flushPublishes has nothing pending: no bridge call
 	released := make(chan struct{})
 	close(released)

@@ -66,14 +66,14 @@ func (c *Conn) handleSubscribe(p *mqtt.Subscribe) (CloseReason, error) {
 		old := c.subs[s.Filter]
 		if err := c.env.Router.Add(c.key.Tenant, sub); err != nil {
 			c.subsMu.Unlock()
-			c.log.Warn(fmt.Sprintf("could not subscribe client %s to %q", c.key.ClientID, s.Filter), "err", err)
+			c.logger().Warn(fmt.Sprintf("could not subscribe client %s to %q", c.key.ClientID, s.Filter), "err", err)
 			codes[i] = mqtt.UnspecifiedError
 			continue
 		}
 		if old != nil {
 			c.env.Router.Remove(c.key.Tenant, old) // [MQTT-3.8.4-3] replace
 		}
-		c.subs[s.Filter] = sub
+		setMap(&c.subs, s.Filter, sub)
 		c.subsMu.Unlock()
 		codes[i] = mqtt.ReasonCode(opts.QoS)
 		stored = append(stored, opts)
@@ -89,14 +89,14 @@ func (c *Conn) handleSubscribe(p *mqtt.Subscribe) (CloseReason, error) {
 		}
 	}
 	if c.persistent && len(stored) > 0 {
-		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := c.env.Sessions.PutSubscriptions(ctx, c.key, c.epoch, stored)
 		cancel()
 		if err != nil {
 			if fenced(err) {
 				return CloseTakenOver, nil
 			}
-			c.log.Warn("could not store the subscriptions", "err", err)
+			c.logger().Warn("could not store the subscriptions", "err", err)
 		}
 	}
 	c.sendControl(&mqtt.Suback{PacketID: p.PacketID, ReasonCodes: codes}) // [MQTT-3.8.4-1]
@@ -110,7 +110,7 @@ func (c *Conn) handleSubscribe(p *mqtt.Subscribe) (CloseReason, error) {
 // sendRetained delivers the retained messages matching sub, with the
 // retain flag set [MQTT-3.3.1-6].
 func (c *Conn) sendRetained(sub *router.Sub) {
-	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	d := router.Delivery{QoS: sub.Options.QoS, Retain: true}
 	if sub.Options.SubscriptionID != 0 {
@@ -126,8 +126,8 @@ func (c *Conn) sendRetained(sub *router.Sub) {
 		c.deliverLocked(m, d, true)
 		return nil
 	})
-	if err != nil && c.ctx.Err() == nil {
-		c.log.Warn(fmt.Sprintf("could not read the retained messages for %q", sub.Options.Filter), "err", err)
+	if err != nil {
+		c.logger().Warn(fmt.Sprintf("could not read the retained messages for %q", sub.Options.Filter), "err", err)
 	}
 }
 
@@ -148,14 +148,14 @@ func (c *Conn) handleUnsubscribe(p *mqtt.Unsubscribe) (CloseReason, error) {
 	}
 	c.subsMu.Unlock()
 	if c.persistent && len(removed) > 0 {
-		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := c.env.Sessions.DeleteSubscriptions(ctx, c.key, c.epoch, removed)
 		cancel()
 		if err != nil {
 			if fenced(err) {
 				return CloseTakenOver, nil
 			}
-			c.log.Warn("could not remove the stored subscriptions", "err", err)
+			c.logger().Warn("could not remove the stored subscriptions", "err", err)
 		}
 	}
 	c.sendControl(&mqtt.Unsuback{PacketID: p.PacketID, ReasonCodes: codes}) // [MQTT-3.10.4-4]
@@ -166,8 +166,8 @@ func (c *Conn) handleUnsubscribe(p *mqtt.Unsubscribe) (CloseReason, error) {
 // subscriptions (used when replaying, where the router is not involved).
 // ok is false when no plain subscription matches.
 func (c *Conn) matchOwn(m *bridge.Message) (d router.Delivery, ok bool) {
-	c.subsMu.RLock()
-	defer c.subsMu.RUnlock()
+	c.subsMu.Lock()
+	defer c.subsMu.Unlock()
 	for _, s := range c.subs {
 		if _, _, shared, _ := topic.ParseShared(s.Options.Filter); shared {
 			continue

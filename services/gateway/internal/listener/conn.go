@@ -28,15 +28,65 @@ func (f HandlerFunc) ServeConn(ctx context.Context, c net.Conn) { f(ctx, c) }
 // negotiated TLS state.
 type Conn struct {
 	net.Conn
+	ep *endpoint
+
+	// Detach state: set is the listener's connection set when c may be
+	// detached (plain TCP; Conn is then the key it is tracked under);
+	// detached is set by Detach on the handler's goroutine and read by the
+	// same goroutine after ServeConn returns.
+	set      *connSet
+	detached bool
+}
+
+// endpoint is what a Conn reports of the listener that accepted it, shared
+// by all its connections.
+type endpoint struct {
 	name string
 	kind Kind
 }
 
+// Detach lets the handler keep serving a plain TCP connection after
+// ServeConn returns, so that an idle connection need not hold a goroutine
+// (the gateway parks it in an epoll set). It must be called from ServeConn.
+// It returns the TCP socket under c, for the handler's system calls, and
+// false for connections with a TLS, WebSocket or PROXY protocol layer,
+// which may buffer input the socket no longer shows and stay attached.
+//
+// After a successful Detach the listener no longer closes c when ServeConn
+// returns; the handler closes it and then calls Release, and the
+// listener's Shutdown waits for that. stop is called, instead of the
+// handler's context being cancelled, when the listener shuts down or
+// closes: it must make the handler end the connection soon, then release
+// it. Close closes the socket after calling stop.
+func (c *Conn) Detach(stop func()) (*net.TCPConn, bool) {
+	if c.set == nil || c.detached {
+		return nil, false
+	}
+	cc, ok := c.Conn.(*countedConn)
+	if !ok {
+		return nil, false
+	}
+	tc, ok := cc.Conn.(*net.TCPConn)
+	if !ok || !c.set.detach(c.Conn, stop) {
+		return nil, false
+	}
+	c.detached = true
+	return tc, true
+}
+
+// Release tells the listener that a detached connection has ended and is
+// closed. It is idempotent.
+func (c *Conn) Release() {
+	if c.detached {
+		c.set.remove(c.Conn)
+	}
+}
+
 // ListenerName returns the Config.Name of the listener that accepted c.
-func (c *Conn) ListenerName() string { return c.name }
+func (c *Conn) ListenerName() string { return c.ep.name }
 
 // Kind returns the transport that carried c.
-func (c *Conn) Kind() Kind { return c.kind }
+func (c *Conn) Kind() Kind { return c.ep.kind }
 
 // NetConn returns the connection c wraps (as (*tls.Conn).NetConn does),
 // for a caller that needs the socket underneath, such as a check whether
@@ -64,13 +114,24 @@ var (
 	_ interface{ ListenerName() string }                 = (*TLSConn)(nil)
 )
 
-// wrap builds the Conn or TLSConn a handler receives.
-func wrap(c net.Conn, name string, kind Kind, state *tls.ConnectionState) net.Conn {
-	base := Conn{Conn: c, name: name, kind: kind}
+// wrap builds the Conn or TLSConn a handler receives. set, when not nil,
+// lets a handler detach a plain TCP connection c, which set tracks (see
+// Conn.Detach).
+func wrap(c net.Conn, ep *endpoint, state *tls.ConnectionState, set *connSet) net.Conn {
+	base := Conn{Conn: c, ep: ep}
 	if state != nil {
 		return &TLSConn{Conn: base, state: *state}
 	}
+	if set != nil && ep.kind == KindTCP {
+		base.set = set
+	}
 	return &base
+}
+
+// detached reports whether the handler detached c (Conn.Detach).
+func detached(c net.Conn) bool {
+	bc, ok := c.(*Conn)
+	return ok && bc.detached
 }
 
 // connSet tracks the connections a listener or WebSocket handler is serving,
@@ -90,13 +151,14 @@ func newConnSet() *connSet {
 
 // tracked is how a connSet notifies and force-closes one connection.
 type tracked struct {
-	cancel     context.CancelFunc // cancels the handler's context
-	forceClose func() error       // closes at once, without any goodbye
+	cancel     context.CancelFunc // cancels the handler's context; nil when the handler has a shared one
+	forceClose func() error       // closes at once, without any goodbye; nil for c.Close
 }
 
-// add tracks c, whose handler context is cancelled by cancel and which
-// forceClose closes at once. It reports false when the set is shutting down;
-// the caller must then close c itself.
+// add tracks c, whose handler context is cancelled by cancel (nil: one its
+// owner cancels) and which forceClose closes at once (nil: c.Close). It
+// reports false when the set is shutting down; the caller must then close c
+// itself.
 func (s *connSet) add(c net.Conn, cancel context.CancelFunc, forceClose func() error) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -107,10 +169,29 @@ func (s *connSet) add(c net.Conn, cancel context.CancelFunc, forceClose func() e
 	return true
 }
 
-// remove stops tracking c, which must have been added.
+// detach replaces the cancellation of c's handler context, which must
+// have been added, with stop (Conn.Detach). It reports false when the set
+// is shutting down: the handler's context is cancelled already.
+func (s *connSet) detach(c net.Conn, stop func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.conns[c]
+	if !ok || s.closing {
+		return false
+	}
+	t.cancel = stop
+	s.conns[c] = t
+	return true
+}
+
+// remove stops tracking c. Removing c again, or a c never added, does
+// nothing.
 func (s *connSet) remove(c net.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.conns[c]; !ok {
+		return
+	}
 	delete(s.conns, c)
 	if s.closing && len(s.conns) == 0 {
 		close(s.drained)
@@ -134,7 +215,9 @@ func (s *connSet) shutdown() {
 	}
 	s.closing = true
 	for _, t := range s.conns {
-		t.cancel()
+		if t.cancel != nil {
+			t.cancel()
+		}
 	}
 	if len(s.conns) == 0 {
 		close(s.drained)
@@ -146,7 +229,10 @@ func (s *connSet) closeAll() {
 	s.shutdown()
 	s.mu.Lock()
 	closers := make([]func() error, 0, len(s.conns))
-	for _, t := range s.conns {
+	for c, t := range s.conns {
+		if t.forceClose == nil {
+			t.forceClose = c.Close
+		}
 		closers = append(closers, t.forceClose)
 	}
 	s.mu.Unlock()

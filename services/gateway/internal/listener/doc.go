@@ -30,9 +30,14 @@
 // # Lifecycle and concurrency
 //
 // Listen binds, Serve accepts (one call per Listener), Shutdown stops
-// accepting, cancels every handler's context and waits for the handlers,
-// Close drops everything at once. Each connection runs in its own goroutine,
-// tracked from the moment it is accepted until its handler returns.
+// accepting, cancels the handlers' context (Serve's, shared by all of them)
+// and waits for the handlers, Close drops everything at once. Each
+// connection runs in its own goroutine, tracked from the moment it is
+// accepted until its handler returns, or, for a plain TCP connection the
+// handler detached (Conn.Detach: the gateway parks idle connections in an
+// epoll set rather than keep a goroutine each), until the handler releases
+// it; Shutdown and Close call the stop function it gave instead of
+// cancelling a context.
 //
 // Locks: Listener.mu, connSet.mu and certStore.mu are never held together,
 // and none is held while calling a handler, closing a socket or calling the

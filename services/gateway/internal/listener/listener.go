@@ -32,6 +32,7 @@ var ErrClosed = errors.New("listener: closed")
 // handler's context, and waits for the handlers to return.
 type Listener struct {
 	cfg   Config // with defaults applied
+	ep    endpoint
 	log   *slog.Logger
 	gate  *gate
 	certs *certStore // nil unless the kind is tls or wss
@@ -90,7 +91,7 @@ func Listen(cfg Config, log *slog.Logger) (*Listener, error) {
 	}
 	log = log.With("listener", cfg.Name)
 
-	l := &Listener{cfg: cfg, log: log, conns: newConnSet()}
+	l := &Listener{cfg: cfg, ep: endpoint{name: cfg.Name, kind: cfg.Kind}, log: log, conns: newConnSet()}
 	if cfg.Kind.secure() {
 		certs, err := newCertStore(cfg, log)
 		if err != nil {
@@ -198,24 +199,24 @@ func (l *Listener) acceptLoop(ctx context.Context, h Handler) error {
 		if err != nil {
 			return err
 		}
-		connCtx, cancel := context.WithCancel(ctx)
-		if !l.conns.add(c, cancel, c.Close) {
-			cancel()
+		// Every handler gets Serve's context itself, which Shutdown and
+		// Close cancel: a context per connection would cost each of a
+		// gateway's many idle connections a few hundred bytes.
+		if !l.conns.add(c, nil, nil) {
 			_ = c.Close()
 			return ErrClosed
 		}
-		go l.serveConn(connCtx, cancel, c, tlsConfig, h)
+		go l.serveConn(ctx, c, tlsConfig, h)
 	}
 }
 
 // serveConn completes the PROXY header and TLS handshake of c, then runs h.
-func (l *Listener) serveConn(ctx context.Context, cancel context.CancelFunc, c net.Conn, tlsConfig *tls.Config, h Handler) {
-	defer l.conns.remove(c)
-	defer cancel()
-	defer func() { _ = c.Close() }()
-
+// A connection h detached (Conn.Detach) is left to h to close and release.
+func (l *Listener) serveConn(ctx context.Context, c net.Conn, tlsConfig *tls.Config, h Handler) {
 	if pc, ok := c.(*proxyConn); ok {
 		if err := pc.checkHeader(); err != nil {
+			_ = c.Close()
+			l.conns.remove(c)
 			return // logged by the gate's onHeaderError
 		}
 	}
@@ -228,12 +229,23 @@ func (l *Listener) serveConn(ctx context.Context, cancel context.CancelFunc, c n
 		hcancel()
 		if err != nil {
 			l.logConnError(c, "the TLS handshake failed", err)
+			_ = c.Close()
+			l.conns.remove(c)
 			return
 		}
 		st := tc.ConnectionState()
 		hc, state = tc, &st
 	}
-	serve(ctx, l.log, l.cfg.Name, wrap(hc, l.cfg.Name, l.cfg.Kind, state), h)
+	var set *connSet
+	if hc == c {
+		set = l.conns // no TLS layer: the handler may detach it
+	}
+	wc := wrap(hc, &l.ep, state, set)
+	if serve(ctx, l.log, l.cfg.Name, wc, h) {
+		return
+	}
+	_ = c.Close()
+	l.conns.remove(c)
 }
 
 // logConnError logs, at most once a second, why a connection was dropped
@@ -247,16 +259,21 @@ func (l *Listener) logConnError(c net.Conn, why string, err error) {
 }
 
 // serve runs h on c, turning a panic into a log line and a closed connection
-// so one bad connection cannot take the process down.
-func serve(ctx context.Context, log *slog.Logger, name string, c net.Conn, h Handler) {
+// so one bad connection cannot take the process down. It closes c unless h
+// detached it, and reports whether h did (and returned normally).
+func serve(ctx context.Context, log *slog.Logger, name string, c net.Conn, h Handler) (keep bool) {
 	defer func() {
 		if p := recover(); p != nil {
+			keep = false
 			log.Error(fmt.Sprintf("listener %s: the handler of the connection from %s panicked", name, c.RemoteAddr()),
 				"remote_addr", c.RemoteAddr().String(), "err", fmt.Errorf("panic: %v", p), "stack", string(debug.Stack()))
 		}
-		_ = c.Close()
+		if !keep {
+			_ = c.Close()
+		}
 	}()
 	h.ServeConn(ctx, c)
+	return detached(c)
 }
 
 // stopAccepting closes the socket for good. Connections already accepted are

@@ -112,7 +112,7 @@ func (w *WebSocketHandler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	// shutdown reaches the handler through ctx below, so it can still send a
 	// goodbye.
 	nc := websocket.NetConn(context.WithoutCancel(r.Context()), ws, websocket.MessageBinary)
-	c := wrap(nc, w.name, kind, r.TLS)
+	c := wrap(nc, &endpoint{name: w.name, kind: kind}, r.TLS, nil)
 
 	ctx, cancel := context.WithCancel(w.base)
 	defer cancel()
@@ -122,7 +122,7 @@ func (w *WebSocketHandler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	defer w.conns.remove(c)
 	defer func() { _ = ws.CloseNow() }()
-	serve(ctx, w.log, w.name, c, w.handler)
+	_ = serve(ctx, w.log, w.name, c, w.handler) // WebSocket connections cannot be detached
 }
 
 // Shutdown stops handing over new connections, cancels the context of every
