@@ -128,6 +128,7 @@ type stormWorker struct {
 	devices []*device
 
 	key       ed25519.PrivateKey            // signs the devices' tokens
+	sources   []*sourcePicker               // per gateway: the local addresses to dial from
 	sem       atomic.Pointer[chan struct{}] // connect phase: bounds handshakes in flight
 	connected atomic.Int64
 	set       atomic.Int32 // index into device.connects of the current phase
@@ -251,6 +252,10 @@ func (w *stormWorker) prepare() error {
 		return errors.New("bench: storm worker: the job's key seed is not an Ed25519 seed")
 	}
 	w.key = ed25519.NewKeyFromSeed(j.Seed)
+	w.sources = make([]*sourcePicker, len(j.Gateways))
+	for g, addr := range j.Gateways {
+		w.sources[g] = newSourcePicker(j.Worker, addr)
+	}
 	sets := 1 + max(1, j.Storms)
 	start := time.Now()
 	w.devices = make([]*device, j.Count)
@@ -537,7 +542,8 @@ func (w *stormWorker) attempt(ctx context.Context, d *device) (net.Conn, string)
 	}
 	began := time.Now()
 	deadline := began.Add(w.job.AttemptTimeout)
-	dl := net.Dialer{Deadline: deadline}
+	dl := w.sources[d.gateway].dialer()
+	dl.Deadline = deadline
 	nc, err := dl.DialContext(ctx, "tcp", d.addr)
 	if err != nil {
 		return nil, classify("dial", err)
