@@ -24,25 +24,34 @@ import (
 // unpadded base64url with the unused trailing bits zero.
 var strictB64 = base64.RawURLEncoding.Strict()
 
-// compactToken is a decoded compact JWS. Its byte slices alias the token
-// or buf; it is meant to live on the verifier's stack.
-type compactToken struct {
-	signingInput []byte // header.claims, as sent: what the signature covers
-	alg, kid     []byte
-	kidSet       bool
-	sig          []byte
+// span is a range of compactToken.buf.
+type span struct{ off, end int32 }
 
-	iss, sub, jti []byte
-	aud           [][]byte // a single string aud is one element
-	exp           int64    // seconds since the epoch; required
+// compactToken is a decoded compact JWS, meant to live on the verifier's
+// stack: the decoded segments are in buf and every field refers to them by
+// offset, so that nothing in it points into itself and the compiler keeps
+// it off the heap.
+type compactToken struct {
+	signing int // len of the signing input: header.claims, as sent
+
+	alg, kid      span
+	algSet        bool
+	kidSet        bool
+	sig           span
+	iss, sub, jti span
+	aud           [maxAud]span // a single string aud is one element
+	nAud          int
+	exp           int64 // seconds since the epoch; required
 	nbf, iat      int64
 	nbfSet        bool
 	iatSet        bool
 	seen          uint8 // claims read, by bit (claimBit); a repeated one is refused
 
-	buf        [640]byte // backing store of the decoded segments when they fit
-	audStorage [maxAud][]byte
+	buf [1024]byte // the decoded header, claims and signature
 }
+
+// bytes returns the bytes of sp.
+func (t *compactToken) bytes(sp span) []byte { return t.buf[sp.off:sp.end] }
 
 // maxAud bounds the audiences of a token the fast path reads.
 const maxAud = 8
@@ -56,10 +65,11 @@ const maxMembers = 16
 const maxDateDigits = 15
 
 // decodeCompact decodes token into t and reports whether the fast path
-// handles it: three segments in strict base64url, a header object with a
-// string alg, and a claims object with an integer exp, both in the plain
-// JSON described above. It reports false for anything else, including
-// tokens that are merely unusual; it never panics.
+// handles it: three segments in strict base64url that decode to at most
+// len(t.buf) bytes, a header object with a string alg, and a claims object
+// with an integer exp, both in the plain JSON described above. It reports
+// false for anything else, including tokens that are merely unusual; it
+// never panics.
 func decodeCompact(token []byte, t *compactToken) bool {
 	i := bytes.IndexByte(token, '.')
 	if i < 0 {
@@ -73,60 +83,79 @@ func decodeCompact(token []byte, t *compactToken) bool {
 	if bytes.IndexByte(token[j+1:], '.') >= 0 {
 		return false
 	}
-	t.signingInput = token[:j]
-	free := t.buf[:0]
-	var header, claims []byte
-	var ok bool
-	if header, free, ok = decodeSegment(token[:i], free); !ok {
+	t.signing = j
+	header, ok := t.decodeSegment(token[:i], 0)
+	if !ok {
 		return false
 	}
-	if claims, free, ok = decodeSegment(token[i+1:j], free); !ok {
+	claims, ok := t.decodeSegment(token[i+1:j], header.end)
+	if !ok {
 		return false
 	}
-	if t.sig, _, ok = decodeSegment(token[j+1:], free); !ok {
+	if t.sig, ok = t.decodeSegment(token[j+1:], claims.end); !ok {
 		return false
 	}
-	if !parseObject(header, t, false) || t.alg == nil {
+	if !t.parseObject(header, false) || !t.algSet {
 		return false
 	}
-	return parseObject(claims, t, true) && t.seen&claimBit["exp"] != 0
+	return t.parseObject(claims, true) && t.seen&claimExp != 0
 }
 
-// decodeSegment decodes one base64url segment into the spare capacity of
-// free when it fits, else into a new slice, and returns it with what is
-// left of free.
-func decodeSegment(seg, free []byte) (out, rest []byte, ok bool) {
+// decodeSegment decodes one base64url segment into buf at off.
+func (t *compactToken) decodeSegment(seg []byte, off int32) (span, bool) {
 	n := strictB64.DecodedLen(len(seg))
-	fits := cap(free)-len(free) >= n
-	var dst []byte
-	if fits {
-		dst = free[len(free) : len(free)+n]
-	} else {
-		dst = make([]byte, n)
+	if n > len(t.buf)-int(off) {
+		return span{}, false
 	}
-	m, err := strictB64.Decode(dst, seg)
+	m, err := strictB64.Decode(t.buf[off:], seg)
 	if err != nil {
-		return nil, free, false
+		return span{}, false
 	}
-	if fits {
-		free = free[:len(free)+m]
-	}
-	return dst[:m:m], free, true
+	return span{off, off + int32(m)}, true
 }
 
-// claimBit names the registered claims golang-jwt's RegisteredClaims
-// decodes, one bit each.
-var claimBit = map[string]uint8{"iss": 1, "sub": 2, "aud": 4, "exp": 8, "nbf": 16, "iat": 32, "jti": 64}
+// The registered claims golang-jwt's RegisteredClaims decodes, one bit
+// each in compactToken.seen.
+const (
+	claimIss uint8 = 1 << iota
+	claimSub
+	claimAud
+	claimExp
+	claimNbf
+	claimIat
+	claimJti
+)
+
+// claimBit returns the bit of the registered claim named key, or 0.
+func claimBit(key []byte) uint8 {
+	switch string(key) {
+	case "iss":
+		return claimIss
+	case "sub":
+		return claimSub
+	case "aud":
+		return claimAud
+	case "exp":
+		return claimExp
+	case "nbf":
+		return claimNbf
+	case "iat":
+		return claimIat
+	case "jti":
+		return claimJti
+	}
+	return 0
+}
 
 // headerMember reads a member of the JOSE header: alg must be a string,
 // kid a string when present; other members may hold any scalar.
-func (t *compactToken) headerMember(key []byte, v *value) bool {
+func (t *compactToken) headerMember(key []byte, v value) bool {
 	switch string(key) {
 	case "alg":
 		if v.kind != kindString {
 			return false
 		}
-		t.alg = v.str
+		t.alg, t.algSet = v.str, true
 	case "kid":
 		if v.kind != kindString {
 			return false
@@ -140,12 +169,13 @@ func (t *compactToken) headerMember(key []byte, v *value) bool {
 // registered claims' names without regard to case, so a member whose name
 // equals one of them but for case is left to golang-jwt, and so is a
 // repeated claim (encoding/json keeps the last).
-func (t *compactToken) claimMember(key []byte, v *value) bool {
-	bit, registered := claimBit[string(key)]
-	if !registered {
-		for name := range claimBit {
-			if bytes.EqualFold(key, []byte(name)) {
-				return false
+func (t *compactToken) claimMember(key []byte, v value) bool {
+	bit := claimBit(key)
+	if bit == 0 {
+		if len(key) == 3 {
+			lower := [3]byte{key[0] | 0x20, key[1] | 0x20, key[2] | 0x20}
+			if claimBit(lower[:]) != 0 {
+				return false // the same name in another case
 			}
 		}
 		return true
@@ -154,26 +184,24 @@ func (t *compactToken) claimMember(key []byte, v *value) bool {
 		return false
 	}
 	t.seen |= bit
-	switch string(key) {
-	case "iss", "sub", "jti":
+	switch bit {
+	case claimIss, claimSub, claimJti:
 		if v.kind != kindString {
 			return false
 		}
-		switch key[0] {
-		case 'i':
+		switch bit {
+		case claimIss:
 			t.iss = v.str
-		case 's':
+		case claimSub:
 			t.sub = v.str
 		default:
 			t.jti = v.str
 		}
-	case "aud":
+	case claimAud:
 		switch v.kind {
 		case kindString:
-			t.audStorage[0] = v.str
-			t.aud = t.audStorage[:1]
-		case kindStrings:
-			t.aud = v.strs
+			t.aud[0], t.nAud = v.str, 1
+		case kindStrings: // parseValue filled t.aud
 		default:
 			return false
 		}
@@ -181,10 +209,10 @@ func (t *compactToken) claimMember(key []byte, v *value) bool {
 		if v.kind != kindInt {
 			return false
 		}
-		switch key[0] {
-		case 'e':
+		switch bit {
+		case claimExp:
 			t.exp = v.n
-		case 'n':
+		case claimNbf:
 			t.nbf, t.nbfSet = v.n, true
 		default:
 			t.iat, t.iatSet = v.n, true
@@ -203,21 +231,22 @@ const (
 	kindOther                    // another number, true, false or null
 )
 
+// value is a member's value: str for a string, n for an integer.
 type value struct {
 	kind valueKind
-	str  []byte
-	strs [][]byte
+	str  span
 	n    int64
 }
 
-// parseObject parses b as one JSON object of plain members and hands each
-// to t (claimMember when claims, else headerMember). It reports whether b
-// was such an object and t took every member. Keys must be distinct,
-// printable ASCII; values are strings without escapes, integers, other
-// numbers, true, false, null, or (aud of the claims only) arrays of
-// strings. Whitespace is JSON's.
-func parseObject(b []byte, t *compactToken, claims bool) bool {
-	p := skipSpace(b, 0)
+// parseObject parses the bytes of obj as one JSON object of plain members
+// and hands each to claimMember when claims, else to headerMember. It
+// reports whether obj was such an object and every member was taken. Keys
+// must be distinct, printable ASCII; values are strings without escapes,
+// integers, other numbers, true, false, null, or (aud of the claims only)
+// arrays of strings. Whitespace is JSON's.
+func (t *compactToken) parseObject(obj span, claims bool) bool {
+	b := t.buf[:obj.end]
+	p := skipSpace(b, int(obj.off))
 	if p >= len(b) || b[p] != '{' {
 		return false
 	}
@@ -225,19 +254,20 @@ func parseObject(b []byte, t *compactToken, claims bool) bool {
 	if p < len(b) && b[p] == '}' {
 		return skipSpace(b, p+1) == len(b)
 	}
-	var keys [maxMembers][]byte
+	var keys [maxMembers]span
 	nkeys := 0
 	for {
-		key, q, ok := parseString(b, p)
+		ks, q, ok := parseString(b, p)
+		key := b[ks.off:ks.end]
 		if !ok || !printableASCII(key) || nkeys == maxMembers {
 			return false
 		}
 		for _, k := range keys[:nkeys] {
-			if bytes.Equal(k, key) {
+			if bytes.Equal(b[k.off:k.end], key) {
 				return false
 			}
 		}
-		keys[nkeys] = key
+		keys[nkeys] = ks
 		nkeys++
 		p = skipSpace(b, q)
 		if p >= len(b) || b[p] != ':' {
@@ -245,13 +275,13 @@ func parseObject(b []byte, t *compactToken, claims bool) bool {
 		}
 		p = skipSpace(b, p+1)
 		var v value
-		if p, ok = parseValue(b, p, claims && string(key) == "aud", t, &v); !ok {
+		if v, p, ok = t.parseValue(b, p, claims && string(key) == "aud"); !ok {
 			return false
 		}
 		if claims {
-			ok = t.claimMember(key, &v)
+			ok = t.claimMember(key, v)
 		} else {
-			ok = t.headerMember(key, &v)
+			ok = t.headerMember(key, v)
 		}
 		if !ok {
 			return false
@@ -271,82 +301,77 @@ func parseObject(b []byte, t *compactToken, claims bool) bool {
 	}
 }
 
-// parseValue parses the value at b[p:] into v and returns the offset after
-// it. Arrays of strings are read only when arrays is set, into
-// t.audStorage.
-func parseValue(b []byte, p int, arrays bool, t *compactToken, v *value) (int, bool) {
+// parseValue parses the value at b[p:] and returns the offset after it.
+// An array of strings is read only when aud is set, into t.aud.
+func (t *compactToken) parseValue(b []byte, p int, aud bool) (value, int, bool) {
 	if p >= len(b) {
-		return p, false
+		return value{}, p, false
 	}
 	switch c := b[p]; {
 	case c == '"':
 		s, q, ok := parseString(b, p)
-		v.kind, v.str = kindString, s
-		return q, ok
-	case c == '[' && arrays:
-		strs := t.audStorage[:0]
+		return value{kind: kindString, str: s}, q, ok
+	case c == '[' && aud:
+		t.nAud = 0
 		p = skipSpace(b, p+1)
 		if p < len(b) && b[p] == ']' {
-			v.kind, v.strs = kindStrings, strs
-			return p + 1, true
+			return value{kind: kindStrings}, p + 1, true
 		}
 		for {
 			s, q, ok := parseString(b, p)
-			if !ok || len(strs) == maxAud {
-				return p, false
+			if !ok || t.nAud == maxAud {
+				return value{}, p, false
 			}
-			strs = append(strs, s)
+			t.aud[t.nAud] = s
+			t.nAud++
 			p = skipSpace(b, q)
 			if p >= len(b) {
-				return p, false
+				return value{}, p, false
 			}
 			switch b[p] {
 			case ',':
 				p = skipSpace(b, p+1)
 			case ']':
-				v.kind, v.strs = kindStrings, strs
-				return p + 1, true
+				return value{kind: kindStrings}, p + 1, true
 			default:
-				return p, false
+				return value{}, p, false
 			}
 		}
 	case c == '-' || c >= '0' && c <= '9':
-		return parseNumber(b, p, v)
+		return parseNumber(b, p)
 	}
 	for _, lit := range [...]string{"true", "false", "null"} {
 		if bytes.HasPrefix(b[p:], []byte(lit)) {
-			v.kind = kindOther
-			return p + len(lit), true
+			return value{kind: kindOther}, p + len(lit), true
 		}
 	}
-	return p, false
+	return value{}, p, false
 }
 
 // parseString parses the string at b[p:], which must hold no escape, no
 // control character and only valid UTF-8 (encoding/json would replace
-// invalid bytes, so such strings are left to it). It returns the string's
-// bytes, in b.
-func parseString(b []byte, p int) ([]byte, int, bool) {
+// invalid bytes, so such strings are left to it). It returns where the
+// string's bytes are in b and the offset after it.
+func parseString(b []byte, p int) (span, int, bool) {
 	if p >= len(b) || b[p] != '"' {
-		return nil, p, false
+		return span{}, p, false
 	}
 	start := p + 1
 	for q := start; q < len(b); q++ {
 		switch c := b[q]; {
 		case c == '"':
-			s := b[start:q:q]
-			return s, q + 1, utf8.Valid(s)
+			return span{int32(start), int32(q)}, q + 1, utf8.Valid(b[start:q])
 		case c == '\\' || c < 0x20:
-			return nil, q, false
+			return span{}, q, false
 		}
 	}
-	return nil, len(b), false
+	return span{}, len(b), false
 }
 
-// parseNumber parses the JSON number at b[p:] into v. An integer of at
-// most maxDateDigits digits is kindInt with its value; any other valid
-// number is kindOther.
-func parseNumber(b []byte, p int, v *value) (int, bool) {
+// parseNumber parses the JSON number at b[p:]. An integer of at most
+// maxDateDigits digits is kindInt with its value; any other valid number
+// is kindOther.
+func parseNumber(b []byte, p int) (value, int, bool) {
 	q := p
 	neg := b[q] == '-'
 	if neg {
@@ -358,7 +383,7 @@ func parseNumber(b []byte, p int, v *value) (int, bool) {
 	}
 	nd := q - digits
 	if nd == 0 || nd > 1 && b[digits] == '0' {
-		return q, false // no digits, or a leading zero
+		return value{}, q, false // no digits, or a leading zero
 	}
 	integer := true
 	if q < len(b) && b[q] == '.' {
@@ -369,7 +394,7 @@ func parseNumber(b []byte, p int, v *value) (int, bool) {
 			q++
 		}
 		if q == f {
-			return q, false
+			return value{}, q, false
 		}
 	}
 	if q < len(b) && (b[q] == 'e' || b[q] == 'E') {
@@ -383,12 +408,11 @@ func parseNumber(b []byte, p int, v *value) (int, bool) {
 			q++
 		}
 		if q == e {
-			return q, false
+			return value{}, q, false
 		}
 	}
 	if !integer || nd > maxDateDigits {
-		v.kind = kindOther
-		return q, true
+		return value{kind: kindOther}, q, true
 	}
 	var n int64
 	for _, c := range b[digits:q] {
@@ -397,8 +421,7 @@ func parseNumber(b []byte, p int, v *value) (int, bool) {
 	if neg {
 		n = -n
 	}
-	v.kind, v.n = kindInt, n
-	return q, true
+	return value{kind: kindInt, n: n}, q, true
 }
 
 func skipSpace(b []byte, p int) int {
@@ -425,11 +448,11 @@ func printableASCII(s []byte) bool {
 // hasAudience reports whether the token's aud names want, as golang-jwt's
 // audience check does: an empty aud, or one empty string, names nothing.
 func (t *compactToken) hasAudience(want string) bool {
-	if len(t.aud) == 0 || len(t.aud) == 1 && len(t.aud[0]) == 0 {
+	if t.nAud == 0 || t.nAud == 1 && t.aud[0].off == t.aud[0].end {
 		return false
 	}
-	for _, a := range t.aud {
-		if string(a) == want {
+	for _, a := range t.aud[:t.nAud] {
+		if string(t.bytes(a)) == want {
 			return true
 		}
 	}

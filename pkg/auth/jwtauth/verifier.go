@@ -280,14 +280,14 @@ func (v *Verifier) verifyCompact(token []byte, now time.Time) (*verified, error)
 	}
 	alg := ""
 	for _, m := range validMethods {
-		if string(t.alg) == m {
+		if string(t.bytes(t.alg)) == m {
 			alg = m
 		}
 	}
 	if alg == "" {
 		return nil, nil
 	}
-	kid := string(t.kid)
+	kid := string(t.bytes(t.kid))
 	if !tenant.ValidKeyID(kid) {
 		return nil, nil
 	}
@@ -304,10 +304,10 @@ func (v *Verifier) verifyCompact(token []byte, now time.Time) (*verified, error)
 		return nil, nil
 	}
 	v.checks.Add(1)
-	if !checkSignature(alg, t.signingInput, t.sig, k.Public) {
+	if !checkSignature(alg, token[:t.signing], t.bytes(t.sig), k.Public) {
 		return nil, badf("invalid signature")
 	}
-	e := &verified{key: k, sub: string(t.sub), jti: string(t.jti), exp: date(t.exp)}
+	e := &verified{key: k, sub: string(t.bytes(t.sub)), jti: string(t.bytes(t.jti)), exp: date(t.exp)}
 	if t.nbfSet {
 		e.nbf = date(t.nbf)
 	}
