@@ -13,6 +13,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -162,6 +163,9 @@ func RunStormWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 	if err := json.Unmarshal(sc.Bytes(), &job); err != nil {
 		return fmt.Errorf("bench: storm worker: decode job: %w", err)
 	}
+	// The worker holds thousands of goroutines, whose stacks each
+	// collection scans: collect less often (it allocates per dial).
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	w := &stormWorker{job: job, out: json.NewEncoder(out), wake: make(chan struct{})}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
