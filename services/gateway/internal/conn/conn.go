@@ -282,17 +282,10 @@ func (c *Conn) handshakeAside() (CloseReason, error) {
 		}
 		return CloseConnectionLost, err
 	}
-	var (
-		reason CloseReason
-		err    error
-	)
-	done := make(chan struct{})
-	handshakes.run(func() {
-		defer close(done)
-		reason, err = c.handshake()
-	})
-	<-done
-	return reason, err
+	j := newHandshakeJob(c)
+	handshakes.run(j)
+	j.done.Wait()
+	return j.reason, j.err
 }
 
 // readError classifies an error of ReadPacket.

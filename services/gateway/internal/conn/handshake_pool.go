@@ -2,6 +2,7 @@ package conn
 
 import (
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -27,7 +28,7 @@ import (
 // A handshakePool is safe for concurrent use. The zero value is not
 // usable; see newHandshakePool.
 type handshakePool struct {
-	jobs    chan func()  // unbuffered: a send succeeds only when a worker waits on it
+	jobs    chan poolJob // unbuffered: a send succeeds only when a worker waits on it
 	workers atomic.Int32 // workers running, idle or not
 	max     int32
 	idle    time.Duration
@@ -36,7 +37,33 @@ type handshakePool struct {
 // newHandshakePool returns a pool of at most max workers, each of which
 // exits after waiting idle for idle.
 func newHandshakePool(max int, idle time.Duration) *handshakePool {
-	return &handshakePool{jobs: make(chan func()), max: int32(max), idle: idle}
+	return &handshakePool{jobs: make(chan poolJob), max: int32(max), idle: idle}
+}
+
+// poolJob is what the pool runs: *handshakeJob, or another job in tests.
+type poolJob interface{ runJob() }
+
+// handshakeJob is one handshake handed to the pool: the connection, and
+// its result once done is released. It is the one allocation of the
+// hand-off.
+type handshakeJob struct {
+	c      *Conn
+	done   sync.WaitGroup
+	reason CloseReason
+	err    error
+}
+
+// newHandshakeJob returns the job of c's handshake, not yet done.
+func newHandshakeJob(c *Conn) *handshakeJob {
+	j := &handshakeJob{c: c}
+	j.done.Add(1)
+	return j
+}
+
+// runJob runs j and marks it done.
+func (j *handshakeJob) runJob() {
+	defer j.done.Done()
+	j.reason, j.err = j.c.handshake()
 }
 
 // handshakes is the pool of every connection of the process. During a
@@ -47,8 +74,9 @@ func newHandshakePool(max int, idle time.Duration) *handshakePool {
 var handshakes = newHandshakePool(max(32, 16*runtime.GOMAXPROCS(0)), time.Second)
 
 // run runs job on a pool worker or, when none is free and the pool is
-// full, on a new goroutine. It does not wait for job to finish.
-func (p *handshakePool) run(job func()) {
+// full, on a new goroutine. It does not wait for job to finish (the
+// caller of a *handshakeJob waits on its done).
+func (p *handshakePool) run(job poolJob) {
 	select {
 	case p.jobs <- job:
 		return
@@ -59,17 +87,18 @@ func (p *handshakePool) run(job func()) {
 		return
 	}
 	p.workers.Add(-1)
-	go job()
+	go job.runJob()
 }
 
 // work runs job, then further jobs from the pool until it has waited idle
 // for p.idle.
-func (p *handshakePool) work(job func()) {
+func (p *handshakePool) work(job poolJob) {
 	defer p.workers.Add(-1)
 	idle := time.NewTimer(p.idle)
 	defer idle.Stop()
 	for {
-		job()
+		job.runJob()
+		job = nil // the caller owns it again
 		idle.Reset(p.idle)
 		select {
 		case job = <-p.jobs:

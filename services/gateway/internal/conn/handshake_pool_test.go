@@ -23,6 +23,11 @@ func checkFor(t testing.TB, d time.Duration, cond func() error) {
 	}
 }
 
+// jobOf is a pool job that runs a function instead of a handshake.
+type jobOf func()
+
+func (f jobOf) runJob() { f() }
+
 func TestHandshakePoolRunsEveryJob(t *testing.T) {
 	p := newHandshakePool(3, 50*time.Millisecond)
 	var wg sync.WaitGroup
@@ -30,12 +35,12 @@ func TestHandshakePoolRunsEveryJob(t *testing.T) {
 	ran := map[int]bool{}
 	for i := range 100 {
 		wg.Add(1)
-		p.run(func() {
+		p.run(jobOf(func() {
 			defer wg.Done()
 			mu.Lock()
 			ran[i] = true
 			mu.Unlock()
-		})
+		}))
 	}
 	wg.Wait()
 	if len(ran) != 100 {
@@ -62,14 +67,14 @@ func TestHandshakePoolNeverQueues(t *testing.T) {
 	var blocked sync.WaitGroup
 	for range 2 {
 		blocked.Add(1)
-		p.run(func() {
+		p.run(jobOf(func() {
 			blocked.Done()
 			<-release
-		})
+		}))
 	}
 	blocked.Wait()
 	done := make(chan struct{})
-	p.run(func() { close(done) })
+	p.run(jobOf(func() { close(done) }))
 	<-done // hangs (and the test times out) if the job waits for a worker
 	if n := p.workers.Load(); n != 2 {
 		t.Errorf("%d workers, want 2 (the third job ran outside the pool)", n)
@@ -79,7 +84,7 @@ func TestHandshakePoolNeverQueues(t *testing.T) {
 	// A free worker takes the next job instead of a new goroutine.
 	checkFor(t, 5*time.Second, func() error {
 		ran := make(chan struct{})
-		p.run(func() { close(ran) })
+		p.run(jobOf(func() { close(ran) }))
 		<-ran
 		if n := p.workers.Load(); n != 2 {
 			return fmt.Errorf("%d workers after the blocked jobs ended, want the same 2", n)
