@@ -37,6 +37,14 @@ func (c *Conn) refuse(code mqtt.ReasonCode, err error) (CloseReason, error) {
 	return CloseHandshakeRefused, err
 }
 
+// The CONNACKs of MQTT 3.1 and 3.1.1, which carry nothing but the session
+// present flag [MQTT-3.2.2-2] [MQTT-3.2.2-3]: shared and never modified,
+// they cost a CONNECT no allocation.
+var (
+	connackNew     = &mqtt.Connack{}
+	connackResumed = &mqtt.Connack{SessionPresent: true}
+)
+
 // handshake reads CONNECT, authenticates, claims the session and sends
 // CONNACK.
 func (c *Conn) handshake() (CloseReason, error) {
@@ -290,8 +298,12 @@ func (c *Conn) handshake() (CloseReason, error) {
 		return reason, err
 	}
 
-	ack := &mqtt.Connack{SessionPresent: resumed} // [MQTT-3.2.2-2] [MQTT-3.2.2-3]
+	ack := connackNew
+	if resumed {
+		ack = connackResumed
+	}
 	if v5 {
+		ack = &mqtt.Connack{SessionPresent: resumed} // [MQTT-3.2.2-2] [MQTT-3.2.2-3]
 		pr := &ack.Properties
 		if assigned {
 			pr.AssignedClientID = clientID // [MQTT-3.2.2-16]
