@@ -176,6 +176,12 @@ type StormPhase struct {
 	// attempts after failed ones, so that no attempt presents a token a
 	// gateway may have verified and cached already.
 	Resigned int64
+	// ListenDrops counts the connection attempts the kernel dropped during
+	// the phase because a listening socket's accept queue was full
+	// (TcpExt ListenDrops, for the whole network namespace, so other
+	// processes' drops count too); -1 when unknown. Each costs its client
+	// a SYN retransmission after 1 s, then 3 s.
+	ListenDrops int64
 }
 
 // GatewayCPUPerConnect is the gateways' CPU time per successful CONNECT;
@@ -493,7 +499,7 @@ func (r *stormRun) connectPhase(ctx context.Context, rep *StormReport) error {
 	if err != nil {
 		return err
 	}
-	cpu := r.gatewayCPU(nil)
+	cpu, drops := r.gatewayCPU(nil), listenDropsSince(-1)
 	start := time.Now()
 	r.broadcast(stormCommand{Cmd: "connect"})
 	phases, err := r.waitAll(ctx, "done", r.cfg.PhaseTimeout+30*time.Second)
@@ -501,7 +507,7 @@ func (r *stormRun) connectPhase(ctx context.Context, rep *StormReport) error {
 		return err
 	}
 	rep.Connect = mergePhases("connect", start, phases)
-	rep.Connect.GatewayCPU = r.gatewayCPU(cpu).sum
+	rep.Connect.GatewayCPU, rep.Connect.ListenDrops = r.gatewayCPU(cpu).sum, listenDropsSince(drops)
 	after, err := r.controlPlaneRequests(ctx)
 	if err != nil {
 		return err
@@ -532,7 +538,7 @@ func (r *stormRun) stormPhase(ctx context.Context, rep *StormReport) (StormPhase
 	case KillOne:
 		victims = []int{0}
 	}
-	cpu := r.gatewayCPU(nil)
+	cpu, drops := r.gatewayCPU(nil), listenDropsSince(-1)
 	start := time.Now() // the drop starts with the command; a kill resets it
 	r.broadcast(stormCommand{Cmd: "storm", Expect: victims, Drop: r.cfg.Kill == KillDrop})
 	if _, err := r.waitAll(ctx, "armed", 30*time.Second); err != nil {
@@ -570,7 +576,7 @@ func (r *stormRun) stormPhase(ctx context.Context, rep *StormReport) (StormPhase
 		return StormPhase{}, err
 	}
 	ph := mergePhases("storm", start, phases)
-	ph.GatewayCPU = r.gatewayCPU(cpu).sum
+	ph.GatewayCPU, ph.ListenDrops = r.gatewayCPU(cpu).sum, listenDropsSince(drops)
 	after, err := r.controlPlaneRequests(ctx)
 	if err != nil {
 		return StormPhase{}, err
@@ -581,6 +587,19 @@ func (r *stormRun) stormPhase(ctx context.Context, rep *StormReport) (StormPhase
 	r.progress("storm: %d of %d devices reconnected in %s (%.0f/s); gateway CPU %s per CONNECT", ph.Done, ph.Expected,
 		ph.Elapsed.Round(time.Millisecond), ph.Rate, us(ph.GatewayCPUPerConnect()))
 	return ph, nil
+}
+
+// listenDropsSince returns the kernel's listen drops so far when before is
+// negative, else those since before; -1 when unknown.
+func listenDropsSince(before int64) int64 {
+	n, err := listenDrops()
+	if err != nil {
+		return -1
+	}
+	if before < 0 {
+		return n
+	}
+	return n - before
 }
 
 // cpuSample is the CPU time of each gateway process at one moment.

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -45,4 +46,37 @@ func parseProcStatCPU(stat []byte) (time.Duration, error) {
 		ticks += n
 	}
 	return time.Duration(ticks) * clockTick, nil
+}
+
+// listenDrops returns the kernel's count of connection attempts dropped by
+// listening sockets, mostly for a full accept queue (TcpExt ListenDrops in
+// /proc/net/netstat), for the whole network namespace.
+func listenDrops() (int64, error) {
+	b, err := os.ReadFile("/proc/net/netstat")
+	if err != nil {
+		return 0, fmt.Errorf("bench: listen drops: %w", err)
+	}
+	return parseListenDrops(b)
+}
+
+// parseListenDrops finds ListenDrops in /proc/net/netstat: a line of
+// "TcpExt:" field names followed by a line of their values.
+func parseListenDrops(netstat []byte) (int64, error) {
+	lines := bytes.Split(netstat, []byte("\n"))
+	for i := 0; i+1 < len(lines); i++ {
+		names, values := bytes.Fields(lines[i]), bytes.Fields(lines[i+1])
+		if len(names) == 0 || string(names[0]) != "TcpExt:" || len(values) != len(names) || string(values[0]) != "TcpExt:" {
+			continue
+		}
+		for k, name := range names {
+			if string(name) == "ListenDrops" {
+				n, err := strconv.ParseInt(string(values[k]), 10, 64)
+				if err != nil {
+					return 0, fmt.Errorf("bench: /proc/net/netstat ListenDrops %q: %w", values[k], err)
+				}
+				return n, nil
+			}
+		}
+	}
+	return 0, errors.New("bench: /proc/net/netstat has no TcpExt ListenDrops")
 }

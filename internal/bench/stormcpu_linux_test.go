@@ -43,3 +43,21 @@ func TestProcCPUOfSelf(t *testing.T) {
 		t.Error("procCPU(-1) succeeded; want an error")
 	}
 }
+
+func TestParseListenDrops(t *testing.T) {
+	netstat := "TcpExt: SyncookiesSent ListenOverflows ListenDrops TCPHPHits\n" +
+		"TcpExt: 0 12 15 99\n" +
+		"IpExt: InNoRoutes ListenDrops\n" +
+		"IpExt: 1 2\n"
+	if n, err := parseListenDrops([]byte(netstat)); err != nil || n != 15 {
+		t.Errorf("parseListenDrops = %d, %v; want 15", n, err)
+	}
+	for _, bad := range []string{"", "TcpExt: ListenDrops\n", "TcpExt: ListenDrops\nTcpExt: x\n", "IpExt: ListenDrops\nIpExt: 3\n"} {
+		if n, err := parseListenDrops([]byte(bad)); err == nil {
+			t.Errorf("parseListenDrops(%q) = %d, want an error", bad, n)
+		}
+	}
+	if _, err := listenDrops(); err != nil {
+		t.Errorf("listenDrops of this machine: %v", err)
+	}
+}

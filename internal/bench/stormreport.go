@@ -150,9 +150,13 @@ func PrintStorm(w io.Writer, rep StormReport) {
 	}
 	for _, x := range rows {
 		p := x.p
-		fmt.Fprintf(tw, "%s\t%d / %d\t%s\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s / %s\n", p.Name, p.Done, p.Expected,
+		mem := "-" // measured after the last storm only
+		if x.rss > 0 {
+			mem = human(x.rss) + " / " + human(x.big)
+		}
+		fmt.Fprintf(tw, "%s\t%d / %d\t%s\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", p.Name, p.Done, p.Expected,
 			p.Elapsed.Round(time.Millisecond), p.Rate, ms(p.P50), ms(p.P99), ms(p.Max), p.Attempts,
-			us(p.GatewayCPUPerConnect()), us(p.WorkerCPUPerConnect()), x.requests, human(x.rss), human(x.big))
+			us(p.GatewayCPUPerConnect()), us(p.WorkerCPUPerConnect()), x.requests, mem)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nCPU per CONNECT: the processes' CPU time (/proc/<pid>/stat, user and system) over the phase, divided by its successful CONNECTs.\n")
@@ -168,6 +172,10 @@ func PrintStorm(w io.Writer, rep StormReport) {
 	for _, p := range append([]StormPhase{rep.Connect}, storms...) {
 		if p.Resigned > 0 {
 			fmt.Fprintf(w, "%s: %d tokens signed for retries.\n", p.Name, p.Resigned)
+		}
+		if p.ListenDrops > 0 {
+			fmt.Fprintf(w, "%s: the kernel dropped %d connection attempts from full accept queues (TcpExt ListenDrops, any process); "+
+				"each client retried its SYN after 1 s (then 3 s), which bounds the phase's time more than the gateways' CPU.\n", p.Name, p.ListenDrops)
 		}
 		if p.Unexpected > 0 {
 			fmt.Fprintf(w, "%s: %d connections were lost that the storm did not take away (devices such as %s):\n",
