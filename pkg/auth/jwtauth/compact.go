@@ -11,14 +11,15 @@ import (
 // devices present on every CONNECT, which reads the header and the
 // registered claims without reflection, maps or per-claim allocations.
 //
-// It is deliberately narrow. It accepts only tokens whose JSON is plain:
+// It is deliberately narrow. It takes only tokens whose JSON is plain:
 // objects of distinct keys, strings without escapes, integer dates, no
-// nested value outside aud. Anything else (and any token the fast path
-// would refuse) makes it answer "not mine", and the verifier parses the
-// token again with golang-jwt, whose errors name the failed check. So the
-// fast path never refuses a token; it only accepts, and only what
-// golang-jwt would accept with the same claims (FuzzDecodeCompact checks
-// that against golang-jwt's own decoding).
+// nested value outside aud. For anything else, and for any token that
+// would fail a check before its signature is checked (unknown kid,
+// expired, wrong audience), it answers "not mine" and the verifier parses
+// the token again with golang-jwt, whose errors name the failed check. The
+// only refusal of the fast path is a bad signature, with the error the
+// other path gives. What it decodes, golang-jwt decodes too, to the same
+// header and claims (FuzzDecodeCompact checks that against golang-jwt).
 
 // strictB64 decodes JWT segments as golang-jwt's WithStrictDecoding does:
 // unpadded base64url with the unused trailing bits zero.
