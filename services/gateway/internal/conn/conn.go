@@ -266,7 +266,7 @@ func (c *Conn) run() (CloseReason, error) {
 func (c *Conn) handshakeAside() (CloseReason, error) {
 	// Wait for the CONNECT's first bytes here, on the small stack, so that
 	// a client slow to send it holds no pool worker (handshake_pool.go).
-	// The handshake sets the deadline again and reads what is buffered.
+	// The deadline bounds the whole CONNECT; the handshake reads the rest.
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.env.Limits.ConnectTimeout))
 	if k := CloseReason(c.killed.Load()); k != CloseNone {
 		return k, nil

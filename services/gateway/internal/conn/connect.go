@@ -46,9 +46,10 @@ var (
 )
 
 // handshake reads CONNECT, authenticates, claims the session and sends
-// CONNACK.
+// CONNACK. handshakeAside has set the read deadline of the CONNECT
+// (Limits.ConnectTimeout from the start of the connection) and waited for
+// its first bytes.
 func (c *Conn) handshake() (CloseReason, error) {
-	_ = c.nc.SetReadDeadline(time.Now().Add(c.env.Limits.ConnectTimeout))
 	if k := CloseReason(c.killed.Load()); k != CloseNone {
 		return k, nil
 	}

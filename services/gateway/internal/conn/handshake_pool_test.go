@@ -2,9 +2,13 @@ package conn
 
 import (
 	"fmt"
+	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flockmq/flockmq/pkg/mqtt"
 )
 
 // checkFor polls cond until it returns nil or d passes.
@@ -88,6 +92,62 @@ func TestHandshakePoolNeverQueues(t *testing.T) {
 		<-ran
 		if n := p.workers.Load(); n != 2 {
 			return fmt.Errorf("%d workers after the blocked jobs ended, want the same 2", n)
+		}
+		return nil
+	})
+}
+
+// TestHandshakeAfterFirstBytes checks the CONNECT path through the pool:
+// a CONNECT whose first bytes arrive apart from the rest is answered, and
+// a client that sends part of its CONNECT and stalls is closed for its
+// connect timeout, which runs from the start of the connection (MQTT
+// 3.1.1 section 3.1: a server should close a connection that sends no
+// CONNECT within a reasonable time).
+func TestHandshakeAfterFirstBytes(t *testing.T) {
+	g := startPipeGateway(t, func(e *Env) { e.Limits.ConnectTimeout = 300 * time.Millisecond })
+	pkt, err := mqtt.Append(nil, &mqtt.Connect{ProtocolName: "MQTT", Version: mqtt.V311, CleanStart: true, ClientID: "split"}, mqtt.V311)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	nc, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// Two writes, two segments (Go sets TCP_NODELAY): the gateway may
+	// read the first byte alone, and must then wait for the rest.
+	if _, err := nc.Write(pkt[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Write(pkt[1:]); err != nil {
+		t.Fatal(err)
+	}
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	r := mqtt.NewReader(nc, 0)
+	r.SetVersion(mqtt.V311)
+	p, err := r.ReadPacket()
+	if ack, ok := p.(*mqtt.Connack); err != nil || !ok || ack.ReasonCode.IsFailure() {
+		t.Fatalf("answer to a CONNECT sent in two parts = %v, %v; want CONNACK 0x00", p, err)
+	}
+
+	stalled, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	if _, err := stalled.Write(pkt[:3]); err != nil {
+		t.Fatal(err)
+	}
+	stalled.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := stalled.Read(make([]byte, 16)); err == nil {
+		t.Fatalf("a client stalled in its CONNECT read %d bytes, want the connection closed", n)
+	}
+	checkFor(t, 5*time.Second, func() error {
+		g.logs.mu.Lock()
+		defer g.logs.mu.Unlock()
+		if !strings.Contains(g.logs.buf.String(), "no CONNECT received in time") {
+			return fmt.Errorf("no connect-timeout log line in:\n%s", g.logs.buf.String())
 		}
 		return nil
 	})
