@@ -160,6 +160,10 @@ func PrintStorm(w io.Writer, rep StormReport) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nCPU per CONNECT: the processes' CPU time (/proc/<pid>/stat, user and system) over the phase, divided by its successful CONNECTs.\n")
+	if c := rep.Connect.GatewayCPUPerConnect(); c > 0 {
+		fmt.Fprintf(w, "At the connect phase's %s, one core of a gateway verifies and accepts about %.0f CONNECTs/s, whatever else runs on the machine.\n",
+			us(c), float64(time.Second)/float64(c))
+	}
 	fmt.Fprintf(w, "Every phase presents tokens no gateway has seen (one signed per device and phase, and a fresh one after a failed attempt).\n")
 	if rep.Restart > 0 {
 		fmt.Fprintf(w, "\nThe killed gateways exited %s after SIGKILL and listened again %s after it.\n",
