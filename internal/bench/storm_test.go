@@ -317,3 +317,30 @@ func TestReadConnack(t *testing.T) {
 		})
 	}
 }
+
+func TestPrintStormCPUPerConnect(t *testing.T) {
+	rep := StormReport{
+		Devices: 1000, Gateways: 1, Workers: 1, Kill: KillDrop,
+		Connect: StormPhase{Name: "connect", Expected: 1000, Done: 1000, Connacks: 1000, GatewayCPU: 85 * time.Millisecond, WorkerCPU: 50 * time.Millisecond},
+		Storms: []StormPhase{
+			{Name: "storm 1", Expected: 1000, Done: 1000, Connacks: 1000, GatewayCPU: 120 * time.Millisecond, ListenDrops: 40},
+			{Name: "storm 2", Expected: 1000, Done: 1000, Connacks: 500, GatewayCPU: 60 * time.Millisecond},
+		},
+		GatewayRSSStorm: 10 << 20, MaxGatewayRSSStorm: 10 << 20,
+	}
+	var b strings.Builder
+	PrintStorm(&b, rep)
+	out := b.String()
+	for _, want := range []string{
+		"85.0 µs", "50.0 µs", "120.0 µs", "about 11765 CONNECTs/s",
+		"storm 1: the kernel dropped 40 connection attempts",
+		"10.0 MiB / 10.0 MiB",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("PrintStorm output lacks %q:\n%s", want, out)
+		}
+	}
+	if lines := strings.Count(out, "storm 1 "); lines != 1 {
+		t.Errorf("PrintStorm printed %d rows for storm 1, want 1:\n%s", lines, out)
+	}
+}
