@@ -154,6 +154,9 @@ func TestStormWorkerAgainstMosquitto(t *testing.T) {
 	if !p.TimedOut || p.Done != 0 || p.Refusals["connection refused (gateway down)"] == 0 {
 		t.Fatalf("phase against a closed port = %+v, want refusals and a timeout", p)
 	}
+	if p.Resigned != 0 {
+		t.Errorf("phase against a closed port re-signed %d tokens, want none: a failed dial sends no token", p.Resigned)
+	}
 	w.send(t, stormCommand{Cmd: "stop"})
 }
 

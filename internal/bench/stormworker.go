@@ -475,21 +475,24 @@ func (w *stormWorker) run(ctx context.Context, d *device) {
 		if l := w.labels.Load(); l != nil {
 			pprof.SetGoroutineLabels(*l)
 		}
-		nc, refusal := w.attempt(ctx, d)
+		nc, refusal, sent := w.attempt(ctx, d)
 		if refusal != "" {
 			if ctx.Err() != nil {
 				return
 			}
 			w.record(d, nil, time.Time{}, refusal)
-			// The next attempt presents a token no gateway has seen:
-			// this one may have been verified before the refusal.
-			pkt, err := w.encodeConnect(d.id, time.Now())
-			if err != nil {
-				w.emit(stormEvent{Event: "error", Error: err.Error()})
-				return
+			if sent {
+				// The next attempt presents a token no gateway has
+				// seen: this one may have been verified before the
+				// refusal. A failed dial sent no token.
+				pkt, err := w.encodeConnect(d.id, time.Now())
+				if err != nil {
+					w.emit(stormEvent{Event: "error", Error: err.Error()})
+					return
+				}
+				d.retry = pkt
+				w.resigned.Add(1)
 			}
-			d.retry = pkt
-			w.resigned.Add(1)
 			failures++
 			if !sleepCtx(ctx, w.backoff(failures)) {
 				return
@@ -530,14 +533,15 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 // attempt dials and completes the CONNECT/CONNACK exchange. On failure it
-// returns the refusal's reason instead of a connection.
-func (w *stormWorker) attempt(ctx context.Context, d *device) (net.Conn, string) {
+// returns the refusal's reason instead of a connection, and whether the
+// CONNECT (its token) may have reached the gateway.
+func (w *stormWorker) attempt(ctx context.Context, d *device) (nc net.Conn, refusal string, sent bool) {
 	if sem := w.sem.Load(); sem != nil {
 		select {
 		case *sem <- struct{}{}:
 			defer func() { <-*sem }()
 		case <-ctx.Done():
-			return nil, "stopped"
+			return nil, "stopped", false
 		}
 	}
 	pkt := d.retry
@@ -550,21 +554,21 @@ func (w *stormWorker) attempt(ctx context.Context, d *device) (net.Conn, string)
 	dl.Deadline = deadline
 	nc, err := dl.DialContext(ctx, "tcp", d.addr)
 	if err != nil {
-		return nil, classify("dial", err)
+		return nil, classify("dial", err), false
 	}
 	nc.SetDeadline(deadline)
 	if _, err := nc.Write(pkt); err != nil {
 		nc.Close()
-		return nil, classify("CONNECT", err)
+		return nil, classify("CONNECT", err), true
 	}
 	if refusal := readConnack(nc); refusal != "" {
 		nc.Close()
-		return nil, refusal
+		return nil, refusal, true
 	}
 	nc.SetDeadline(time.Time{})
 	d.retry = nil
 	w.record(d, nc, began, "")
-	return nc, ""
+	return nc, "", true
 }
 
 // readConnack reads the answer to an MQTT 3.1.1 CONNECT and returns ""
