@@ -158,6 +158,52 @@ func TestStormWorkerAgainstMosquitto(t *testing.T) {
 		t.Errorf("phase against a closed port re-signed %d tokens, want none: a failed dial sends no token", p.Resigned)
 	}
 	w.send(t, stormCommand{Cmd: "stop"})
+
+	// A server that reads each CONNECT and closes without a CONNACK: every
+	// retry presents a token it has not seen.
+	tokens := make(chan string, 1000)
+	l, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if p, err := mqtt.NewReader(c, 0).ReadPacket(); err == nil {
+				if cp, ok := p.(*mqtt.Connect); ok {
+					select {
+					case tokens <- string(cp.Password):
+					default:
+					}
+				}
+			}
+			c.Close()
+		}
+	}()
+	job.Gateways = []string{l.Addr().String()}
+	w = startWorker(t, job)
+	w.next(t, "ready")
+	w.send(t, stormCommand{Cmd: "connect"})
+	p = w.next(t, "done").Phase
+	w.send(t, stormCommand{Cmd: "stop"})
+	if !p.TimedOut || p.Done != 0 || p.Resigned == 0 {
+		t.Fatalf("phase against a server closing every connection = %+v, want re-signed tokens and a timeout", p)
+	}
+	seen := map[string]bool{}
+	for n := len(tokens); n > 0; n-- {
+		tok := <-tokens
+		if seen[tok] {
+			t.Fatalf("a token was presented twice (of %d CONNECTs)", len(seen)+1)
+		}
+		seen[tok] = true
+	}
+	if len(seen) < 2 {
+		t.Errorf("the server saw %d CONNECTs, want retries", len(seen))
+	}
 }
 
 // workerPipe drives an in-process storm worker.
