@@ -6,9 +6,9 @@
 // # Goroutines
 //
 // Serve runs the read loop in the caller's goroutine; the handshake runs
-// on a worker of the handshake pool (handshake_pool.go) while Serve waits,
-// so that its deep stack (token verification, session claim) is not kept
-// by the long-lived one, which waits for input outside the decoder (run). A writer goroutine
+// on a pool worker (handshake_pool.go) while Serve waits, so that its deep
+// stack (token verification, session claim) is not kept by the long-lived
+// one, which waits for input outside the decoder (run). A writer goroutine
 // drains the outbound queue: it takes everything queued at once, runs the
 // session store writes queued with it (in order, so an in-flight entry is
 // stored before its PUBLISH leaves and deleted after its acknowledgement),
