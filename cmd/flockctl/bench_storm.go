@@ -36,6 +36,8 @@ func runStorm(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.PhaseTimeout, "phase-timeout", 5*time.Minute, "bound of each phase")
 	fs.StringVar(&cfg.LogLevel, "log-level", "warn", "log level of the flockd processes (their logs are in the scratch directory; see --keep)")
 	fs.Float64Var(&cfg.MaxConnRate, "max-conn-rate", 0, "cap each gateway's accepted connections per second (its listener's max_conn_rate; 0: no cap)")
+	fs.IntVar(&cfg.Storms, "storms", 1, "storms one after the other (each with tokens the gateways have not seen)")
+	fs.IntVar(&cfg.ProfileSeconds, "profile-seconds", 0, "record a CPU profile of each gateway for this many seconds from the first storm, and of each worker over its run; implies --keep")
 	keep := fs.Bool("keep", false, "keep the scratch directory (data and logs) after a successful run")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -64,7 +66,7 @@ func runStorm(ctx context.Context, args []string) error {
 		os.Remove(cfg.Dir) // only when empty: a failed run keeps its logs
 		return err
 	}
-	if !*keep {
+	if !*keep && cfg.ProfileSeconds <= 0 {
 		os.RemoveAll(cfg.Dir)
 	} else {
 		fmt.Fprintf(os.Stderr, "data and logs kept in %s\n", cfg.Dir)

@@ -26,10 +26,16 @@
 // own Ed25519 token signed by a tenant issuer key. Every device connects;
 // then the gateways are killed with SIGKILL and restarted (or every device
 // drops its connection) and every device reconnects at once, retrying with
-// a jittered exponential backoff when refused. It reports the time until
-// every device is back, CONNACK latency percentiles, refusals by reason,
-// the gateways' memory, and the control plane's API requests during both
-// phases, which must be zero: gateways verify tokens locally. Workers and
+// a jittered exponential backoff when refused. Every phase presents tokens
+// no gateway has seen (one signed per device and phase, and a fresh one
+// after a failed attempt), so every CONNECT checks a signature. It reports
+// the time until every device is back, CONNACK latency percentiles,
+// refusals by reason, the gateways' and the workers' CPU time per CONNECT
+// (from /proc, meaningful on a shared machine where the rate is not), the
+// kernel's accept-queue drops, the gateways' memory, and the control
+// plane's API requests during the phases, which must be zero: gateways
+// verify tokens locally. Workers dial from 64 loopback source addresses
+// each, so connect(2) does not search a crowded port range. Workers and
 // gateways hold at most MaxConnsPerProcess connections each, below the
 // file-descriptor limit. Workers talk to Storm in JSON lines: a job and
 // commands on standard input, events on standard output.

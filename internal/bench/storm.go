@@ -71,6 +71,14 @@ type StormConfig struct {
 	// MaxConnRate, when positive, caps each gateway's accepted connections
 	// per second (its listener's max_conn_rate); 0 leaves them unlimited.
 	MaxConnRate float64
+	// Storms is how many storms follow the connect phase, one after the
+	// other; 1. Every phase presents tokens the gateways have not seen.
+	Storms int
+	// ProfileSeconds, when positive, has the gateways serve /debug/pprof
+	// and records a CPU profile of each for that many seconds from the
+	// start of the first storm (gateway-<n>.pprof in Dir), and one of each
+	// worker over its whole run (worker-<n>.pprof).
+	ProfileSeconds int
 	// Progress receives a line per step and per few seconds; nil discards.
 	Progress io.Writer
 }
@@ -113,6 +121,9 @@ func (c StormConfig) withDefaults() StormConfig {
 	if c.LogLevel == "" {
 		c.LogLevel = "warn"
 	}
+	if c.Storms <= 0 {
+		c.Storms = 1
+	}
 	return c
 }
 
@@ -153,6 +164,41 @@ type StormPhase struct {
 	P50, P99    time.Duration    // CONNACK latency: dial start to CONNACK, successful attempts
 	Max         time.Duration
 	TimedOut    bool
+	// Connacks counts the successful attempts (CONNACK 0x00).
+	Connacks int
+	// GatewayCPU is the CPU time the gateway processes used during the
+	// phase (from /proc/<pid>/stat, 10 ms resolution; a gateway restarted
+	// in the phase counts from its start); WorkerCPU that of the worker
+	// processes. Divided by Connacks, they are each side's cost of a
+	// CONNECT, which does not depend on what else shares the machine.
+	GatewayCPU, WorkerCPU time.Duration
+	// Resigned counts tokens the workers signed during the phase for
+	// attempts after failed ones, so that no attempt presents a token a
+	// gateway may have verified and cached already.
+	Resigned int64
+	// ListenDrops counts the connection attempts the kernel dropped during
+	// the phase because a listening socket's accept queue was full
+	// (TcpExt ListenDrops, for the whole network namespace, so other
+	// processes' drops count too); -1 when unknown. Each costs its client
+	// a SYN retransmission after 1 s, then 3 s.
+	ListenDrops int64
+}
+
+// GatewayCPUPerConnect is the gateways' CPU time per successful CONNECT;
+// 0 when unknown.
+func (p StormPhase) GatewayCPUPerConnect() time.Duration {
+	if p.Connacks == 0 {
+		return 0
+	}
+	return p.GatewayCPU / time.Duration(p.Connacks)
+}
+
+// WorkerCPUPerConnect is the workers' CPU time per successful CONNECT.
+func (p StormPhase) WorkerCPUPerConnect() time.Duration {
+	if p.Connacks == 0 {
+		return 0
+	}
+	return p.WorkerCPU / time.Duration(p.Connacks)
 }
 
 // StormReport is the result of Storm.
@@ -163,6 +209,11 @@ type StormReport struct {
 	SetupDevices               time.Duration // registering the devices through the API
 	SignRate                   float64       // tokens signed per second, per worker process
 	Connect, Storm             StormPhase
+	// Storms holds every storm when there were several; Storm is the
+	// first.
+	Storms []StormPhase
+	// Profiles lists the CPU profiles written (ProfileSeconds).
+	Profiles []string
 	// Killed is how long the killed gateways took to exit after SIGKILL
 	// (the kernel closing their connections); Restart is how long until
 	// they listened again, from the kill.
@@ -190,6 +241,7 @@ type stormRun struct {
 	events   chan stormEvent
 	procs    []*proc      // every process started, for cleanup
 	early    []stormEvent // events received before waitAll asked for their kind
+	pprof    []string     // the gateways' HTTP addresses serving /debug/pprof; nil unless profiling
 }
 
 // stormWorkerProc is a worker process and its command pipe.
@@ -289,11 +341,88 @@ func (r *stormRun) run(ctx context.Context, rep *StormReport) error {
 	if err := r.connectPhase(ctx, rep); err != nil {
 		return err
 	}
-	if err := r.stormPhase(ctx, rep); err != nil {
+	profiles := r.startProfiles(ctx)
+	for i := range r.cfg.Storms {
+		p, err := r.stormPhase(ctx, rep)
+		if err != nil {
+			return err
+		}
+		if r.cfg.Storms > 1 {
+			p.Name = fmt.Sprintf("storm %d", i+1)
+		}
+		if i == 0 {
+			rep.Storm = p
+		}
+		rep.Storms = append(rep.Storms, p)
+	}
+	rep.Profiles = append(rep.Profiles, profiles()...)
+	r.broadcast(stormCommand{Cmd: "stop"})
+	for w, wp := range r.workers {
+		select {
+		case <-wp.done:
+		case <-time.After(15 * time.Second):
+		}
+		if r.cfg.ProfileSeconds > 0 {
+			rep.Profiles = append(rep.Profiles, filepath.Join(r.cfg.Dir, fmt.Sprintf("worker-%d.pprof", w)))
+		}
+	}
+	return nil
+}
+
+// startProfiles starts recording a CPU profile of every gateway, when
+// profiling, and returns a function that waits for them and returns the
+// files written.
+func (r *stormRun) startProfiles(ctx context.Context) func() []string {
+	if r.cfg.ProfileSeconds <= 0 {
+		return func() []string { return nil }
+	}
+	files := make([]string, len(r.pprof))
+	errs := make([]error, len(r.pprof))
+	var wg sync.WaitGroup
+	for g, addr := range r.pprof {
+		files[g] = filepath.Join(r.cfg.Dir, fmt.Sprintf("gateway-%d.pprof", g))
+		wg.Go(func() { errs[g] = fetchProfile(ctx, addr, r.cfg.ProfileSeconds, files[g]) })
+	}
+	r.progress("recording a %ds CPU profile of each gateway", r.cfg.ProfileSeconds)
+	return func() []string {
+		wg.Wait()
+		var ok []string
+		for g, err := range errs {
+			if err != nil {
+				r.progress("gateway %d's CPU profile failed: %v", g, err)
+				continue
+			}
+			ok = append(ok, files[g])
+		}
+		return ok
+	}
+}
+
+// fetchProfile saves a CPU profile of seconds from the pprof endpoint at
+// addr to file.
+func fetchProfile(ctx context.Context, addr string, seconds int, file string) error {
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, seconds)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
 		return err
 	}
-	r.broadcast(stormCommand{Cmd: "stop"})
-	return nil
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("bench: storm: CPU profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("bench: storm: CPU profile from %s: %s", addr, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("bench: storm: CPU profile from %s: %w", addr, err)
+	}
+	return f.Close()
 }
 
 // listenTimeout bounds the wait for a gateway to listen: flockd waits up to
@@ -303,7 +432,7 @@ const listenTimeout = 90 * time.Second
 // startServers starts the control plane with NATS, then the gateways.
 func (r *stormRun) startServers(ctx context.Context) error {
 	cfg := r.cfg
-	ports := make([]int, 3+cfg.Gateways)
+	ports := make([]int, 3+2*cfg.Gateways)
 	for i := range ports {
 		p, err := freePort()
 		if err != nil {
@@ -328,8 +457,16 @@ func (r *stormRun) startServers(ctx context.Context) error {
 	r.progress("control plane and NATS up (pid %d, API http://%s, NATS %s)", r.cp.pid(), r.cpHTTP, natsURL)
 	for g := range cfg.Gateways {
 		addr := lo(ports[3+g])
+		httpAddr := ""
+		if cfg.ProfileSeconds > 0 {
+			httpAddr = lo(ports[3+cfg.Gateways+g])
+			r.pprof = append(r.pprof, httpAddr)
+		}
 		args := []string{"gateway", "--nats-url", natsURL, "--mqtt-addr", addr, "--ws-addr", "",
-			"--http-addr", "", "--gateway-id", fmt.Sprintf("storm-gw-%d", g), "--log-level", cfg.LogLevel}
+			"--http-addr", httpAddr, "--gateway-id", fmt.Sprintf("storm-gw-%d", g), "--log-level", cfg.LogLevel}
+		if httpAddr != "" {
+			args = append(args, "--pprof")
+		}
 		if cfg.MaxConnRate > 0 {
 			// The listener comes from a configuration file instead of
 			// --mqtt-addr, to carry the rate.
@@ -362,6 +499,7 @@ func (r *stormRun) connectPhase(ctx context.Context, rep *StormReport) error {
 	if err != nil {
 		return err
 	}
+	cpu, drops := r.gatewayCPU(nil), listenDropsSince(-1)
 	start := time.Now()
 	r.broadcast(stormCommand{Cmd: "connect"})
 	phases, err := r.waitAll(ctx, "done", r.cfg.PhaseTimeout+30*time.Second)
@@ -369,13 +507,15 @@ func (r *stormRun) connectPhase(ctx context.Context, rep *StormReport) error {
 		return err
 	}
 	rep.Connect = mergePhases("connect", start, phases)
+	rep.Connect.GatewayCPU, rep.Connect.ListenDrops = r.gatewayCPU(cpu).sum, listenDropsSince(drops)
 	after, err := r.controlPlaneRequests(ctx)
 	if err != nil {
 		return err
 	}
 	rep.ControlPlaneRequestsConnect = after - before
 	rep.GatewayRSSConnect, rep.MaxGatewayRSSConnect = r.gatewayRSS()
-	r.progress("connect phase: %d of %d devices connected in %s", rep.Connect.Done, rep.Connect.Expected, rep.Connect.Elapsed.Round(time.Millisecond))
+	r.progress("connect phase: %d of %d devices connected in %s (%.0f/s); gateway CPU %s per CONNECT", rep.Connect.Done, rep.Connect.Expected,
+		rep.Connect.Elapsed.Round(time.Millisecond), rep.Connect.Rate, us(rep.Connect.GatewayCPUPerConnect()))
 	if rep.Connect.TimedOut {
 		return fmt.Errorf("bench: storm: only %d of %d devices connected within %s", rep.Connect.Done, rep.Connect.Expected, r.cfg.PhaseTimeout)
 	}
@@ -384,10 +524,10 @@ func (r *stormRun) connectPhase(ctx context.Context, rep *StormReport) error {
 
 // stormPhase kills and restarts the gateways (or has every device drop its
 // connection) and waits until every device is back.
-func (r *stormRun) stormPhase(ctx context.Context, rep *StormReport) error {
+func (r *stormRun) stormPhase(ctx context.Context, rep *StormReport) (StormPhase, error) {
 	before, err := r.controlPlaneRequests(ctx)
 	if err != nil {
-		return err
+		return StormPhase{}, err
 	}
 	var victims []int
 	switch r.cfg.Kill {
@@ -398,10 +538,11 @@ func (r *stormRun) stormPhase(ctx context.Context, rep *StormReport) error {
 	case KillOne:
 		victims = []int{0}
 	}
+	cpu, drops := r.gatewayCPU(nil), listenDropsSince(-1)
 	start := time.Now() // the drop starts with the command; a kill resets it
 	r.broadcast(stormCommand{Cmd: "storm", Expect: victims, Drop: r.cfg.Kill == KillDrop})
 	if _, err := r.waitAll(ctx, "armed", 30*time.Second); err != nil {
-		return err
+		return StormPhase{}, err
 	}
 	if len(victims) > 0 {
 		start = time.Now()
@@ -417,14 +558,14 @@ func (r *stormRun) stormPhase(ctx context.Context, rep *StormReport) error {
 			old := r.gateways[g]
 			p := &proc{name: old.name, argv: old.argv, env: old.env, dir: old.dir}
 			if err := r.startProc(p); err != nil {
-				return err
+				return StormPhase{}, err
 			}
 			r.gateways[g] = p
 			go func() { restarted <- waitListening(ctx, p, r.gwAddrs[g], listenTimeout) }()
 		}
 		for range victims {
 			if err := <-restarted; err != nil {
-				return err
+				return StormPhase{}, err
 			}
 		}
 		rep.Restart = time.Since(start)
@@ -432,18 +573,62 @@ func (r *stormRun) stormPhase(ctx context.Context, rep *StormReport) error {
 	}
 	phases, err := r.waitAll(ctx, "done", r.cfg.PhaseTimeout+30*time.Second)
 	if err != nil {
-		return err
+		return StormPhase{}, err
 	}
-	rep.Storm = mergePhases("storm", start, phases)
+	ph := mergePhases("storm", start, phases)
+	ph.GatewayCPU, ph.ListenDrops = r.gatewayCPU(cpu).sum, listenDropsSince(drops)
 	after, err := r.controlPlaneRequests(ctx)
 	if err != nil {
-		return err
+		return StormPhase{}, err
 	}
-	rep.ControlPlaneRequestsStorm = after - before
+	rep.ControlPlaneRequestsStorm += after - before
 	rep.GatewayRSSStorm, rep.MaxGatewayRSSStorm = r.gatewayRSS()
 	rep.ControlPlaneRSS, _ = rss(r.cp.pid())
-	r.progress("storm: %d of %d devices reconnected in %s", rep.Storm.Done, rep.Storm.Expected, rep.Storm.Elapsed.Round(time.Millisecond))
-	return nil
+	r.progress("storm: %d of %d devices reconnected in %s (%.0f/s); gateway CPU %s per CONNECT", ph.Done, ph.Expected,
+		ph.Elapsed.Round(time.Millisecond), ph.Rate, us(ph.GatewayCPUPerConnect()))
+	return ph, nil
+}
+
+// listenDropsSince returns the kernel's listen drops so far when before is
+// negative, else those since before; -1 when unknown.
+func listenDropsSince(before int64) int64 {
+	n, err := listenDrops()
+	if err != nil {
+		return -1
+	}
+	if before < 0 {
+		return n
+	}
+	return n - before
+}
+
+// cpuSample is the CPU time of each gateway process at one moment.
+type cpuSample struct {
+	pids []int
+	cpu  []time.Duration
+	sum  time.Duration // since the previous sample, when there was one
+}
+
+// gatewayCPU samples the gateways' CPU time; with a previous sample, sum
+// is the time used since (all of it for a process started since).
+func (r *stormRun) gatewayCPU(prev *cpuSample) *cpuSample {
+	s := &cpuSample{pids: make([]int, len(r.gateways)), cpu: make([]time.Duration, len(r.gateways))}
+	for g, p := range r.gateways {
+		pid := p.pid()
+		t, err := procCPU(pid)
+		if err != nil {
+			continue // an exited process: it counts nothing
+		}
+		s.pids[g], s.cpu[g] = pid, t
+		if prev == nil {
+			continue
+		}
+		if g < len(prev.pids) && prev.pids[g] == pid {
+			t -= prev.cpu[g]
+		}
+		s.sum += t
+	}
+	return s
 }
 
 // gatewayConfig writes gateway g's configuration file: its MQTT listener
@@ -636,7 +821,11 @@ func (r *stormRun) startWorkers(ctx context.Context, seed []byte, kid string) er
 		if n <= 0 {
 			break
 		}
-		p := &proc{name: fmt.Sprintf("worker-%d", w), argv: r.cfg.Worker, env: r.cfg.Env, dir: r.cfg.Dir}
+		// A device's goroutine grows its stack to dial and the collector
+		// shrinks it while the connection is held, so every reconnect grew
+		// it again (an eighth of a worker's CPU); keep the stacks grown.
+		env := append([]string{"GODEBUG=gcshrinkstackoff=1"}, r.cfg.Env...)
+		p := &proc{name: fmt.Sprintf("worker-%d", w), argv: r.cfg.Worker, env: env, dir: r.cfg.Dir}
 		stdinR, stdinW, err := os.Pipe()
 		if err != nil {
 			return err
@@ -664,7 +853,10 @@ func (r *stormRun) startWorkers(ctx context.Context, seed []byte, kid string) er
 			Worker: w, Gateways: r.gwAddrs, First: first, Count: n, Prefix: stormPrefix, KID: kid, Seed: seed,
 			Audience: stormAudience, TokenTTL: 2*cfg.PhaseTimeout + time.Hour, KeepAlive: cfg.KeepAlive,
 			Parallel: cfg.Parallel, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax,
-			AttemptTimeout: cfg.AttemptTimeout, PhaseTimeout: cfg.PhaseTimeout,
+			AttemptTimeout: cfg.AttemptTimeout, PhaseTimeout: cfg.PhaseTimeout, Storms: cfg.Storms,
+		}
+		if cfg.ProfileSeconds > 0 {
+			job.CPUProfile = filepath.Join(cfg.Dir, fmt.Sprintf("worker-%d.pprof", w))
 		}
 		if err := wp.enc.Encode(job); err != nil {
 			return fmt.Errorf("bench: storm: send worker %d its job: %w", w, err)

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flockmq/flockmq/pkg/mqtt"
 )
 
 func TestCountRequests(t *testing.T) {
@@ -35,13 +38,14 @@ func TestMergePhases(t *testing.T) {
 	start := time.Unix(100, 0)
 	events := []stormEvent{
 		{Phase: &workerPhase{Expected: 2, Done: 2, Connected: 3, Attempts: 4, Refusals: map[string]int64{"a": 2},
-			Latency: []int64{1000, 3000}, LastNanos: start.Add(2 * time.Second).UnixNano()}},
+			Latency: []int64{1000, 3000}, LastNanos: start.Add(2 * time.Second).UnixNano(), CPUNanos: 3e6, Resigned: 2}},
 		{Phase: &workerPhase{Expected: 2, Done: 1, Connected: 2, Unexpected: 1, Attempts: 2, Refusals: map[string]int64{"a": 1, "b": 1},
-			Latency: []int64{2000}, LastNanos: start.Add(time.Second).UnixNano(), TimedOut: true}},
+			Latency: []int64{2000}, LastNanos: start.Add(time.Second).UnixNano(), TimedOut: true, CPUNanos: 1e6}},
 	}
 	got := mergePhases("storm", start, events)
 	want := StormPhase{Name: "storm", Expected: 4, Done: 3, Connected: 5, Unexpected: 1, Attempts: 6, Elapsed: 2 * time.Second, Rate: 1.5,
-		P50: 2 * time.Millisecond, P99: 3 * time.Millisecond, Max: 3 * time.Millisecond, TimedOut: true}
+		P50: 2 * time.Millisecond, P99: 3 * time.Millisecond, Max: 3 * time.Millisecond, TimedOut: true,
+		Connacks: 3, WorkerCPU: 4 * time.Millisecond, Resigned: 2}
 	refusals := got.Refusals
 	got.Refusals = nil
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -106,21 +110,32 @@ func TestStormWorkerAgainstMosquitto(t *testing.T) {
 		Gateways: []string{b.Addr}, Count: n, Prefix: "dev-", KID: "ik_test", Seed: make([]byte, ed25519.SeedSize),
 		Audience: "flockmq", TokenTTL: time.Hour, KeepAlive: 2, Parallel: 8,
 		RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond, AttemptTimeout: 5 * time.Second, PhaseTimeout: 30 * time.Second,
+		Storms: 2,
 	}
 	w := startWorker(t, job)
-	if e := w.next(t, "ready"); e.Signed != n {
-		t.Fatalf("ready: signed %d tokens, want %d", e.Signed, n)
+	if e := w.next(t, "ready"); e.Signed != 3*n {
+		t.Fatalf("ready: signed %d tokens, want %d (one per device for the connect phase and for each of 2 storms)", e.Signed, 3*n)
 	}
 	w.send(t, stormCommand{Cmd: "connect"})
 	p := w.next(t, "done").Phase
 	if p.Expected != n || p.Done != n || p.Connected != n || p.TimedOut || len(p.Latency) != n {
 		t.Fatalf("connect phase = %+v, want all %d devices connected once", p, n)
 	}
+	if p.CPUNanos <= 0 {
+		t.Errorf("connect phase CPU = %d ns, want the worker's CPU time over the phase", p.CPUNanos)
+	}
+	for storm := range 2 {
+		w.send(t, stormCommand{Cmd: "storm", Drop: true})
+		w.next(t, "armed")
+		p = w.next(t, "done").Phase
+		if p.Expected != n || p.Done != n || p.Connected != n || p.Unexpected != 0 || p.TimedOut {
+			t.Fatalf("storm %d = %+v, want all %d devices back and none lost otherwise", storm+1, p, n)
+		}
+	}
+	// Every phase has its own tokens: a third storm has none left.
 	w.send(t, stormCommand{Cmd: "storm", Drop: true})
-	w.next(t, "armed")
-	p = w.next(t, "done").Phase
-	if p.Expected != n || p.Done != n || p.Connected != n || p.Unexpected != 0 || p.TimedOut {
-		t.Fatalf("storm phase = %+v, want all %d devices back and none lost otherwise", p, n)
+	if e := w.next(t, "error"); !strings.Contains(e.Error, "more storms") {
+		t.Errorf("third storm of a two-storm job: error %q, want more storms than tokens signed", e.Error)
 	}
 	w.send(t, stormCommand{Cmd: "stop"})
 
@@ -139,7 +154,56 @@ func TestStormWorkerAgainstMosquitto(t *testing.T) {
 	if !p.TimedOut || p.Done != 0 || p.Refusals["connection refused (gateway down)"] == 0 {
 		t.Fatalf("phase against a closed port = %+v, want refusals and a timeout", p)
 	}
+	if p.Resigned != 0 {
+		t.Errorf("phase against a closed port re-signed %d tokens, want none: a failed dial sends no token", p.Resigned)
+	}
 	w.send(t, stormCommand{Cmd: "stop"})
+
+	// A server that reads each CONNECT and closes without a CONNACK: every
+	// retry presents a token it has not seen.
+	tokens := make(chan string, 1000)
+	l, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if p, err := mqtt.NewReader(c, 0).ReadPacket(); err == nil {
+				if cp, ok := p.(*mqtt.Connect); ok {
+					select {
+					case tokens <- string(cp.Password):
+					default:
+					}
+				}
+			}
+			c.Close()
+		}
+	}()
+	job.Gateways = []string{l.Addr().String()}
+	w = startWorker(t, job)
+	w.next(t, "ready")
+	w.send(t, stormCommand{Cmd: "connect"})
+	p = w.next(t, "done").Phase
+	w.send(t, stormCommand{Cmd: "stop"})
+	if !p.TimedOut || p.Done != 0 || p.Resigned == 0 {
+		t.Fatalf("phase against a server closing every connection = %+v, want re-signed tokens and a timeout", p)
+	}
+	seen := map[string]bool{}
+	for n := len(tokens); n > 0; n-- {
+		tok := <-tokens
+		if seen[tok] {
+			t.Fatalf("a token was presented twice (of %d CONNECTs)", len(seen)+1)
+		}
+		seen[tok] = true
+	}
+	if len(seen) < 2 {
+		t.Errorf("the server saw %d CONNECTs, want retries", len(seen))
+	}
 }
 
 // workerPipe drives an in-process storm worker.
@@ -231,5 +295,101 @@ func TestWaitAllKeepsEarlyEvents(t *testing.T) {
 	r.events <- stormEvent{Event: "exit", Worker: 1}
 	if _, err := r.waitAll(ctx, "done", 5*time.Second); err == nil {
 		t.Error("waitAll after a worker exited succeeded; want an error")
+	}
+}
+
+// TestPrepareSignsDistinctTokens checks that a worker's CONNECT packets
+// are distinct per device and phase: no CONNECT of a run presents a token
+// a gateway has verified before.
+func TestPrepareSignsDistinctTokens(t *testing.T) {
+	w := &stormWorker{job: stormJob{
+		Gateways: []string{"127.0.0.1:1", "127.0.0.1:2"}, First: 10, Count: 5, Prefix: "dev-", KID: "ik_test",
+		Seed: make([]byte, ed25519.SeedSize), Audience: "flockmq", TokenTTL: time.Hour, Storms: 3,
+	}, out: json.NewEncoder(io.Discard)}
+	if err := w.prepare(); err != nil {
+		t.Fatalf("prepare: %v", err)
+	}
+	seen := map[string]string{}
+	for _, d := range w.devices {
+		if len(d.connects) != 4 {
+			t.Fatalf("device %s has %d CONNECTs, want 4 (connect phase and 3 storms)", d.id, len(d.connects))
+		}
+		for s, pkt := range d.connects {
+			name := fmt.Sprintf("%s phase %d", d.id, s)
+			if prev, ok := seen[string(pkt)]; ok {
+				t.Errorf("%s has the CONNECT of %s", name, prev)
+			}
+			seen[string(pkt)] = name
+			r := mqtt.NewReader(bytes.NewReader(pkt), 0)
+			p, err := r.ReadPacket()
+			if err != nil {
+				t.Fatalf("%s: decode CONNECT: %v", name, err)
+			}
+			c, ok := p.(*mqtt.Connect)
+			if !ok || c.ClientID != d.id || c.Username != d.id || len(c.Password) == 0 {
+				t.Errorf("%s: CONNECT = %+v, want client id and username %s and a token", name, p, d.id)
+			}
+		}
+	}
+	// Device i goes to gateway i mod the number of gateways.
+	if d := w.devices[1]; d.id != "dev-000011" || d.gateway != 1 || d.addr != "127.0.0.1:2" {
+		t.Errorf("devices[1] = %s on gateway %d (%s), want dev-000011 on gateway 1 (127.0.0.1:2)", d.id, d.gateway, d.addr)
+	}
+}
+
+func TestReadConnack(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		answer []byte
+		want   string
+	}{
+		{"accepted", []byte{0x20, 0x02, 0x00, 0x00}, ""},
+		{"session present", []byte{0x20, 0x02, 0x01, 0x00}, ""},
+		// [MQTT-3.2.2-4]: return code 4 is bad user name or password.
+		{"bad password", []byte{0x20, 0x02, 0x00, 0x04}, "CONNACK 0x04 "},
+		{"not authorized", []byte{0x20, 0x02, 0x00, 0x05}, "CONNACK 0x05 "},
+		{"another packet", []byte{0xD0, 0x00}, "answered with PINGRESP"},
+		{"closed", nil, "closed before CONNACK"},
+		{"closed mid-CONNACK", []byte{0x20, 0x02, 0x00}, "closed before CONNACK"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, server := net.Pipe()
+			defer client.Close()
+			go func() {
+				server.Write(tc.answer)
+				server.Close()
+			}()
+			got := readConnack(client)
+			if tc.want == "" && got != "" || !strings.HasPrefix(got, tc.want) {
+				t.Errorf("readConnack(% x) = %q, want %q…", tc.answer, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPrintStormCPUPerConnect(t *testing.T) {
+	rep := StormReport{
+		Devices: 1000, Gateways: 1, Workers: 1, Kill: KillDrop,
+		Connect: StormPhase{Name: "connect", Expected: 1000, Done: 1000, Connacks: 1000, GatewayCPU: 85 * time.Millisecond, WorkerCPU: 50 * time.Millisecond},
+		Storms: []StormPhase{
+			{Name: "storm 1", Expected: 1000, Done: 1000, Connacks: 1000, GatewayCPU: 120 * time.Millisecond, ListenDrops: 40},
+			{Name: "storm 2", Expected: 1000, Done: 1000, Connacks: 500, GatewayCPU: 60 * time.Millisecond},
+		},
+		GatewayRSSStorm: 10 << 20, MaxGatewayRSSStorm: 10 << 20,
+	}
+	var b strings.Builder
+	PrintStorm(&b, rep)
+	out := b.String()
+	for _, want := range []string{
+		"85.0 µs", "50.0 µs", "120.0 µs", "about 11765 CONNECTs/s",
+		"storm 1: the kernel dropped 40 connection attempts",
+		"10.0 MiB / 10.0 MiB",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("PrintStorm output lacks %q:\n%s", want, out)
+		}
+	}
+	if lines := strings.Count(out, "storm 1 "); lines != 1 {
+		t.Errorf("PrintStorm printed %d rows for storm 1, want 1:\n%s", lines, out)
 	}
 }

@@ -84,6 +84,8 @@ func mergePhases(name string, start time.Time, events []stormEvent) StormPhase {
 		ph.Connected += p.Connected
 		ph.Unexpected += p.Unexpected
 		ph.Attempts += p.Attempts
+		ph.WorkerCPU += time.Duration(p.CPUNanos)
+		ph.Resigned += p.Resigned
 		ph.TimedOut = ph.TimedOut || p.TimedOut
 		for k, v := range p.Refusals {
 			ph.Refusals[k] += v
@@ -104,6 +106,7 @@ func mergePhases(name string, start time.Time, events []stormEvent) StormPhase {
 	if ph.Elapsed > 0 {
 		ph.Rate = float64(ph.Done) / ph.Elapsed.Seconds()
 	}
+	ph.Connacks = len(lat)
 	if len(lat) > 0 {
 		slices.Sort(lat)
 		pct := func(q float64) time.Duration {
@@ -126,26 +129,58 @@ func PrintStorm(w io.Writer, rep StormReport) {
 	}
 	fmt.Fprintf(w, "Setup: %d devices registered in %s; tokens signed at %.0f/s per worker.\n\n", rep.Devices, rep.SetupDevices.Round(time.Millisecond), rep.SignRate)
 	tw := newTable(w)
-	fmt.Fprintln(tw, "phase\tdevices\ttime to all\tconnects/s\tCONNACK p50\tp99\tmax\tattempts\tcontrol-plane requests\tgateway RSS (sum / largest)")
-	for _, x := range []struct {
+	fmt.Fprintln(tw, "phase\tdevices\ttime to all\tconnects/s\tCONNACK p50\tp99\tmax\tattempts\tgateway CPU/CONNECT\tworker CPU/CONNECT\tcontrol-plane requests\tgateway RSS (sum / largest)")
+	type row struct {
 		p        StormPhase
 		requests int64
 		rss, big int64
-	}{
-		{rep.Connect, rep.ControlPlaneRequestsConnect, rep.GatewayRSSConnect, rep.MaxGatewayRSSConnect},
-		{rep.Storm, rep.ControlPlaneRequestsStorm, rep.GatewayRSSStorm, rep.MaxGatewayRSSStorm},
-	} {
+	}
+	rows := []row{{rep.Connect, rep.ControlPlaneRequestsConnect, rep.GatewayRSSConnect, rep.MaxGatewayRSSConnect}}
+	storms := rep.Storms
+	if len(storms) == 0 {
+		storms = []StormPhase{rep.Storm}
+	}
+	for i, p := range storms {
+		x := row{p: p}
+		if i == len(storms)-1 {
+			// Requests are counted over every storm, memory after the last.
+			x.requests, x.rss, x.big = rep.ControlPlaneRequestsStorm, rep.GatewayRSSStorm, rep.MaxGatewayRSSStorm
+		}
+		rows = append(rows, x)
+	}
+	for _, x := range rows {
 		p := x.p
-		fmt.Fprintf(tw, "%s\t%d / %d\t%s\t%.0f\t%s\t%s\t%s\t%d\t%d\t%s / %s\n", p.Name, p.Done, p.Expected,
-			p.Elapsed.Round(time.Millisecond), p.Rate, ms(p.P50), ms(p.P99), ms(p.Max), p.Attempts, x.requests, human(x.rss), human(x.big))
+		mem := "-" // measured after the last storm only
+		if x.rss > 0 {
+			mem = human(x.rss) + " / " + human(x.big)
+		}
+		fmt.Fprintf(tw, "%s\t%d / %d\t%s\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", p.Name, p.Done, p.Expected,
+			p.Elapsed.Round(time.Millisecond), p.Rate, ms(p.P50), ms(p.P99), ms(p.Max), p.Attempts,
+			us(p.GatewayCPUPerConnect()), us(p.WorkerCPUPerConnect()), x.requests, mem)
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "\nCPU per CONNECT: the processes' CPU time (/proc/<pid>/stat, user and system) over the phase, divided by its successful CONNECTs.\n")
+	if c := rep.Connect.GatewayCPUPerConnect(); c > 0 {
+		fmt.Fprintf(w, "At the connect phase's %s, one core of a gateway verifies and accepts about %.0f CONNECTs/s, whatever else runs on the machine.\n",
+			us(c), float64(time.Second)/float64(c))
+	}
+	fmt.Fprintf(w, "Every phase presents tokens no gateway has seen (one signed per device and phase, and a fresh one after a failed attempt).\n")
 	if rep.Restart > 0 {
 		fmt.Fprintf(w, "\nThe killed gateways exited %s after SIGKILL and listened again %s after it.\n",
 			rep.Killed.Round(time.Millisecond), rep.Restart.Round(time.Millisecond))
 	}
 	fmt.Fprintf(w, "Control plane + NATS process RSS at the end: %s.\n", human(rep.ControlPlaneRSS))
-	for _, p := range []StormPhase{rep.Connect, rep.Storm} {
+	for _, f := range rep.Profiles {
+		fmt.Fprintf(w, "CPU profile: go tool pprof -top %s\n", f)
+	}
+	for _, p := range append([]StormPhase{rep.Connect}, storms...) {
+		if p.Resigned > 0 {
+			fmt.Fprintf(w, "%s: %d tokens signed for retries.\n", p.Name, p.Resigned)
+		}
+		if p.ListenDrops > 0 {
+			fmt.Fprintf(w, "%s: the kernel dropped %d connection attempts from full accept queues (TcpExt ListenDrops, any process); "+
+				"each client retried its SYN after 1 s (then 3 s), which bounds the phase's time more than the gateways' CPU.\n", p.Name, p.ListenDrops)
+		}
 		if p.Unexpected > 0 {
 			fmt.Fprintf(w, "%s: %d connections were lost that the storm did not take away (devices such as %s):\n",
 				p.Name, p.Unexpected, strings.Join(p.LostDevices[:min(3, len(p.LostDevices))], ", "))
@@ -178,6 +213,14 @@ func printCounts(w io.Writer, counts map[string]int64) {
 	for _, k := range reasons {
 		fmt.Fprintf(w, "  %8d  %s\n", counts[k], k)
 	}
+}
+
+// us formats a CPU time per CONNECT; "-" when unknown.
+func us(d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
 }
 
 func killText(k string) string {

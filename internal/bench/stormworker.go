@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -12,6 +13,8 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"os"
+	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +46,14 @@ type stormJob struct {
 	RetryMax       time.Duration `json:"retry_max"`
 	AttemptTimeout time.Duration `json:"attempt_timeout"`
 	PhaseTimeout   time.Duration `json:"phase_timeout"`
+	// Storms is how many storm phases follow the connect phase; each phase
+	// has its own pre-signed token per device, so that no CONNECT of the
+	// run presents a token the gateway has seen (and may have cached). 0
+	// means 1.
+	Storms int `json:"storms"`
+	// CPUProfile, when set, is the file the worker writes a CPU profile of
+	// itself to, from its first phase to its end.
+	CPUProfile string `json:"cpu_profile,omitempty"`
 }
 
 // stormCommand is a later line on the worker's standard input.
@@ -84,6 +95,13 @@ type workerPhase struct {
 	Refusals    map[string]int64 `json:"refusals"`
 	Latency     []int64          `json:"latency_us"` // per successful attempt: dial start to CONNACK
 	TimedOut    bool             `json:"timed_out"`
+	// CPUNanos is the worker process's CPU time (user and system) from the
+	// start of the phase to its end: the load generator's own cost.
+	CPUNanos int64 `json:"cpu_nanos"`
+	// Resigned counts tokens signed during the phase, for retries: an
+	// attempt after a failed one presents a fresh token.
+	Resigned int64 `json:"resigned,omitempty"`
+	cpuStart int64 // the process's CPU time at the start; not sent
 }
 
 // device is one simulated device of a worker.
@@ -91,7 +109,12 @@ type device struct {
 	id      string
 	addr    string
 	gateway int
-	connect []byte // the encoded CONNECT, token included
+	// connects holds an encoded CONNECT per phase (the connect phase, then
+	// each storm), each with its own token.
+	connects [][]byte
+	// retry is an encoded CONNECT with a token signed after a failed
+	// attempt; nil when none. Owned by the device's goroutine.
+	retry []byte
 
 	// Guarded by stormWorker.mu.
 	nc      net.Conn
@@ -105,12 +128,22 @@ type stormWorker struct {
 	outMu   sync.Mutex
 	devices []*device
 
+	key       ed25519.PrivateKey            // signs the devices' tokens
+	sources   []*sourcePicker               // per gateway: the local addresses to dial from
 	sem       atomic.Pointer[chan struct{}] // connect phase: bounds handshakes in flight
 	connected atomic.Int64
+	set       atomic.Int32 // index into device.connects of the current phase
+	resigned  atomic.Int64 // tokens signed for retries in the current phase
+	// labels is a context carrying the pprof label phase=<name> of the
+	// current phase, which each device's goroutine takes on before an
+	// attempt, so that a CPU profile can be split by phase
+	// (go tool pprof -tagfocus phase=connect).
+	labels atomic.Pointer[context.Context]
 
-	mu    sync.Mutex // guards phase and the devices' nc and pending
-	phase *workerPhase
-	wake  chan struct{} // closed and replaced on each phase start: starts waiting devices
+	mu     sync.Mutex // guards phase, phases and the devices' nc and pending
+	phase  *workerPhase
+	phases int           // phases started
+	wake   chan struct{} // closed and replaced on each phase start: starts waiting devices
 }
 
 // RunStormWorker is the storm worker process (`flockctl bench storm-worker`):
@@ -130,12 +163,23 @@ func RunStormWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 	if err := json.Unmarshal(sc.Bytes(), &job); err != nil {
 		return fmt.Errorf("bench: storm worker: decode job: %w", err)
 	}
+	// The worker holds thousands of goroutines, whose stacks each
+	// collection scans: collect less often (it allocates per dial).
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	w := &stormWorker{job: job, out: json.NewEncoder(out), wake: make(chan struct{})}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if err := w.prepare(); err != nil {
 		w.emit(stormEvent{Event: "error", Error: err.Error()})
 		return err
+	}
+	if job.CPUProfile != "" {
+		stop, err := startCPUProfile(job.CPUProfile)
+		if err != nil {
+			w.emit(stormEvent{Event: "error", Error: err.Error()})
+			return err
+		}
+		defer stop()
 	}
 
 	var wg sync.WaitGroup
@@ -174,10 +218,15 @@ func RunStormWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 			case "connect":
 				sem := make(chan struct{}, max(1, job.Parallel))
 				w.sem.Store(&sem)
-				w.startPhase("connect", nil, false)
+				if !w.startPhase("connect", nil, false) {
+					w.emit(stormEvent{Event: "error", Error: "bench: storm worker: a second connect phase"})
+				}
 			case "storm":
 				w.sem.Store(nil)
-				w.startPhase("storm", c.Expect, c.Drop)
+				if !w.startPhase("storm", c.Expect, c.Drop) {
+					w.emit(stormEvent{Event: "error", Error: fmt.Sprintf("bench: storm worker: more storms than the %d the job signed tokens for", max(1, job.Storms))})
+					continue
+				}
 				w.emit(stormEvent{Event: "armed"})
 				if c.Drop {
 					w.dropAll()
@@ -189,7 +238,10 @@ func RunStormWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 	}
 }
 
-// prepare builds the devices and signs their tokens.
+// prepare builds the devices and signs their tokens: one per device and
+// phase, each with its own jti, encoded into the phase's CONNECT packet
+// ahead of time so that a phase costs the worker a dial, a write and a
+// read per device.
 func (w *stormWorker) prepare() error {
 	j := w.job
 	if len(j.Gateways) == 0 || j.Count <= 0 {
@@ -203,31 +255,49 @@ func (w *stormWorker) prepare() error {
 	if len(j.Seed) != ed25519.SeedSize {
 		return errors.New("bench: storm worker: the job's key seed is not an Ed25519 seed")
 	}
-	key := ed25519.NewKeyFromSeed(j.Seed)
+	w.key = ed25519.NewKeyFromSeed(j.Seed)
+	w.sources = make([]*sourcePicker, len(j.Gateways))
+	for g, addr := range j.Gateways {
+		w.sources[g] = newSourcePicker(j.Worker, addr)
+	}
+	sets := 1 + max(1, j.Storms)
 	start := time.Now()
-	now := time.Now()
 	w.devices = make([]*device, j.Count)
 	for k := range w.devices {
 		i := j.First + k
-		id := DeviceID(j.Prefix, i)
-		tok, err := jwtauth.Sign(tenant.EdDSA, key, j.KID, jwtauth.Claims{
-			Subject: id, Audience: []string{j.Audience}, IssuedAt: now, ExpiresAt: now.Add(j.TokenTTL), ID: rand.Text(),
-		})
-		if err != nil {
-			return fmt.Errorf("bench: storm worker: sign the token of %s: %w", id, err)
-		}
-		pkt, err := mqtt.Append(nil, &mqtt.Connect{
-			ProtocolName: "MQTT", Version: mqtt.V311, CleanStart: true, KeepAlive: j.KeepAlive, ClientID: id,
-			Username: id, UsernameSet: true, Password: []byte(tok), PasswordSet: true,
-		}, mqtt.V311)
-		if err != nil {
-			return fmt.Errorf("bench: storm worker: encode the CONNECT of %s: %w", id, err)
-		}
 		g := i % len(j.Gateways)
-		w.devices[k] = &device{id: id, addr: j.Gateways[g], gateway: g, connect: pkt}
+		d := &device{id: DeviceID(j.Prefix, i), addr: j.Gateways[g], gateway: g, connects: make([][]byte, sets)}
+		for s := range d.connects {
+			pkt, err := w.encodeConnect(d.id, start)
+			if err != nil {
+				return err
+			}
+			d.connects[s] = pkt
+		}
+		w.devices[k] = d
 	}
-	w.emit(stormEvent{Event: "ready", Signed: j.Count, SignNanos: int64(time.Since(start))})
+	w.emit(stormEvent{Event: "ready", Signed: j.Count * sets, SignNanos: int64(time.Since(start))})
 	return nil
+}
+
+// encodeConnect signs a fresh token for device id, issued at iat, and
+// returns the MQTT 3.1.1 CONNECT carrying it.
+func (w *stormWorker) encodeConnect(id string, iat time.Time) ([]byte, error) {
+	j := w.job
+	tok, err := jwtauth.Sign(tenant.EdDSA, w.key, j.KID, jwtauth.Claims{
+		Subject: id, Audience: []string{j.Audience}, IssuedAt: iat, ExpiresAt: iat.Add(j.TokenTTL), ID: rand.Text(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bench: storm worker: sign the token of %s: %w", id, err)
+	}
+	pkt, err := mqtt.Append(nil, &mqtt.Connect{
+		ProtocolName: "MQTT", Version: mqtt.V311, CleanStart: true, KeepAlive: j.KeepAlive, ClientID: id,
+		Username: id, UsernameSet: true, Password: []byte(tok), PasswordSet: true,
+	}, mqtt.V311)
+	if err != nil {
+		return nil, fmt.Errorf("bench: storm worker: encode the CONNECT of %s: %w", id, err)
+	}
+	return pkt, nil
 }
 
 // DeviceID is the id of storm device i.
@@ -242,14 +312,24 @@ func (w *stormWorker) emit(e stormEvent) {
 
 // startPhase begins counting a new phase. Devices of the gateways in expect
 // (every device in the connect phase or with drop) must (re)connect before
-// the phase is done.
-func (w *stormWorker) startPhase(name string, expect []int, drop bool) {
+// the phase is done. It reports false when the devices have no tokens left
+// for another phase.
+func (w *stormWorker) startPhase(name string, expect []int, drop bool) bool {
 	on := map[int]bool{}
 	for _, g := range expect {
 		on[g] = true
 	}
 	w.mu.Lock()
-	p := &workerPhase{Name: name, StartNanos: time.Now().UnixNano(), Refusals: map[string]int64{}}
+	defer w.mu.Unlock()
+	if w.phases >= len(w.devices[0].connects) {
+		return false
+	}
+	w.set.Store(int32(w.phases))
+	labels := pprof.WithLabels(context.Background(), pprof.Labels("phase", fmt.Sprintf("%s-%d", name, w.phases)))
+	w.labels.Store(&labels)
+	w.phases++
+	w.resigned.Store(0)
+	p := &workerPhase{Name: name, StartNanos: time.Now().UnixNano(), Refusals: map[string]int64{}, cpuStart: processCPU()}
 	for _, d := range w.devices {
 		d.pending = name == "connect" || drop || on[d.gateway]
 		if d.pending {
@@ -259,7 +339,7 @@ func (w *stormWorker) startPhase(name string, expect []int, drop bool) {
 	w.phase = p
 	close(w.wake)
 	w.wake = make(chan struct{})
-	w.mu.Unlock()
+	return true
 }
 
 // dropAll closes every device's connection from the client side.
@@ -295,6 +375,8 @@ func (w *stormWorker) monitor(ctx context.Context) {
 		timedOut := w.job.PhaseTimeout > 0 && time.Since(time.Unix(0, p.StartNanos)) > w.job.PhaseTimeout
 		if (p.Done >= p.Expected && p.Connected == len(w.devices)) || timedOut {
 			p.TimedOut = p.Done < p.Expected || p.Connected < len(w.devices)
+			p.CPUNanos = processCPU() - p.cpuStart
+			p.Resigned = w.resigned.Load()
 			w.phase = nil
 			w.mu.Unlock()
 			w.emit(stormEvent{Event: "done", Phase: p})
@@ -390,12 +472,27 @@ func (w *stormWorker) run(ctx context.Context, d *device) {
 	}
 	failures := 0
 	for ctx.Err() == nil {
-		nc, refusal := w.attempt(ctx, d)
+		if l := w.labels.Load(); l != nil {
+			pprof.SetGoroutineLabels(*l)
+		}
+		nc, refusal, sent := w.attempt(ctx, d)
 		if refusal != "" {
 			if ctx.Err() != nil {
 				return
 			}
 			w.record(d, nil, time.Time{}, refusal)
+			if sent {
+				// The next attempt presents a token no gateway has
+				// seen: this one may have been verified before the
+				// refusal. A failed dial sent no token.
+				pkt, err := w.encodeConnect(d.id, time.Now())
+				if err != nil {
+					w.emit(stormEvent{Event: "error", Error: err.Error()})
+					return
+				}
+				d.retry = pkt
+				w.resigned.Add(1)
+			}
 			failures++
 			if !sleepCtx(ctx, w.backoff(failures)) {
 				return
@@ -436,49 +533,74 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 // attempt dials and completes the CONNECT/CONNACK exchange. On failure it
-// returns the refusal's reason instead of a connection.
-func (w *stormWorker) attempt(ctx context.Context, d *device) (net.Conn, string) {
+// returns the refusal's reason instead of a connection, and whether the
+// CONNECT (its token) may have reached the gateway.
+func (w *stormWorker) attempt(ctx context.Context, d *device) (nc net.Conn, refusal string, sent bool) {
 	if sem := w.sem.Load(); sem != nil {
 		select {
 		case *sem <- struct{}{}:
 			defer func() { <-*sem }()
 		case <-ctx.Done():
-			return nil, "stopped"
+			return nil, "stopped", false
 		}
 	}
+	pkt := d.retry
+	if pkt == nil {
+		pkt = d.connects[w.set.Load()]
+	}
 	began := time.Now()
-	actx, cancel := context.WithTimeout(ctx, w.job.AttemptTimeout)
-	defer cancel()
-	var dl net.Dialer
-	nc, err := dl.DialContext(actx, "tcp", d.addr)
+	deadline := began.Add(w.job.AttemptTimeout)
+	dl := w.sources[d.gateway].dialer()
+	dl.Deadline = deadline
+	nc, err := dl.DialContext(ctx, "tcp", d.addr)
 	if err != nil {
-		return nil, classify("dial", err)
+		return nil, classify("dial", err), false
 	}
-	deadline, _ := actx.Deadline()
 	nc.SetDeadline(deadline)
-	if _, err := nc.Write(d.connect); err != nil {
+	if _, err := nc.Write(pkt); err != nil {
 		nc.Close()
-		return nil, classify("CONNECT", err)
+		return nil, classify("CONNECT", err), true
 	}
-	r := mqtt.NewReader(nc, 64)
+	if refusal := readConnack(nc); refusal != "" {
+		nc.Close()
+		return nil, refusal, true
+	}
+	nc.SetDeadline(time.Time{})
+	d.retry = nil
+	w.record(d, nc, began, "")
+	return nc, "", true
+}
+
+// readConnack reads the answer to an MQTT 3.1.1 CONNECT and returns ""
+// when it is a CONNACK accepting the connection, else why not. A 3.1.1
+// CONNACK is four bytes [MQTT-3.2.1]; anything else goes through the
+// decoder to be named.
+func readConnack(nc net.Conn) string {
+	var b [4]byte
+	if _, err := io.ReadFull(nc, b[:2]); err != nil {
+		return classify("CONNACK", err)
+	}
+	n := 2
+	if b[0] == 0x20 && b[1] == 0x02 {
+		if _, err := io.ReadFull(nc, b[2:]); err != nil {
+			return classify("CONNACK", err)
+		}
+		if b[3] == 0 {
+			return ""
+		}
+		n = 4
+	}
+	r := mqtt.NewReader(io.MultiReader(bytes.NewReader(b[:n]), nc), 64)
 	r.SetVersion(mqtt.V311)
 	p, err := r.ReadPacket()
 	if err != nil {
-		nc.Close()
-		return nil, classify("CONNACK", err)
+		return classify("CONNACK", err)
 	}
 	ack, ok := p.(*mqtt.Connack)
 	if !ok {
-		nc.Close()
-		return nil, fmt.Sprintf("answered with %s", p.Type())
+		return fmt.Sprintf("answered with %s", p.Type())
 	}
-	if ack.ReasonCode.IsFailure() {
-		nc.Close()
-		return nil, fmt.Sprintf("CONNACK 0x%02X %s", v311ReturnCode(ack.ReasonCode), ack.ReasonCode)
-	}
-	nc.SetDeadline(time.Time{})
-	w.record(d, nc, began, "")
-	return nc, ""
+	return fmt.Sprintf("CONNACK 0x%02X %s", v311ReturnCode(ack.ReasonCode), ack.ReasonCode)
 }
 
 // v311ReturnCode is the MQTT 3.1.1 CONNACK return code the decoder mapped

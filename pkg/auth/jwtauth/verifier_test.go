@@ -516,3 +516,32 @@ func TestReauthenticate(t *testing.T) {
 		t.Errorf("Reauthenticate(no method) error = %v, want bad method", err)
 	}
 }
+
+// TestPlainTokensTakeTheFastPath checks that a token as the control plane
+// and devices sign them is verified by the compact decoder (compact.go),
+// which allocates a handful of times, not by golang-jwt's decoding, which
+// allocates some fifty; and that a token the decoder leaves to golang-jwt
+// (an escaped string) is verified all the same.
+func TestPlainTokensTakeTheFastPath(t *testing.T) {
+	v := newVerifier(t, newMemSource(t, fixture(t)), jwtauth.Config{CacheSize: -1})
+	req := auth.Request{ClientID: "dev-1", Password: []byte(sign(t, tenant.EdDSA, "pk_ed", claims("dev-1")))}
+	allocs := testing.AllocsPerRun(20, func() {
+		if _, err := v.Authenticate(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 10 {
+		t.Errorf("Authenticate of a plain EdDSA token allocates %v times, want at most 10 (the compact decoder)", allocs)
+	}
+	escaped := rawToken(t, `{"alg":"ES256","kid":"pk_\u0065s"}`, registered(claims("dev-1")), nil)
+	// rawToken cannot sign; sign the escaped header's token by hand.
+	i := strings.LastIndexByte(escaped, '.')
+	sig, err := jwt.SigningMethodES256.Sign(escaped[:i], keysForTest(t).of(tenant.ES256))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := escaped[:i+1] + base64.RawURLEncoding.EncodeToString(sig)
+	if id, err := v.Authenticate(context.Background(), auth.Request{ClientID: "dev-1", Password: []byte(tok)}); err != nil || id.CredentialID != "pk_es" {
+		t.Errorf("Authenticate(token with an escaped kid) = %+v, %v; want dev-1 by pk_es through golang-jwt", id, err)
+	}
+}

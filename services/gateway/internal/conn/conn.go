@@ -390,25 +390,37 @@ func (c *Conn) loop(park, woke bool) (reason CloseReason, err error, parked bool
 	}
 }
 
-// handshakeAside runs the handshake on a goroutine of its own and waits
-// for it. Verifying a token, claiming the session and writing the first
-// log lines take a deep stack (8 KiB), which a goroutine keeps once grown;
-// the connection's goroutine, which then waits for packets for as long as
-// the client stays connected, never goes that deep and keeps a small one.
-// That is most of a mostly idle connection's memory; the cost is one
-// short-lived goroutine per CONNECT.
+// handshakeAside runs the handshake on another goroutine, a worker of the
+// handshake pool, and waits for it. Verifying a token, claiming the session
+// and writing the first log lines take a deep stack (8 KiB), which a
+// goroutine keeps once grown; the connection's goroutine, which then waits
+// for packets for as long as the client stays connected, never goes that
+// deep and keeps a small one. That is most of a mostly idle connection's
+// memory; a pool worker has grown its stack already, so a CONNECT costs a
+// hand-off rather than a goroutine and two stack copies.
 func (c *Conn) handshakeAside() (CloseReason, error) {
-	var (
-		reason CloseReason
-		err    error
-	)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		reason, err = c.handshake()
-	}()
-	<-done
-	return reason, err
+	// Wait for the CONNECT's first bytes here, on the small stack, so that
+	// a client slow to send it holds no pool worker (handshake_pool.go).
+	// The deadline bounds the whole CONNECT; the handshake reads the rest.
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.env.Limits.ConnectTimeout))
+	if k := CloseReason(c.killed.Load()); k != CloseNone {
+		return k, nil
+	}
+	if err := c.in.wait(); err != nil {
+		switch k := CloseReason(c.killed.Load()); {
+		case k != CloseNone:
+			return k, nil
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return CloseConnectTimeout, nil
+		case errors.Is(err, io.EOF):
+			return CloseConnectionLost, nil
+		}
+		return CloseConnectionLost, err
+	}
+	j := newHandshakeJob(c)
+	handshakes.run(j)
+	j.done.Wait()
+	return j.reason, j.err
 }
 
 // readError classifies an error of ReadPacket.

@@ -37,10 +37,19 @@ func (c *Conn) refuse(code mqtt.ReasonCode, err error) (CloseReason, error) {
 	return CloseHandshakeRefused, err
 }
 
+// The CONNACKs of MQTT 3.1 and 3.1.1, which carry nothing but the session
+// present flag [MQTT-3.2.2-2] [MQTT-3.2.2-3]: shared and never modified,
+// they cost a CONNECT no allocation.
+var (
+	connackNew     = &mqtt.Connack{}
+	connackResumed = &mqtt.Connack{SessionPresent: true}
+)
+
 // handshake reads CONNECT, authenticates, claims the session and sends
-// CONNACK.
+// CONNACK. handshakeAside has set the read deadline of the CONNECT
+// (Limits.ConnectTimeout from the start of the connection) and waited for
+// its first bytes.
 func (c *Conn) handshake() (CloseReason, error) {
-	_ = c.nc.SetReadDeadline(time.Now().Add(c.env.Limits.ConnectTimeout))
 	if k := CloseReason(c.killed.Load()); k != CloseNone {
 		return k, nil
 	}
@@ -289,8 +298,12 @@ func (c *Conn) handshake() (CloseReason, error) {
 		return reason, err
 	}
 
-	ack := &mqtt.Connack{SessionPresent: resumed} // [MQTT-3.2.2-2] [MQTT-3.2.2-3]
+	ack := connackNew
+	if resumed {
+		ack = connackResumed
+	}
 	if v5 {
+		ack = &mqtt.Connack{SessionPresent: resumed} // [MQTT-3.2.2-2] [MQTT-3.2.2-3]
 		pr := &ack.Properties
 		if assigned {
 			pr.AssignedClientID = clientID // [MQTT-3.2.2-16]

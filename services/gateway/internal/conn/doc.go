@@ -5,8 +5,8 @@
 //
 // # Goroutines
 //
-// Serve runs the read loop in the caller's goroutine; the handshake runs on
-// a short-lived goroutine of its own while Serve waits, so that its deep
+// Serve runs the read loop in the caller's goroutine; the handshake runs
+// on a pool worker (handshake_pool.go) while Serve waits, so that its deep
 // stack (token verification, session claim) is not kept by the long-lived
 // one, which waits for input outside the decoder (loop). Start runs the
 // same loop but parks an idle plain TCP connection in the gateway's Poller
