@@ -166,8 +166,11 @@ func BenchmarkEncodePublish(b *testing.B) {
 				pb, au := c.encodePublish(ms[tc.pick(i, len(ms))], d, 1, 1, false)
 				c.enqueuePublishLocked(pb, au)
 				bytes += len(pb)
-				if len(c.out) >= 1<<20 {
-					c.out, c.queued = c.out[:0], 0
+				if c.queued >= 1<<20 {
+					for _, f := range c.full {
+						putWriteBuf(f)
+					}
+					c.out, c.full, c.queued = c.out[:0], c.full[:0], 0
 				}
 				i++
 			}

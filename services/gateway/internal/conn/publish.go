@@ -790,7 +790,7 @@ func (c *Conn) queueQoS0Locked(m *bridge.Message, d router.Delivery) {
 	}
 	var p mqtt.Publish
 	au := c.publishPacket(&p, m, d, 0, 0, false)
-	c.outLocked()
+	c.spaceLocked(publishRoom(&p))
 	start := len(c.out)
 	out, err := mqtt.AppendPublish(c.out, &p, c.version)
 	if err != nil {
@@ -801,7 +801,8 @@ func (c *Conn) queueQoS0Locked(m *bridge.Message, d router.Delivery) {
 	if c.fits(m, out[start:]) == nil {
 		return
 	}
-	if len(out) > c.env.Limits.MaxQueuedBytes {
+	n := len(out) - start
+	if c.queued+n > c.env.Limits.MaxQueuedBytes {
 		c.dropQoS0Locked()
 		c.stallLocked(m)
 		return
@@ -812,15 +813,30 @@ func (c *Conn) queueQoS0Locked(m *bridge.Message, d router.Delivery) {
 	if c.outAliases != nil {
 		c.outAliases.commit(au) // the packet is queued: the client will know the mapping
 	}
-	c.out, c.queued = out, len(out)
+	c.out = out
+	c.queued += n
 	c.wakeLocked()
 	c.stallLocked(m)
 }
 
+// publishRoom is an upper bound of p's encoded size in any protocol
+// version, for spaceLocked: fixed header, topic, packet id, properties and
+// payload.
+func publishRoom(p *mqtt.Publish) int {
+	n := 16 + len(p.Topic) + len(p.Payload)
+	pr := &p.Properties
+	n += 32 + len(pr.ContentType) + len(pr.ResponseTopic) + len(pr.CorrelationData) + 5*len(pr.SubscriptionIDs)
+	for _, u := range pr.UserProperties {
+		n += 5 + len(u.Key) + len(u.Value)
+	}
+	return n
+}
+
 // QoS 0 back-pressure, after NATS's for its slow consumers: a publisher
 // whose message finds a local subscriber's queue past stallMark quarters
-// of MaxQueuedBytes waits until the subscriber's writer takes the queue,
-// at most stallWait per message and stallBudget per read from its socket.
+// of MaxQueuedBytes waits until the subscriber's writer takes the next
+// part of the queue (at most maxTake chunks at a time), at most stallWait
+// per message and stallBudget per read from its socket.
 // A subscriber that keeps up never slows anyone. One that is slow but
 // still taking data slows the publishers feeding it to its pace instead of
 // losing their messages. One whose writer has not taken its queue for
@@ -828,15 +844,15 @@ func (c *Conn) queueQoS0Locked(m *bridge.Message, d router.Delivery) {
 // more: its QoS 0 messages are dropped, as they would be without stalls.
 const (
 	stallMark   = 3
-	stallWait   = 2 * time.Millisecond
-	stallBudget = 10 * time.Millisecond
+	stallWait   = 5 * time.Millisecond
+	stallBudget = 20 * time.Millisecond
 	stallGiveUp = 50 * time.Millisecond
 )
 
 // stallLocked hands the publisher of m the queue's stall channel when the
 // queue is past the mark; callers hold c.mu.
 func (c *Conn) stallLocked(m *bridge.Message) {
-	if c.queued <= c.env.Limits.MaxQueuedBytes/4*stallMark {
+	if c.queued <= c.stallMark() {
 		return
 	}
 	now := time.Since(clockStart)
@@ -848,8 +864,11 @@ func (c *Conn) stallLocked(m *bridge.Message) {
 	m.Stall = c.stall
 }
 
-// releaseStallLocked lets the stalled publishers go on: the writer took the
-// queue. Callers hold c.mu.
+// stallMark is the queue length past which publishers stall.
+func (c *Conn) stallMark() int { return c.env.Limits.MaxQueuedBytes / 4 * stallMark }
+
+// releaseStallLocked lets the stalled publishers go on: the writer took
+// (enough of) the queue. Callers hold c.mu.
 func (c *Conn) releaseStallLocked() {
 	if c.stall != nil {
 		close(c.stall)

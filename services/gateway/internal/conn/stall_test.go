@@ -2,6 +2,8 @@ package conn
 
 import (
 	"bytes"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +138,42 @@ func TestLostStopsPosition(t *testing.T) {
 	if c.lastSeq != 10 || len(c.ops) != 1 {
 		t.Errorf("after Lost: lastSeq %d with %d store writes, want it kept at 10", c.lastSeq, len(c.ops))
 	}
+}
+
+// TestOutputChunks: a queue that outgrows its first buffer becomes a list
+// of pooled chunks, never a reallocated buffer, and the writer sends the
+// bytes in the order they were queued.
+func TestOutputChunks(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	c := benchConn(nil)
+	c.nc, c.writing = server, false
+	c.env.Limits.WriteTimeout = 10 * time.Second
+	var want []byte
+	c.mu.Lock()
+	for i := range 300 {
+		p := bytes.Repeat([]byte{byte(i)}, 1000+i)
+		want = append(want, p...)
+		c.enqueueLocked(p) // the first starts the writer, which waits for c.mu
+	}
+	if c.queued != len(want) {
+		t.Errorf("queued = %d, want %d", c.queued, len(want))
+	}
+	if len(c.full) < 4 {
+		t.Errorf("%d chunks for %d bytes, want the queue split in chunks", len(c.full), len(want))
+	}
+	for i, f := range c.full {
+		if cap(f) != outChunk && !(i == 0 && cap(f) == smallOut) {
+			t.Errorf("chunk %d has capacity %d: a buffer was grown instead of chained", i, cap(f))
+		}
+	}
+	c.mu.Unlock()
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(client, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("the writer sent the queued bytes out of order")
+	}
+	c.wg.Wait()
 }
