@@ -91,6 +91,12 @@ type Config struct {
 	// the other gateways only (docs/adr/0006). It roughly doubles the work
 	// per message; it exists to compare and to diagnose.
 	DisableLocalDelivery bool `json:"disable_local_delivery"`
+	// DisableParking keeps a goroutine blocked in a read for every idle
+	// plain TCP connection, as TLS and WebSocket connections have, instead
+	// of parking it in the gateway's epoll set (docs/adr/0008). It costs
+	// several KiB per idle connection; it exists to compare and to
+	// diagnose.
+	DisableParking bool `json:"disable_parking"`
 	// ServerReference, when set, is sent to MQTT 5 clients at shutdown
 	// with DISCONNECT 0x9C (use another server).
 	ServerReference string `json:"server_reference"`

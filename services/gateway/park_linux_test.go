@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flockmq/flockmq/pkg/mqtt"
+	"github.com/flockmq/flockmq/services/gateway"
 )
 
 // connGoroutines returns the stacks of goroutines running connection code
@@ -150,5 +151,31 @@ func TestParkedConnectionTakenOver(t *testing.T) {
 	pub.publish(&mqtt.Publish{Topic: "park/dev", QoS: 1, PacketID: 1, Payload: []byte("x")})
 	if got := last.expectPublish(); got.Topic != "park/dev" {
 		t.Fatalf("got %q, want park/dev", got.Topic)
+	}
+}
+
+// TestDisableParking: with gateway.disable_parking an idle connection
+// keeps its goroutine (blocked in a read) and still works.
+func TestDisableParking(t *testing.T) {
+	g := startGateway(t, func(c *gateway.Config) { c.DisableParking = true })
+	sub := connectClient(t, g, mqtt.V5, "unparked-sub", true)
+	sub.subscribe(1, mqtt.Subscription{Filter: "unparked/#", QoS: 1})
+	pub := connectClient(t, g, mqtt.V311, "unparked-pub", true)
+	// An idle connection waits in a read on its own goroutine: the reader
+	// stacks stay (parked connections leave none; see
+	// TestIdleConnectionsParkWithoutGoroutines).
+	checkFor(t, 10*time.Second, func() error {
+		if n := len(connGoroutines()); n < 2 {
+			return fmt.Errorf("%d connection goroutines, want one per idle connection", n)
+		}
+		return nil
+	})
+	time.Sleep(100 * time.Millisecond) // past the 50 ms a parking connection lingers
+	if n := len(connGoroutines()); n < 2 {
+		t.Fatalf("%d connection goroutines after the linger, want the two idle connections' readers", n)
+	}
+	pub.publish(&mqtt.Publish{Topic: "unparked/t", QoS: 1, PacketID: 1, Payload: []byte("x")})
+	if got := sub.expectPublish(); got.Topic != "unparked/t" {
+		t.Fatalf("subscriber got %q, want unparked/t", got.Topic)
 	}
 }

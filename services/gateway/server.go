@@ -192,7 +192,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		},
 	}
 	s.env.Ended = s.detachedEnded
-	if p, err := conn.NewPoller(); err != nil {
+	if cfg.DisableParking {
+		log.Info("idle connections keep a goroutine each: parking is turned off (gateway.disable_parking)")
+	} else if p, err := conn.NewPoller(); err != nil {
 		log.Info("idle connections keep a goroutine each: they cannot be parked on this system", "err", err)
 	} else {
 		s.env.Poller = p
