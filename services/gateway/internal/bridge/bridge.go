@@ -89,7 +89,8 @@ type Config struct {
 	MaxPendingPublishes int `json:"max_pending_publishes"`
 	// SubscriberBacklog is how many messages NATS may have buffered for one
 	// subscription of a tenant, not yet taken by its handler, before the
-	// tenant's durable publishes through this Bridge wait for it (see
+	// tenant's durable publishes through this Bridge, and through the other
+	// gateways' once they are told (behind.go), wait for it (see
 	// PublishAsync); 0 means 8192.
 	SubscriberBacklog int `json:"subscriber_backlog"`
 }
@@ -223,6 +224,8 @@ type Bridge struct {
 
 	mu   sync.Mutex             // guards subs
 	subs map[*Subscription]bool // live subscriptions, drained by Close
+
+	peersSub *nats.Subscription // the other gateways' backlog notices (behind.go)
 }
 
 // tenantStreams records which of a tenant's streams this process has
@@ -235,7 +238,10 @@ type tenantStreams struct {
 	// handlers fell behind (see backlogWatch); durable publishes wait
 	// while it is not zero.
 	behind atomic.Int32
-	held   atomic.Int64 // durable publishes that waited for behind
+	held   atomic.Int64 // durable publishes that waited (holding)
+	// peers and peersUntil: the other gateways' backlogs (behind.go).
+	peers      peersBehind
+	peersUntil atomic.Int64 // UnixNano until which a peer is behind
 }
 
 // New returns a Bridge using nc, which stays owned by the caller.
@@ -269,14 +275,19 @@ func New(nc *nats.Conn, cfg Config, log *slog.Logger) (*Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Bridge{
+	b := &Bridge{
 		nc:   nc,
 		js:   js,
 		acks: acks,
 		cfg:  cfg,
 		log:  log.With("component", "bridge", "gateway_id", cfg.GatewayID),
 		subs: make(map[*Subscription]bool),
-	}, nil
+	}
+	if b.peersSub, err = b.watchPeers(); err != nil {
+		_ = acks.close(nil)
+		return nil, err
+	}
+	return b, nil
 }
 
 // Close drains the Bridge's subscriptions, letting handlers finish the
@@ -306,6 +317,9 @@ func (b *Bridge) Close() error {
 	}
 	if err := b.acks.close(timer.C); err != nil {
 		errs = append(errs, err)
+	}
+	if err := b.peersSub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
+		errs = append(errs, fmt.Errorf("bridge: close: %w", err))
 	}
 	if b.live != nil {
 		if err := b.live.FlushTimeout(b.cfg.PublishTimeout); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {

@@ -233,8 +233,8 @@ type PubFuture struct {
 // stream in the order of the PublishAsync calls, so a caller that calls it
 // in arrival order and waits the futures in that same order acknowledges
 // in order, each message only once it is durable. PublishAsync blocks
-// (at most behindWait) while a subscription of the tenant on this gateway
-// is far behind its messages, (at most PublishTimeout) while
+// (at most behindWait) while a subscription of the tenant, on this gateway
+// or another, is far behind its messages, (at most PublishTimeout) while
 // MaxPendingPublishes are unacknowledged,
 // and on the first use of a tenant while its stream is created. Errors
 // are those of Publish; QoS 0 messages are refused.
@@ -248,7 +248,7 @@ func (b *Bridge) PublishAsync(ctx context.Context, m *Message) (*PubFuture, erro
 	if err := b.ensureQueue(ctx, m.Tenant); err != nil {
 		return nil, err
 	}
-	if ts := b.tenant(m.Tenant); ts.behind.Load() > 0 {
+	if ts := b.tenant(m.Tenant); ts.holding() {
 		waitCaughtUp(ctx, ts)
 	}
 	f := &PubFuture{

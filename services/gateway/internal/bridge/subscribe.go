@@ -66,7 +66,7 @@ func (b *Bridge) Subscribe(tenant, filter, queueGroup string, h Handler) (*Subsc
 	}
 	ts := b.tenant(tenant)
 	for _, subj := range subject.Filter(liveRoot+tenant+".*", filter) {
-		w := &backlogWatch{tenant: ts, mark: b.cfg.SubscriberBacklog, owner: s}
+		w := &backlogWatch{tenant: ts, tenantID: tenant, mark: b.cfg.SubscriberBacklog, owner: s}
 		cb := func(msg *nats.Msg) {
 			s.deliver(tenant, msg, h)
 			w.delivered()
@@ -159,13 +159,15 @@ const (
 
 // backlogWatch follows the backlog of one NATS subscription.
 type backlogWatch struct {
-	mark    int // Config.SubscriberBacklog
-	tenant  *tenantStreams
-	owner   *Subscription
-	sub     *nats.Subscription
-	n       uint32      // messages handled; only the delivery goroutine counts
-	dropped int         // NATS's drop count at the last look
-	behind  atomic.Bool // counted in tenant.behind
+	mark      int // Config.SubscriberBacklog
+	tenant    *tenantStreams
+	tenantID  string
+	owner     *Subscription
+	announced atomic.Int64 // UnixNano when the backlog was last told to the other gateways
+	sub       *nats.Subscription
+	n         uint32      // messages handled; only the delivery goroutine counts
+	dropped   int         // NATS's drop count at the last look
+	behind    atomic.Bool // counted in tenant.behind
 }
 
 // delivered runs after each message the subscription's handler took.
@@ -189,16 +191,28 @@ func (w *backlogWatch) delivered() {
 	case pending > w.mark:
 		if w.behind.CompareAndSwap(false, true) {
 			w.tenant.behind.Add(1)
+			w.announce(true)
+		} else if time.Now().UnixNano()-w.announced.Load() > int64(behindRenew) {
+			w.announce(true) // still behind: the other gateways keep holding
 		}
 	case pending < w.mark/4:
 		w.caughtUp()
 	}
 }
 
-// caughtUp takes the subscription out of its tenant's backlog count.
+// announce tells the other gateways (behind.go).
+func (w *backlogWatch) announce(behind bool) {
+	w.announced.Store(time.Now().UnixNano())
+	w.owner.b.announce(w.tenantID, behind)
+}
+
+// caughtUp takes the subscription out of its tenant's backlog count, and
+// tells the other gateways when it was the tenant's last one behind.
 func (w *backlogWatch) caughtUp() {
 	if w.behind.CompareAndSwap(true, false) {
-		w.tenant.behind.Add(-1)
+		if w.tenant.behind.Add(-1) == 0 {
+			w.announce(false)
+		}
 	}
 }
 
@@ -211,10 +225,11 @@ func (s *Subscription) caughtUp() {
 }
 
 // waitCaughtUp holds a durable publish of ts's tenant while one of its
-// subscriptions here is behind, at most behindWait or until ctx ends.
+// subscriptions, here or on another gateway, is behind, at most behindWait
+// or until ctx ends.
 func waitCaughtUp(ctx context.Context, ts *tenantStreams) {
 	ts.held.Add(1)
-	for waited := time.Duration(0); ts.behind.Load() > 0 && waited < behindWait && ctx.Err() == nil; waited += behindStep {
+	for waited := time.Duration(0); ts.holding() && waited < behindWait && ctx.Err() == nil; waited += behindStep {
 		time.Sleep(behindStep)
 	}
 }
