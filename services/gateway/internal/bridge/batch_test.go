@@ -257,52 +257,13 @@ func TestDurableBackPressure(t *testing.T) {
 	srv := startServer(t)
 	const mark = 500
 	b := newBridge(t, srv, Config{GatewayID: "g1", SubscriberBacklog: mark, MaxPendingPublishes: 256})
-	const n = 4000
-	var got atomic.Int64
-	var order atomic.Bool
-	s, err := b.Subscribe("acme", "bp/#", "", func(m *Message) {
-		if m.Payload[0] != byte(got.Load()) {
-			order.Store(true)
-		}
-		got.Add(1)
-		time.Sleep(50 * time.Microsecond) // a slow client's pace
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Without back-pressure the publisher, far faster than the handler,
-	// would buffer most of the n messages in the subscription.
-	const limit = mark + 256 + 2*behindEvery + 1000
-	for _, ns := range s.subs {
-		if err := ns.SetPendingLimits(limit, -1); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := range n {
-		if _, err := b.PublishAsync(ctxT(t), &Message{Tenant: "acme", Topic: "bp/1", QoS: 1, Payload: []byte{byte(i)}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	checkFor(t, 60*time.Second, func() error {
-		if d := s.Dropped(); d > 0 {
-			t.Fatalf("NATS dropped %d messages after %d of %d arrived", d, got.Load(), n)
-		}
-		if got.Load() < n {
-			return fmt.Errorf("received %d of %d (dropped by NATS: %d)", got.Load(), n, s.Dropped())
-		}
-		return nil
-	})
-	if d := s.Dropped(); d != 0 {
-		t.Errorf("NATS dropped %d messages", d)
-	}
-	if order.Load() {
-		t.Error("messages arrived out of order")
-	}
+	h := newSlowSubscriber(t, b, mark)
+	h.publishAll(t, b)
 	ts := b.tenant("acme")
 	if ts.held.Load() == 0 {
 		t.Error("no durable publish was held back")
 	}
-	if err := s.Unsubscribe(); err != nil {
+	if err := h.s.Unsubscribe(); err != nil {
 		t.Fatal(err)
 	}
 	if v := ts.behind.Load(); v != 0 {

@@ -17,42 +17,8 @@ func TestDurableBackPressureAcrossGateways(t *testing.T) {
 	const mark = 500
 	pub := newBridge(t, srv, Config{GatewayID: "pub", MaxPendingPublishes: 256})
 	sub := newBridge(t, srv, Config{GatewayID: "sub", SubscriberBacklog: mark})
-	const n = 4000
-	var got atomic.Int64
-	var order atomic.Bool
-	s, err := sub.Subscribe("acme", "bp/#", "", func(m *Message) {
-		if m.Payload[0] != byte(got.Load()) {
-			order.Store(true)
-		}
-		got.Add(1)
-		time.Sleep(50 * time.Microsecond) // a slow client's pace
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const limit = mark + 256 + 2*behindEvery + 1000
-	for _, ns := range s.subs {
-		if err := ns.SetPendingLimits(limit, -1); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := range n {
-		if _, err := pub.PublishAsync(ctxT(t), &Message{Tenant: "acme", Topic: "bp/1", QoS: 1, Payload: []byte{byte(i)}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	checkFor(t, 60*time.Second, func() error {
-		if d := s.Dropped(); d > 0 {
-			t.Fatalf("NATS dropped %d messages after %d of %d arrived", d, got.Load(), n)
-		}
-		if got.Load() < n {
-			return fmt.Errorf("received %d of %d", got.Load(), n)
-		}
-		return nil
-	})
-	if order.Load() {
-		t.Error("messages arrived out of order")
-	}
+	h := newSlowSubscriber(t, sub, mark)
+	h.publishAll(t, pub)
 	if pub.tenant("acme").held.Load() == 0 {
 		t.Error("no durable publish on the other gateway was held back")
 	}
@@ -66,6 +32,90 @@ func TestDurableBackPressureAcrossGateways(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// slowSubscriber is the subscriber of the back-pressure tests. Its first
+// message waits until NATS has buffered more than twice the backlog mark
+// behind it (or the publisher is done), so the backlog builds up whatever
+// the machine's speed; then it takes one message every 50 µs. NATS may
+// buffer slowLimit messages for it: fewer than the test publishes, so
+// without back-pressure NATS drops some.
+type slowSubscriber struct {
+	b        *Bridge
+	s        *Subscription
+	mark     int
+	got      atomic.Int64
+	disorder atomic.Bool
+	done     atomic.Bool // the publisher has published everything
+}
+
+const (
+	slowMessages = 6000
+	slowLimit    = 3000
+)
+
+func newSlowSubscriber(t *testing.T, b *Bridge, mark int) *slowSubscriber {
+	t.Helper()
+	h := &slowSubscriber{b: b, mark: mark}
+	subscribed := make(chan struct{})
+	s, err := b.Subscribe("acme", "bp/#", "", func(m *Message) {
+		<-subscribed
+		if m.Payload[0] != byte(h.got.Load()) {
+			h.disorder.Store(true)
+		}
+		if h.got.Add(1) == 1 {
+			for !h.done.Load() && h.pending() <= 2*h.mark {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		time.Sleep(50 * time.Microsecond) // a slow client's pace
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.s = s
+	for _, ns := range s.subs {
+		if err := ns.SetPendingLimits(slowLimit, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(subscribed)
+	return h
+}
+
+// pending is how many messages NATS holds for the subscriber.
+func (h *slowSubscriber) pending() int {
+	n := 0
+	for _, ns := range h.s.subs {
+		if p, _, err := ns.Pending(); err == nil {
+			n += p
+		}
+	}
+	return n
+}
+
+// publishAll publishes slowMessages durable messages through pub and
+// checks that all of them reach the subscriber, in order, none dropped.
+func (h *slowSubscriber) publishAll(t *testing.T, pub *Bridge) {
+	t.Helper()
+	for i := range slowMessages {
+		if _, err := pub.PublishAsync(ctxT(t), &Message{Tenant: "acme", Topic: "bp/1", QoS: 1, Payload: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.done.Store(true)
+	checkFor(t, 60*time.Second, func() error {
+		if d := h.s.Dropped(); d > 0 {
+			t.Fatalf("NATS dropped %d messages after %d of %d arrived", d, h.got.Load(), slowMessages)
+		}
+		if h.got.Load() < slowMessages {
+			return fmt.Errorf("received %d of %d", h.got.Load(), slowMessages)
+		}
+		return nil
+	})
+	if h.disorder.Load() {
+		t.Error("messages arrived out of order")
+	}
 }
 
 // TestPeerBacklogExpires: a peer that said it is behind and then went
