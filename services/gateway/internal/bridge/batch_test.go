@@ -310,13 +310,17 @@ func TestOnDrop(t *testing.T) {
 		return nil
 	})
 	close(release)
-	// More messages after the drops make the subscription look again.
-	for i := range 2 * behindEvery {
-		if _, err := b.Publish(ctxT(t), &Message{Tenant: "acme", Topic: "d/1", Payload: []byte{byte(i)}}); err != nil {
+	// More messages after the drops make the subscription look again
+	// (every behindEvery messages it takes).
+	checkFor(t, 10*time.Second, func() error {
+		for i := range behindEvery {
+			if _, err := b.Publish(ctxT(t), &Message{Tenant: "acme", Topic: "d/1", Payload: []byte{byte(i)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.nc.Flush(); err != nil {
 			t.Fatal(err)
 		}
-	}
-	checkFor(t, 10*time.Second, func() error {
 		if got, want := reported.Load(), int64(s.Dropped()); got != want {
 			return fmt.Errorf("OnDrop reported %d drops, NATS counts %d", got, want)
 		}
