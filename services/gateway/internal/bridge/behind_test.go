@@ -37,7 +37,8 @@ func TestDurableBackPressureAcrossGateways(t *testing.T) {
 // slowSubscriber is the subscriber of the back-pressure tests. Its first
 // message waits until NATS has buffered more than twice the backlog mark
 // behind it (or the publisher is done), so the backlog builds up whatever
-// the machine's speed; then it takes one message every 50 µs. NATS may
+// the machine's speed; it takes the next ones at once until the
+// subscription has looked at its backlog, then one every 50 µs. NATS may
 // buffer slowLimit messages for it: fewer than the test publishes, so
 // without back-pressure NATS drops some.
 type slowSubscriber struct {
@@ -63,12 +64,17 @@ func newSlowSubscriber(t *testing.T, b *Bridge, mark int) *slowSubscriber {
 		if m.Payload[0] != byte(h.got.Load()) {
 			h.disorder.Store(true)
 		}
-		if h.got.Add(1) == 1 {
+		switch got := h.got.Add(1); {
+		case got == 1:
 			for !h.done.Load() && h.pending() <= 2*h.mark {
 				time.Sleep(time.Millisecond)
 			}
+		case got <= behindEvery:
+			// Up to the subscription's first look at its backlog at
+			// once, so it sees it while the publisher still publishes.
+		default:
+			time.Sleep(50 * time.Microsecond) // a slow client's pace
 		}
-		time.Sleep(50 * time.Microsecond) // a slow client's pace
 	})
 	if err != nil {
 		t.Fatal(err)

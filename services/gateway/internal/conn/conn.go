@@ -102,46 +102,25 @@ type Conn struct {
 
 	// Owned by the serving goroutine. The maps are nil until their first
 	// entry (see setMap): most connections never use most of them.
-	rds          *readState // in and reader; pooled while parked (lazyreader.go)
-	reader       *mqtt.Reader
-	in           *lazyReader       // the socket reader under reader; owned by the serving goroutine
-	inboundQoS2  map[uint16]bool   // packet ids awaiting PUBREL
-	inboundNonce map[uint16]uint64 // resumed AwaitStore ids: packet id → deduplication nonce (qos2.go)
-	aliases      map[uint16]string // client→server topic aliases
-	subsMu       sync.Mutex        // guards subs: written by the serving goroutine, read by the resume goroutine and deliveries
-	subs         map[string]*router.Sub
-	expiryChange *uint32    // session expiry from the client's DISCONNECT
-	rs           *resumeRun // the resume goroutine; nil when none
+	rds    *readState // in and reader; pooled while parked (lazyreader.go)
+	reader *mqtt.Reader
+	in     *lazyReader // the socket reader under reader; owned by the serving goroutine
+	subsMu sync.Mutex  // guards subs: written by the serving goroutine, read by the resume goroutine and deliveries
+	subs   map[string]*router.Sub
 
 	wg sync.WaitGroup // writer and resume goroutines
 
-	mu          sync.Mutex // guards everything below; a leaf lock; maps are nil until their first entry
-	writing     bool       // a writer goroutine is running (started on demand, exits when idle)
-	stopping    bool       // no more packets are queued; the writer drains and exits
-	groupOp     bool       // a write of groupSeqs is queued
-	seqBroken   bool       // a durable message was lost: stop advancing lastSeq
-	resuming    bool
-	severe      bool // counted in its tenant's severe backlogs (publish.go)
-	nextID      uint16
-	out         []byte    // encoded packets for the writer (a pooled buffer; nil when empty)
-	full        [][]byte  // filled chunks queued before out (spaceLocked)
-	queued      int       // bytes in full and out
-	ops         []storeOp // store writes for the writer
-	pipe        *pubPipe  // inbound QoS 1/2 publishes awaiting JetStream; nil when none
-	inflight    map[uint16]*outFlight
-	retired     map[uint16]uint64 // completed QoS 2 packet ids whose store entries wait for lastSeq (qos2.go)
-	shared      *sharedState      // shared subscription positions and drains (shared.go); nil until used
-	pending     []pendingMsg
-	room        chan struct{}  // signalled when pending shrinks; made by the first waiter (roomLocked)
-	outstanding map[uint64]int // stream seqs delivered and not yet acknowledged
-	maxSeq      uint64         // largest stream seq delivered
-	lastSeq     uint64         // stream position recorded in the store
-	outAliases  *outAliases    // server-to-client topic aliases (alias.go); nil when not used
-	replayed    uint64         // the resume replay covered the stream through this sequence
-	resumeBuf   []pendingMsg
-	dropped     uint64        // QoS 0 messages dropped for a full queue
-	stall       chan struct{} // closed when the writer takes the queue; see stallLocked
-	stallSince  time.Duration // when stall was made (since clockStart)
+	mu         sync.Mutex               // guards everything below; a leaf lock; maps are nil until their first entry
+	d          atomic.Pointer[delivery] // made on first use (dl); its fields are guarded by mu too
+	writing    bool                     // a writer goroutine is running (started on demand, exits when idle)
+	stopping   bool                     // no more packets are queued; the writer drains and exits
+	groupOp    bool                     // a write of groupSeqs is queued
+	severe     bool                     // counted in its tenant's severe backlogs (publish.go)
+	out        []byte                   // encoded packets for the writer (a pooled buffer; nil when empty)
+	full       [][]byte                 // filled chunks queued before out (spaceLocked)
+	queued     int                      // bytes in full and out
+	ops        []storeOp                // store writes for the writer
+	outAliases *outAliases              // server-to-client topic aliases (alias.go); nil when not used
 }
 
 // pubState is the read loop's reusable state for the PUBLISH packets of
@@ -218,10 +197,10 @@ func setMap[K comparable, V any](m *map[K]V, k K, v V) {
 // roomLocked returns the channel signalled when the pending list shrinks,
 // making it for its first waiter. Callers hold c.mu.
 func (c *Conn) roomLocked() chan struct{} {
-	if c.room == nil {
-		c.room = make(chan struct{}, 1)
+	if c.dl().room == nil {
+		c.dl().room = make(chan struct{}, 1)
 	}
-	return c.room
+	return c.dl().room
 }
 
 // NetConn returns the connection New was given.
@@ -491,7 +470,7 @@ func (c *Conn) handleDisconnect(p *mqtt.Disconnect) (CloseReason, error) {
 		if c.quota != nil {
 			e = c.quota.SessionExpiry(c.key.ClientID, e)
 		}
-		c.expiryChange = &e
+		c.dl().expiryChange = &e
 	}
 	switch {
 	case p.ReasonCode == mqtt.DisconnectWithWill:
@@ -695,9 +674,9 @@ func (c *Conn) finish(reason CloseReason, detail error) {
 	c.flushPublishes() // the messages accepted before the end, ahead of any will
 	c.logClose(reason, detail)
 	c.stopTokenTimer()
-	if c.rs != nil {
-		c.rs.cancel()
-		<-c.rs.done
+	if d := c.d.Load(); d != nil && d.rs != nil {
+		d.rs.cancel()
+		<-d.rs.done
 	}
 	c.stopDrains()
 	connected := c.epoch != 0
@@ -758,15 +737,18 @@ func (c *Conn) endSession(reason CloseReason) {
 	defer cancel()
 	key, epoch := c.key, c.epoch
 	expiry := c.expiry
-	if c.expiryChange != nil {
-		expiry = *c.expiryChange
+	if d := c.d.Load(); d != nil && d.expiryChange != nil {
+		expiry = *d.expiryChange
 		if err := c.env.Sessions.SetExpiry(ctx, key, epoch, expiry); err != nil && !fenced(err) {
 			c.logger().Warn("could not change the session expiry", "tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
 		}
 	}
 	if c.persistent {
 		c.mu.Lock()
-		seq := c.lastSeq
+		var seq uint64
+		if d := c.d.Load(); d != nil {
+			seq = d.lastSeq
+		}
 		c.mu.Unlock()
 		if seq > 0 {
 			_ = c.env.Sessions.SetLastSeq(ctx, key, epoch, seq)
@@ -813,7 +795,10 @@ func (c *Conn) logClose(reason CloseReason, detail error) {
 		attrs = append(attrs, "err", detail)
 	}
 	c.mu.Lock()
-	dropped := c.dropped
+	var dropped uint64
+	if d := c.d.Load(); d != nil {
+		dropped = d.dropped
+	}
 	c.mu.Unlock()
 	if dropped > 0 {
 		attrs = append(attrs, "dropped_qos0", dropped)

@@ -405,31 +405,31 @@ func (c *Conn) initSession(ctx context.Context, prev *session.State, resumed boo
 			if err := st.SetLastSeq(ctx, key, epoch, seq); err != nil {
 				return fail(err)
 			}
-			c.lastSeq, c.maxSeq = seq, seq
+			c.dl().lastSeq, c.dl().maxSeq = seq, seq
 		}
 		return CloseNone, nil
 	}
-	c.lastSeq, c.maxSeq = prev.LastSeq, prev.LastSeq
+	c.dl().lastSeq, c.dl().maxSeq = prev.LastSeq, prev.LastSeq
 	for _, f := range prev.Inflight {
 		switch f.Direction {
 		case session.Inbound:
 			if f.State == session.AwaitStore {
 				// Recorded before its publish; a resent copy is
 				// published again idempotently (qos2.go).
-				if c.inboundNonce == nil {
-					c.inboundNonce = make(map[uint16]uint64)
+				if c.dl().inboundNonce == nil {
+					c.dl().inboundNonce = make(map[uint16]uint64)
 				}
-				c.inboundNonce[f.PacketID] = f.Seq
+				c.dl().inboundNonce[f.PacketID] = f.Seq
 				continue
 			}
-			setMap(&c.inboundQoS2, f.PacketID, true)
+			setMap(&c.dl().inboundQoS2, f.PacketID, true)
 		case session.Outbound:
-			setMap(&c.inflight, f.PacketID, &outFlight{seq: f.Seq, qos: f.QoS, state: f.State})
+			setMap(&c.dl().inflight, f.PacketID, &outFlight{seq: f.Seq, qos: f.QoS, state: f.State})
 			if f.Seq > 0 {
-				setMap(&c.outstanding, f.Seq, c.outstanding[f.Seq]+1)
-				c.maxSeq = max(c.maxSeq, f.Seq)
+				setMap(&c.dl().outstanding, f.Seq, c.dl().outstanding[f.Seq]+1)
+				c.dl().maxSeq = max(c.dl().maxSeq, f.Seq)
 			}
-			c.nextID = max(c.nextID, f.PacketID)
+			c.dl().nextID = max(c.dl().nextID, f.PacketID)
 		}
 	}
 	return CloseNone, nil
@@ -439,7 +439,7 @@ func (c *Conn) initSession(ctx context.Context, prev *session.State, resumed boo
 // goroutine that resends and replays.
 func (c *Conn) startResume(prev *session.State) {
 	c.mu.Lock()
-	c.resuming = true
+	c.dl().resuming = true
 	c.mu.Unlock()
 	c.subsMu.Lock()
 	for _, s := range prev.Subscriptions {
@@ -452,7 +452,7 @@ func (c *Conn) startResume(prev *session.State) {
 	}
 	c.subsMu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
-	c.rs = &resumeRun{ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	c.dl().rs = &resumeRun{ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	go c.resume(prev)
 }
 

@@ -44,17 +44,17 @@ func (c *Conn) publish(p *mqtt.Publish) (CloseReason, error) {
 			// [MQTT-3.3.2-9] [MQTT-3.3.2-10] an alias above the maximum.
 			return CloseTopicAliasInvalid, fmt.Errorf("topic alias %d is above the maximum of %d", a, lim.TopicAliasMaximum)
 		}
-		if c.aliases == nil {
-			c.aliases = make(map[uint16]string)
+		if c.dl().aliases == nil {
+			c.dl().aliases = make(map[uint16]string)
 		}
 		if name == "" {
-			t, ok := c.aliases[a]
+			t, ok := c.dl().aliases[a]
 			if !ok {
 				return CloseProtocolError, fmt.Errorf("topic alias %d was never set", a)
 			}
 			name = t
 		} else {
-			c.aliases[a] = strings.Clone(name) // name aliases the read buffer
+			c.dl().aliases[a] = strings.Clone(name) // name aliases the read buffer
 		}
 	}
 	if err := topic.ValidateName(name); err != nil {
@@ -79,17 +79,17 @@ func (c *Conn) publish(p *mqtt.Publish) (CloseReason, error) {
 	if p.QoS == 2 {
 		c.mu.Lock()
 		switch {
-		case c.inboundQoS2[p.PacketID]:
+		case c.dl().inboundQoS2[p.PacketID]:
 			// A resent PUBLISH of a message already accepted: acknowledge
 			// again, after the first copy, without publishing twice
 			// [MQTT-4.3.3-10].
 			c.pushLocked(&inPub{qos: 2, id: p.PacketID, orig: c.pendingQoS2Locked(p.PacketID), resent: true})
 			c.mu.Unlock()
 			return CloseNone, nil
-		case len(c.inboundQoS2) >= int(lim.ReceiveMaximum):
+		case len(c.dl().inboundQoS2) >= int(lim.ReceiveMaximum):
 			// [MQTT-3.3.4-9] more unacknowledged QoS 2 messages than the
 			// Receive Maximum: DISCONNECT 0x93.
-			n := len(c.inboundQoS2)
+			n := len(c.dl().inboundQoS2)
 			c.mu.Unlock()
 			return CloseReceiveMaximumExceeded, fmt.Errorf("%d QoS 2 messages in flight", n+1)
 		}
@@ -204,13 +204,13 @@ func (c *Conn) hold(d time.Duration) {
 func (c *Conn) handlePubrel(p *mqtt.Pubrel) (CloseReason, error) {
 	id := p.PacketID
 	c.mu.Lock()
-	if _, ok := c.inboundNonce[id]; ok && !c.inboundQoS2[id] {
+	if _, ok := c.dl().inboundNonce[id]; ok && !c.dl().inboundQoS2[id] {
 		// Recorded by a previous connection before its publish: the
 		// client got the PUBREC, so the message was stored (qos2.go).
-		delete(c.inboundNonce, id)
-		setMap(&c.inboundQoS2, id, true)
+		delete(c.dl().inboundNonce, id)
+		setMap(&c.dl().inboundQoS2, id, true)
 	}
-	if !c.inboundQoS2[id] {
+	if !c.dl().inboundQoS2[id] {
 		c.mu.Unlock()
 		c.sendControl(&mqtt.Pubcomp{PacketID: id, ReasonCode: mqtt.PacketIDNotFound})
 		return CloseNone, nil
@@ -221,7 +221,7 @@ func (c *Conn) handlePubrel(p *mqtt.Pubrel) (CloseReason, error) {
 		// [MQTT-4.3.3-4] PUBREL answers a PUBREC, which was not sent yet.
 		return CloseProtocolError, fmt.Errorf("PUBREL for packet %d before its PUBREC", id)
 	}
-	delete(c.inboundQoS2, id)
+	delete(c.dl().inboundQoS2, id)
 	c.addOpLocked(func(ctx context.Context) error {
 		return c.env.Sessions.DeleteInflight(ctx, c.key, c.epoch, session.Inbound, id)
 	})
@@ -315,7 +315,7 @@ func (b *backlog) recent() bool {
 // trackBacklogLocked updates the tenant's backlog with the length of the
 // connection's pending list; callers hold c.mu.
 func (c *Conn) trackBacklogLocked() {
-	n, max := len(c.pending), c.env.Limits.MaxPending
+	n, max := len(c.dl().pending), c.env.Limits.MaxPending
 	switch {
 	case n >= max/backlogShare:
 		v, ok := backlogs.Load(c.key.Tenant)
@@ -372,11 +372,11 @@ type inPub struct {
 
 // pipeLocked returns the connection's pipe, creating it when none is live.
 func (c *Conn) pipeLocked() *pubPipe {
-	if pp := c.pipe; pp != nil && !pp.done {
+	if pp := c.dl().pipe; pp != nil && !pp.done {
 		return pp
 	}
 	pp := &pubPipe{space: make(chan struct{}, 1)}
-	c.pipe = pp
+	c.dl().pipe = pp
 	return pp
 }
 
@@ -395,7 +395,7 @@ func (c *Conn) pushLocked(e *inPub) {
 // pendingQoS2Locked returns the QoS 2 publish with packet identifier id
 // that waits in the pipe, or nil.
 func (c *Conn) pendingQoS2Locked(id uint16) *inPub {
-	pp := c.pipe
+	pp := c.dl().pipe
 	if pp == nil {
 		return nil
 	}
@@ -411,7 +411,7 @@ func (c *Conn) pendingQoS2Locked(id uint16) *inPub {
 func (c *Conn) waitPipeline(n int) {
 	for {
 		c.mu.Lock()
-		pp := c.pipe
+		pp := c.dl().pipe
 		if pp == nil || pp.done || len(pp.entries) <= n {
 			c.mu.Unlock()
 			return
@@ -426,7 +426,7 @@ func (c *Conn) waitPipeline(n int) {
 func (c *Conn) pipelinePublish(m *bridge.Message, id uint16) {
 	if m.QoS == 2 {
 		c.mu.Lock()
-		setMap(&c.inboundQoS2, id, true) // a resent copy is not published again [MQTT-4.3.3-10]
+		setMap(&c.dl().inboundQoS2, id, true) // a resent copy is not published again [MQTT-4.3.3-10]
 		c.mu.Unlock()
 	}
 	e := &inPub{qos: m.QoS, id: id, stored: m.MsgID != ""}
@@ -455,8 +455,8 @@ func (c *Conn) drainPipe(pp *pubPipe) {
 		if last {
 			pp.done = true
 			pp.entries = nil
-			if c.pipe == pp {
-				c.pipe = nil
+			if c.dl().pipe == pp {
+				c.dl().pipe = nil
 			}
 		}
 		c.mu.Unlock()
@@ -515,7 +515,7 @@ func (c *Conn) answerLocked(e *inPub) {
 	case e.code.IsFailure():
 		// A PUBREC with a failure code ends the flow: the identifier is
 		// free again [MQTT-4.3.3-9].
-		delete(c.inboundQoS2, e.id)
+		delete(c.dl().inboundQoS2, e.id)
 		c.forgetInboundLocked(e.id)
 		p = &mqtt.Pubrec{PacketID: e.id, ReasonCode: e.code}
 	default:
@@ -548,7 +548,7 @@ func (c *Conn) answerLocked(e *inPub) {
 // advancing; a persistent session resumes from before them.
 func (c *Conn) Lost() {
 	c.mu.Lock()
-	c.seqBroken = true
+	c.dl().seqBroken = true
 	c.mu.Unlock()
 }
 
@@ -559,21 +559,21 @@ func (c *Conn) Deliver(m *bridge.Message, d router.Delivery) {
 	if c.stopping {
 		return
 	}
-	if c.resuming {
-		if len(c.resumeBuf) >= c.env.Limits.MaxPending {
+	if c.dl().resuming {
+		if len(c.dl().resumeBuf) >= c.env.Limits.MaxPending {
 			if m.Seq > 0 && min(m.QoS, d.QoS) > 0 {
-				c.seqBroken = true
+				c.dl().seqBroken = true
 			}
-			c.dropped++
+			c.dl().dropped++
 			return
 		}
 		if m.Borrowed {
 			m = m.Clone()
 		}
-		c.resumeBuf = append(c.resumeBuf, pendingMsg{m: m, d: d})
+		c.dl().resumeBuf = append(c.dl().resumeBuf, pendingMsg{m: m, d: d})
 		return
 	}
-	if m.Seq != 0 && (m.Seq <= c.replayed && !d.Shared && min(m.QoS, d.QoS) > 0 || c.outstanding[m.Seq] > 0) {
+	if m.Seq != 0 && (m.Seq <= c.dl().replayed && !d.Shared && min(m.QoS, d.QoS) > 0 || c.dl().outstanding[m.Seq] > 0) {
 		// The stream republishes a stored message to live subscribers
 		// shortly after storing it; the resume replay (or the resend of
 		// the in-flight messages) already delivered this one.
@@ -592,26 +592,26 @@ func (c *Conn) deliverLocked(m *bridge.Message, d router.Delivery, force bool) {
 	qos := min(m.QoS, d.QoS) // [MQTT-3.8.4-8]
 	if qos == 0 {
 		if m.Seq > 0 {
-			c.maxSeq = max(c.maxSeq, m.Seq)
+			c.dl().maxSeq = max(c.dl().maxSeq, m.Seq)
 		}
 		c.queueQoS0Locked(m, d)
 		return
 	}
-	if !force && len(c.pending) >= c.env.Limits.MaxPending {
+	if !force && len(c.dl().pending) >= c.env.Limits.MaxPending {
 		if m.Seq > 0 {
-			c.seqBroken = true
+			c.dl().seqBroken = true
 		}
 		c.Kill(CloseSlowClient)
 		return
 	}
 	if m.Seq > 0 {
-		setMap(&c.outstanding, m.Seq, c.outstanding[m.Seq]+1)
-		c.maxSeq = max(c.maxSeq, m.Seq)
+		setMap(&c.dl().outstanding, m.Seq, c.dl().outstanding[m.Seq]+1)
+		c.dl().maxSeq = max(c.dl().maxSeq, m.Seq)
 		if d.Shared {
 			c.noteGroupLocked(d.Share, m.Seq) // shared.go
 		}
 	}
-	c.pending = append(c.pending, pendingMsg{m: m, d: d})
+	c.dl().pending = append(c.dl().pending, pendingMsg{m: m, d: d})
 	c.trackBacklogLocked()
 	c.pumpLocked()
 }
@@ -619,10 +619,14 @@ func (c *Conn) deliverLocked(m *bridge.Message, d router.Delivery, force bool) {
 // pumpLocked sends pending messages while in-flight slots are free
 // [MQTT-3.3.4-9].
 func (c *Conn) pumpLocked() {
-	for len(c.pending) > 0 && len(c.inflight) < int(c.receiveMax) && !c.stopping {
-		p := c.pending[0]
-		c.pending[0] = pendingMsg{}
-		c.pending = c.pending[1:]
+	d := c.d.Load()
+	if d == nil {
+		return // nothing was ever queued for delivery
+	}
+	for len(d.pending) > 0 && len(d.inflight) < int(c.receiveMax) && !c.stopping {
+		p := d.pending[0]
+		d.pending[0] = pendingMsg{}
+		d.pending = d.pending[1:]
 		qos := min(p.m.QoS, p.d.QoS)
 		id := c.allocIDLocked()
 		b, au := c.encodePublish(p.m, p.d, qos, id, false)
@@ -634,22 +638,22 @@ func (c *Conn) pumpLocked() {
 		if qos == 2 {
 			f.state = session.AwaitPubrec
 		}
-		setMap(&c.inflight, id, f)
+		setMap(&d.inflight, id, f)
 		if f.seq > 0 {
 			entry := session.Inflight{Direction: session.Outbound, PacketID: id, QoS: qos, State: f.state, Seq: f.seq}
 			c.addOpLocked(func(ctx context.Context) error { return c.env.Sessions.PutInflight(ctx, c.key, c.epoch, entry) })
 		}
 		c.enqueuePublishLocked(b, au)
 	}
-	if len(c.pending) == 0 {
-		c.pending = nil
+	if len(d.pending) == 0 {
+		d.pending = nil
 	}
 	if c.severe {
 		c.trackBacklogLocked()
 	}
-	if c.room != nil && len(c.pending) < c.env.Limits.MaxPending/2 {
+	if d.room != nil && len(d.pending) < c.env.Limits.MaxPending/2 {
 		select {
-		case c.room <- struct{}{}:
+		case d.room <- struct{}{}:
 		default:
 		}
 	}
@@ -658,12 +662,12 @@ func (c *Conn) pumpLocked() {
 // allocIDLocked returns a packet identifier not in flight.
 func (c *Conn) allocIDLocked() uint16 {
 	for {
-		c.nextID++
-		if c.nextID == 0 {
-			c.nextID = 1
+		c.dl().nextID++
+		if c.dl().nextID == 0 {
+			c.dl().nextID = 1
 		}
-		if _, retired := c.retired[c.nextID]; !retired && c.inflight[c.nextID] == nil {
-			return c.nextID
+		if _, retired := c.dl().retired[c.dl().nextID]; !retired && c.dl().inflight[c.dl().nextID] == nil {
+			return c.dl().nextID
 		}
 	}
 }
@@ -674,32 +678,32 @@ func (c *Conn) doneSeqLocked(seq uint64) {
 	if seq == 0 {
 		return
 	}
-	if n := c.outstanding[seq]; n > 1 {
-		c.outstanding[seq] = n - 1
+	if n := c.dl().outstanding[seq]; n > 1 {
+		c.dl().outstanding[seq] = n - 1
 	} else {
-		delete(c.outstanding, seq)
+		delete(c.dl().outstanding, seq)
 	}
 	c.advanceLocked()
-	if len(c.retired) > 0 {
+	if len(c.dl().retired) > 0 {
 		c.sweepRetiredLocked()
 	}
 }
 
 // advanceLocked moves lastSeq to just below the oldest outstanding message.
 func (c *Conn) advanceLocked() {
-	if c.seqBroken || !c.persistent {
+	if c.dl().seqBroken || !c.persistent {
 		return
 	}
-	next := c.maxSeq
-	for s := range c.outstanding {
+	next := c.dl().maxSeq
+	for s := range c.dl().outstanding {
 		if s-1 < next {
 			next = s - 1
 		}
 	}
-	if next <= c.lastSeq {
+	if next <= c.dl().lastSeq {
 		return
 	}
-	c.lastSeq = next
+	c.dl().lastSeq = next
 	c.addOpLocked(func(ctx context.Context) error { return c.env.Sessions.SetLastSeq(ctx, c.key, c.epoch, next) })
 }
 
@@ -707,7 +711,7 @@ func (c *Conn) advanceLocked() {
 func (c *Conn) ackOut(id uint16, step session.InflightState, failed bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f := c.inflight[id]
+	f := c.dl().inflight[id]
 	if f == nil || f.state != step {
 		return // unknown or out of order: nothing to do
 	}
@@ -722,7 +726,7 @@ func (c *Conn) ackOut(id uint16, step session.InflightState, failed bool) {
 		}
 		return
 	}
-	delete(c.inflight, id)
+	delete(c.dl().inflight, id)
 	c.completeOutLocked(id, f, !failed) // qos2.go
 	c.pumpLocked()
 }
@@ -856,12 +860,12 @@ func (c *Conn) stallLocked(m *bridge.Message) {
 		return
 	}
 	now := time.Since(clockStart)
-	if c.stall == nil {
-		c.stall, c.stallSince = make(chan struct{}), now
-	} else if now-c.stallSince > stallGiveUp {
+	if c.dl().stall == nil {
+		c.dl().stall, c.dl().stallSince = make(chan struct{}), now
+	} else if now-c.dl().stallSince > stallGiveUp {
 		return
 	}
-	m.Stall = c.stall
+	m.Stall = c.dl().stall
 }
 
 // stallMark is the queue length past which publishers stall.
@@ -870,9 +874,9 @@ func (c *Conn) stallMark() int { return c.env.Limits.MaxQueuedBytes / 4 * stallM
 // releaseStallLocked lets the stalled publishers go on: the writer took
 // (enough of) the queue. Callers hold c.mu.
 func (c *Conn) releaseStallLocked() {
-	if c.stall != nil {
-		close(c.stall)
-		c.stall = nil
+	if d := c.d.Load(); d != nil && d.stall != nil {
+		close(d.stall)
+		d.stall = nil
 	}
 }
 
@@ -897,9 +901,9 @@ func (c *Conn) stallFor(ch <-chan struct{}) {
 
 // dropQoS0Locked counts a QoS 0 message lost to a full queue.
 func (c *Conn) dropQoS0Locked() {
-	c.dropped++
-	if c.dropped == 1 || c.dropped%1000 == 0 {
-		c.logger().Warn(fmt.Sprintf("client %s does not keep up: dropped %d QoS 0 messages so far", c.key.ClientID, c.dropped))
+	c.dl().dropped++
+	if c.dl().dropped == 1 || c.dl().dropped%1000 == 0 {
+		c.logger().Warn(fmt.Sprintf("client %s does not keep up: dropped %d QoS 0 messages so far", c.key.ClientID, c.dl().dropped))
 	}
 }
 

@@ -75,11 +75,11 @@ func (c *Conn) recordInbound(p *mqtt.Publish, m *bridge.Message) (CloseReason, e
 	if !c.persistent {
 		return CloseNone, nil
 	}
-	nonce, ok := c.inboundNonce[p.PacketID]
+	nonce, ok := c.dl().inboundNonce[p.PacketID]
 	if !ok || !p.Dup {
 		nonce = rand.Uint64() | 1 // never 0: 0 means no nonce in the store
 	}
-	delete(c.inboundNonce, p.PacketID)
+	delete(c.dl().inboundNonce, p.PacketID)
 	entry := session.Inflight{Direction: session.Inbound, PacketID: p.PacketID, QoS: 2, State: session.AwaitStore, Seq: nonce}
 	err := c.storeSync(func(ctx context.Context) error { return c.env.Sessions.PutInflight(ctx, c.key, c.epoch, entry) })
 	switch {
@@ -136,14 +136,14 @@ func (c *Conn) forgetInboundLocked(id uint16) {
 }
 
 // completeOutLocked ends the outbound flow of f (packet id id, already
-// out of c.inflight): it advances the stream position and then deletes the
+// out of c.dl().inflight): it advances the stream position and then deletes the
 // store entry, except that a completed QoS 2 message the position does not
 // cover yet keeps its entry (retired) until the position passes it.
 // Callers hold c.mu.
 func (c *Conn) completeOutLocked(id uint16, f *outFlight, completed bool) {
-	retire := f.seq > 0 && completed && f.qos == 2 && c.persistent && !c.seqBroken && len(c.retired) < maxRetired
+	retire := f.seq > 0 && completed && f.qos == 2 && c.persistent && !c.dl().seqBroken && len(c.dl().retired) < maxRetired
 	if retire {
-		setMap(&c.retired, id, f.seq)
+		setMap(&c.dl().retired, id, f.seq)
 	}
 	c.doneSeqLocked(f.seq) // writes the position first, then sweeps the retired entries it passed
 	if f.seq > 0 && !retire {
@@ -156,11 +156,11 @@ func (c *Conn) completeOutLocked(id uint16, f *outFlight, completed bool) {
 // sweepRetiredLocked deletes the store entries of retired packet ids the
 // stream position has passed, after the position's write (queued before).
 func (c *Conn) sweepRetiredLocked() {
-	for id, seq := range c.retired {
-		if seq > c.lastSeq {
+	for id, seq := range c.dl().retired {
+		if seq > c.dl().lastSeq {
 			continue
 		}
-		delete(c.retired, id)
+		delete(c.dl().retired, id)
 		c.addOpLocked(func(ctx context.Context) error {
 			return c.env.Sessions.DeleteInflight(ctx, c.key, c.epoch, session.Outbound, id)
 		})

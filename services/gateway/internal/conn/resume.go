@@ -16,15 +16,15 @@ import (
 // in-flight messages, replays what the client missed and then lets the
 // buffered live messages through.
 func (c *Conn) resume(prev *session.State) {
-	defer close(c.rs.done)
+	defer close(c.dl().rs.done)
 	resent := c.resendInflight(prev)
 	last, err := c.replay(resent)
-	if err != nil && c.rs.ctx.Err() == nil {
+	if err != nil && c.dl().rs.ctx.Err() == nil {
 		c.logger().Warn(fmt.Sprintf("could not replay the messages client %s missed", c.key.ClientID), "err", err)
 	}
 	c.mu.Lock()
-	buf := c.resumeBuf
-	c.resumeBuf, c.resuming, c.replayed = nil, false, last
+	buf := c.dl().resumeBuf
+	c.dl().resumeBuf, c.dl().resuming, c.dl().replayed = nil, false, last
 	for _, p := range buf {
 		if p.m.Seq != 0 && p.m.Seq <= last && !p.d.Shared && min(p.m.QoS, p.d.QoS) > 0 {
 			continue // the replay delivered it
@@ -40,7 +40,7 @@ func (c *Conn) resume(prev *session.State) {
 			shares = append(shares, s.Filter)
 		}
 	}
-	c.drainGroups(c.rs.ctx, shares)
+	c.drainGroups(c.dl().rs.ctx, shares)
 }
 
 // resendInflight resends the stored in-flight messages with DUP set and
@@ -63,7 +63,7 @@ func (c *Conn) resendInflight(prev *session.State) map[uint64]bool {
 	for _, e := range entries {
 		id := e.id
 		c.mu.Lock()
-		f := c.inflight[id]
+		f := c.dl().inflight[id]
 		c.mu.Unlock()
 		if f == nil {
 			continue
@@ -80,7 +80,7 @@ func (c *Conn) resendInflight(prev *session.State) map[uint64]bool {
 		var m *bridge.Message
 		var err error
 		if f.seq > 0 {
-			m, err = c.env.Bridge.Fetch(c.rs.ctx, c.key.Tenant, f.seq)
+			m, err = c.env.Bridge.Fetch(c.dl().rs.ctx, c.key.Tenant, f.seq)
 		} else {
 			err = bridge.ErrNotFound
 		}
@@ -92,7 +92,7 @@ func (c *Conn) resendInflight(prev *session.State) map[uint64]bool {
 			if !errors.Is(err, bridge.ErrNotFound) {
 				c.logger().Warn(fmt.Sprintf("could not read in-flight message %d of client %s again", f.seq, c.key.ClientID), "err", err)
 			}
-			delete(c.inflight, id)
+			delete(c.dl().inflight, id)
 			c.addOpLocked(func(ctx context.Context) error {
 				return c.env.Sessions.DeleteInflight(ctx, c.key, c.epoch, session.Outbound, id)
 			})
@@ -122,14 +122,14 @@ func (c *Conn) replay(resent map[uint64]bool) (uint64, error) {
 	}
 	c.subsMu.Unlock()
 	c.mu.Lock()
-	after := c.lastSeq
+	after := c.dl().lastSeq
 	c.mu.Unlock()
 	if len(filters) == 0 {
 		return 0, nil
 	}
 	sort.Strings(filters)
 	var delivered uint64 // the last sequence the replay delivered
-	res, err := c.env.Bridge.ReplayFrom(c.rs.ctx, c.key.Tenant, filters, after, func(m *bridge.Message) error {
+	res, err := c.env.Bridge.ReplayFrom(c.dl().rs.ctx, c.key.Tenant, filters, after, func(m *bridge.Message) error {
 		d, ok := c.matchOwn(m)
 		if !ok {
 			return nil
@@ -138,13 +138,13 @@ func (c *Conn) replay(resent map[uint64]bool) (uint64, error) {
 			return nil // in flight, resent already
 		}
 		c.mu.Lock()
-		for len(c.pending) >= c.env.Limits.MaxPending/2 {
+		for len(c.dl().pending) >= c.env.Limits.MaxPending/2 {
 			room := c.roomLocked()
 			c.mu.Unlock()
 			select {
 			case <-room:
-			case <-c.rs.ctx.Done():
-				return c.rs.ctx.Err()
+			case <-c.dl().rs.ctx.Done():
+				return c.dl().rs.ctx.Err()
 			}
 			c.mu.Lock()
 		}

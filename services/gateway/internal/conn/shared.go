@@ -84,8 +84,8 @@ func (c *Conn) noteGroupLocked(share string, seq uint64) {
 	// Not addOpLocked: members with clean sessions move the position too.
 	c.ops = append(c.ops, func(ctx context.Context) error {
 		c.mu.Lock()
-		seqs := c.shared.seqs
-		c.shared.seqs, c.groupOp = nil, false
+		seqs := c.dl().shared.seqs
+		c.dl().shared.seqs, c.groupOp = nil, false
 		c.mu.Unlock()
 		var errs []error
 		for share, seq := range seqs {
@@ -184,7 +184,7 @@ func (c *Conn) drainGroup(ctx context.Context, gs GroupStore, share string) erro
 			dm.Retain = m.Retain
 		}
 		c.mu.Lock()
-		for len(c.pending) >= c.env.Limits.MaxPending/2 {
+		for len(c.dl().pending) >= c.env.Limits.MaxPending/2 {
 			room := c.roomLocked()
 			c.mu.Unlock()
 			select {
@@ -252,20 +252,20 @@ type sharedState struct {
 	drains []context.CancelFunc // ends the shared subscription drains
 }
 
-// sharedLocked returns c.shared, making it. Callers hold c.mu.
+// sharedLocked returns c.dl().shared, making it. Callers hold c.mu.
 func (c *Conn) sharedLocked() *sharedState {
-	if c.shared == nil {
-		c.shared = new(sharedState)
+	if c.dl().shared == nil {
+		c.dl().shared = new(sharedState)
 	}
-	return c.shared
+	return c.dl().shared
 }
 
 // stopDrains cancels the drain goroutines; finish waits for them with wg.
 func (c *Conn) stopDrains() {
 	c.mu.Lock()
 	var cancels []context.CancelFunc
-	if c.shared != nil {
-		cancels, c.shared.drains = c.shared.drains, nil
+	if c.dl().shared != nil {
+		cancels, c.dl().shared.drains = c.dl().shared.drains, nil
 	}
 	c.mu.Unlock()
 	for _, cancel := range cancels {

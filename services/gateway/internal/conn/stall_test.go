@@ -42,13 +42,13 @@ func TestStallMarks(t *testing.T) {
 	default:
 		t.Fatal("the writer taking the queue did not release the publishers")
 	}
-	if c.stall != nil {
+	if c.dl().stall != nil {
 		t.Fatal("the released channel is kept")
 	}
 
 	var m3 bridge.Message
 	c.stallLocked(&m3)
-	c.stallSince -= stallGiveUp + time.Millisecond // the writer has been stuck that long
+	c.dl().stallSince -= stallGiveUp + time.Millisecond // the writer has been stuck that long
 	var m4 bridge.Message
 	c.stallLocked(&m4)
 	if m4.Stall != nil {
@@ -127,16 +127,16 @@ func TestStuckSubscriberDoesNotStopPublisher(t *testing.T) {
 func TestLostStopsPosition(t *testing.T) {
 	c := benchConn(nil)
 	c.persistent = true
-	c.maxSeq = 10
+	c.dl().maxSeq = 10
 	c.advanceLocked()
-	if c.lastSeq != 10 || len(c.ops) != 1 {
-		t.Fatalf("before Lost: lastSeq %d with %d store writes, want 10 and 1", c.lastSeq, len(c.ops))
+	if c.dl().lastSeq != 10 || len(c.ops) != 1 {
+		t.Fatalf("before Lost: lastSeq %d with %d store writes, want 10 and 1", c.dl().lastSeq, len(c.ops))
 	}
 	c.Lost()
-	c.maxSeq = 20
+	c.dl().maxSeq = 20
 	c.advanceLocked()
-	if c.lastSeq != 10 || len(c.ops) != 1 {
-		t.Errorf("after Lost: lastSeq %d with %d store writes, want it kept at 10", c.lastSeq, len(c.ops))
+	if c.dl().lastSeq != 10 || len(c.ops) != 1 {
+		t.Errorf("after Lost: lastSeq %d with %d store writes, want it kept at 10", c.dl().lastSeq, len(c.ops))
 	}
 }
 
