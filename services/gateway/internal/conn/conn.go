@@ -560,9 +560,10 @@ func (c *Conn) addOpLocked(op storeOp) {
 }
 
 // writeLoop is the writer goroutine: it writes what is queued, one write
-// per batch, and exits once the queue and the store writes are empty
-// (wakeLocked starts it again). The buffer it takes is the one the packets
-// were encoded into, so nothing is copied on the way to the socket.
+// per buffer, at most maxTake chunks per turn, and exits once the queue
+// and the store writes are empty (wakeLocked starts it again). The buffers
+// it takes are the ones the packets were encoded into, so nothing is
+// copied on the way to the socket.
 func (c *Conn) writeLoop() {
 	defer c.wg.Done()
 	for {

@@ -13,11 +13,12 @@
 // (epoll) instead of waiting in a read, so that it holds no goroutine at
 // all: a goroutine is started when input arrives, the keepalive deadline
 // passes or Kill is called (park.go, docs/adr/0008-idle-connections.md). A
-// writer goroutine drains the outbound queue: it takes everything queued at
-// once, runs the session store writes queued with it (in order, so an
-// in-flight entry is stored before its PUBLISH leaves and deleted after its
-// acknowledgement), then writes all the packets in one call; so a busy
-// connection batches and an idle one flushes at once. The writer runs only
+// writer goroutine drains the outbound queue: it takes what is queued (a
+// small buffer, or under load up to four 64 KiB chunks at a time, see
+// spaceLocked), runs the session store writes queued with it (in order, so
+// an in-flight entry is stored before its PUBLISH leaves and deleted after
+// its acknowledgement), then writes the packets one buffer per call; so a
+// busy connection batches and an idle one flushes at once. The writer runs only
 // while there is something to write (wakeLocked starts it) and the read
 // buffers are pooled between bursts (lazyReader, readState, pubState), so
 // an idle connection holds no buffers, and no goroutine when parked. While
