@@ -202,15 +202,16 @@ func (c *Conn) hold(d time.Duration) {
 
 // handlePubrel completes an inbound QoS 2 flow with PUBCOMP [MQTT-4.3.3-11].
 func (c *Conn) handlePubrel(p *mqtt.Pubrel) (CloseReason, error) {
+	dl := c.dl()
 	id := p.PacketID
 	c.mu.Lock()
-	if _, ok := c.dl().inboundNonce[id]; ok && !c.dl().inboundQoS2[id] {
+	if _, ok := dl.inboundNonce[id]; ok && !dl.inboundQoS2[id] {
 		// Recorded by a previous connection before its publish: the
 		// client got the PUBREC, so the message was stored (qos2.go).
-		delete(c.dl().inboundNonce, id)
-		setMap(&c.dl().inboundQoS2, id, true)
+		delete(dl.inboundNonce, id)
+		setMap(&dl.inboundQoS2, id, true)
 	}
-	if !c.dl().inboundQoS2[id] {
+	if !dl.inboundQoS2[id] {
 		c.mu.Unlock()
 		c.sendControl(&mqtt.Pubcomp{PacketID: id, ReasonCode: mqtt.PacketIDNotFound})
 		return CloseNone, nil
@@ -221,7 +222,7 @@ func (c *Conn) handlePubrel(p *mqtt.Pubrel) (CloseReason, error) {
 		// [MQTT-4.3.3-4] PUBREL answers a PUBREC, which was not sent yet.
 		return CloseProtocolError, fmt.Errorf("PUBREL for packet %d before its PUBREC", id)
 	}
-	delete(c.dl().inboundQoS2, id)
+	delete(dl.inboundQoS2, id)
 	c.addOpLocked(func(ctx context.Context) error {
 		return c.env.Sessions.DeleteInflight(ctx, c.key, c.epoch, session.Inbound, id)
 	})
@@ -554,26 +555,27 @@ func (c *Conn) Lost() {
 
 // Deliver queues a message for the client. It never blocks.
 func (c *Conn) Deliver(m *bridge.Message, d router.Delivery) {
+	dl := c.dl()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stopping {
 		return
 	}
-	if c.dl().resuming {
-		if len(c.dl().resumeBuf) >= c.env.Limits.MaxPending {
+	if dl.resuming {
+		if len(dl.resumeBuf) >= c.env.Limits.MaxPending {
 			if m.Seq > 0 && min(m.QoS, d.QoS) > 0 {
-				c.dl().seqBroken = true
+				dl.seqBroken = true
 			}
-			c.dl().dropped++
+			dl.dropped++
 			return
 		}
 		if m.Borrowed {
 			m = m.Clone()
 		}
-		c.dl().resumeBuf = append(c.dl().resumeBuf, pendingMsg{m: m, d: d})
+		dl.resumeBuf = append(dl.resumeBuf, pendingMsg{m: m, d: d})
 		return
 	}
-	if m.Seq != 0 && (m.Seq <= c.dl().replayed && !d.Shared && min(m.QoS, d.QoS) > 0 || c.dl().outstanding[m.Seq] > 0) {
+	if m.Seq != 0 && (m.Seq <= dl.replayed && !d.Shared && min(m.QoS, d.QoS) > 0 || dl.outstanding[m.Seq] > 0) {
 		// The stream republishes a stored message to live subscribers
 		// shortly after storing it; the resume replay (or the resend of
 		// the in-flight messages) already delivered this one.
@@ -586,32 +588,33 @@ func (c *Conn) Deliver(m *bridge.Message, d router.Delivery) {
 // an in-flight slot. force skips the pending bound (retained messages on
 // subscribe, whose number the tenant's retained limit bounds).
 func (c *Conn) deliverLocked(m *bridge.Message, d router.Delivery, force bool) {
+	dl := c.dl()
 	if m.ExpirySet && m.Expired(c.env.now()) {
 		return // [MQTT-3.3.2-5]
 	}
 	qos := min(m.QoS, d.QoS) // [MQTT-3.8.4-8]
 	if qos == 0 {
 		if m.Seq > 0 {
-			c.dl().maxSeq = max(c.dl().maxSeq, m.Seq)
+			dl.maxSeq = max(dl.maxSeq, m.Seq)
 		}
 		c.queueQoS0Locked(m, d)
 		return
 	}
-	if !force && len(c.dl().pending) >= c.env.Limits.MaxPending {
+	if !force && len(dl.pending) >= c.env.Limits.MaxPending {
 		if m.Seq > 0 {
-			c.dl().seqBroken = true
+			dl.seqBroken = true
 		}
 		c.Kill(CloseSlowClient)
 		return
 	}
 	if m.Seq > 0 {
-		setMap(&c.dl().outstanding, m.Seq, c.dl().outstanding[m.Seq]+1)
-		c.dl().maxSeq = max(c.dl().maxSeq, m.Seq)
+		setMap(&dl.outstanding, m.Seq, dl.outstanding[m.Seq]+1)
+		dl.maxSeq = max(dl.maxSeq, m.Seq)
 		if d.Shared {
 			c.noteGroupLocked(d.Share, m.Seq) // shared.go
 		}
 	}
-	c.dl().pending = append(c.dl().pending, pendingMsg{m: m, d: d})
+	dl.pending = append(dl.pending, pendingMsg{m: m, d: d})
 	c.trackBacklogLocked()
 	c.pumpLocked()
 }
@@ -661,13 +664,14 @@ func (c *Conn) pumpLocked() {
 
 // allocIDLocked returns a packet identifier not in flight.
 func (c *Conn) allocIDLocked() uint16 {
+	dl := c.dl()
 	for {
-		c.dl().nextID++
-		if c.dl().nextID == 0 {
-			c.dl().nextID = 1
+		dl.nextID++
+		if dl.nextID == 0 {
+			dl.nextID = 1
 		}
-		if _, retired := c.dl().retired[c.dl().nextID]; !retired && c.dl().inflight[c.dl().nextID] == nil {
-			return c.dl().nextID
+		if _, retired := dl.retired[dl.nextID]; !retired && dl.inflight[dl.nextID] == nil {
+			return dl.nextID
 		}
 	}
 }
@@ -675,35 +679,37 @@ func (c *Conn) allocIDLocked() uint16 {
 // doneSeqLocked records that the message with stream sequence seq needs
 // nothing more, and advances the session's stream position.
 func (c *Conn) doneSeqLocked(seq uint64) {
+	dl := c.dl()
 	if seq == 0 {
 		return
 	}
-	if n := c.dl().outstanding[seq]; n > 1 {
-		c.dl().outstanding[seq] = n - 1
+	if n := dl.outstanding[seq]; n > 1 {
+		dl.outstanding[seq] = n - 1
 	} else {
-		delete(c.dl().outstanding, seq)
+		delete(dl.outstanding, seq)
 	}
 	c.advanceLocked()
-	if len(c.dl().retired) > 0 {
+	if len(dl.retired) > 0 {
 		c.sweepRetiredLocked()
 	}
 }
 
 // advanceLocked moves lastSeq to just below the oldest outstanding message.
 func (c *Conn) advanceLocked() {
-	if c.dl().seqBroken || !c.persistent {
+	dl := c.dl()
+	if dl.seqBroken || !c.persistent {
 		return
 	}
-	next := c.dl().maxSeq
-	for s := range c.dl().outstanding {
+	next := dl.maxSeq
+	for s := range dl.outstanding {
 		if s-1 < next {
 			next = s - 1
 		}
 	}
-	if next <= c.dl().lastSeq {
+	if next <= dl.lastSeq {
 		return
 	}
-	c.dl().lastSeq = next
+	dl.lastSeq = next
 	c.addOpLocked(func(ctx context.Context) error { return c.env.Sessions.SetLastSeq(ctx, c.key, c.epoch, next) })
 }
 
@@ -901,9 +907,10 @@ func (c *Conn) stallFor(ch <-chan struct{}) {
 
 // dropQoS0Locked counts a QoS 0 message lost to a full queue.
 func (c *Conn) dropQoS0Locked() {
-	c.dl().dropped++
-	if c.dl().dropped == 1 || c.dl().dropped%1000 == 0 {
-		c.logger().Warn(fmt.Sprintf("client %s does not keep up: dropped %d QoS 0 messages so far", c.key.ClientID, c.dl().dropped))
+	dl := c.dl()
+	dl.dropped++
+	if dl.dropped == 1 || dl.dropped%1000 == 0 {
+		c.logger().Warn(fmt.Sprintf("client %s does not keep up: dropped %d QoS 0 messages so far", c.key.ClientID, dl.dropped))
 	}
 }
 

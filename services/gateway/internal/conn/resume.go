@@ -16,15 +16,16 @@ import (
 // in-flight messages, replays what the client missed and then lets the
 // buffered live messages through.
 func (c *Conn) resume(prev *session.State) {
-	defer close(c.dl().rs.done)
+	dl := c.dl()
+	defer close(dl.rs.done)
 	resent := c.resendInflight(prev)
 	last, err := c.replay(resent)
-	if err != nil && c.dl().rs.ctx.Err() == nil {
+	if err != nil && dl.rs.ctx.Err() == nil {
 		c.logger().Warn(fmt.Sprintf("could not replay the messages client %s missed", c.key.ClientID), "err", err)
 	}
 	c.mu.Lock()
-	buf := c.dl().resumeBuf
-	c.dl().resumeBuf, c.dl().resuming, c.dl().replayed = nil, false, last
+	buf := dl.resumeBuf
+	dl.resumeBuf, dl.resuming, dl.replayed = nil, false, last
 	for _, p := range buf {
 		if p.m.Seq != 0 && p.m.Seq <= last && !p.d.Shared && min(p.m.QoS, p.d.QoS) > 0 {
 			continue // the replay delivered it
@@ -40,7 +41,7 @@ func (c *Conn) resume(prev *session.State) {
 			shares = append(shares, s.Filter)
 		}
 	}
-	c.drainGroups(c.dl().rs.ctx, shares)
+	c.drainGroups(dl.rs.ctx, shares)
 }
 
 // resendInflight resends the stored in-flight messages with DUP set and
@@ -113,6 +114,7 @@ func (c *Conn) resendInflight(prev *session.State) map[uint64]bool {
 // that match its QoS 1/2 plain subscriptions, and returns the last sequence
 // it examined.
 func (c *Conn) replay(resent map[uint64]bool) (uint64, error) {
+	dl := c.dl()
 	var filters []string
 	c.subsMu.Lock()
 	for f, s := range c.subs {
@@ -122,14 +124,14 @@ func (c *Conn) replay(resent map[uint64]bool) (uint64, error) {
 	}
 	c.subsMu.Unlock()
 	c.mu.Lock()
-	after := c.dl().lastSeq
+	after := dl.lastSeq
 	c.mu.Unlock()
 	if len(filters) == 0 {
 		return 0, nil
 	}
 	sort.Strings(filters)
 	var delivered uint64 // the last sequence the replay delivered
-	res, err := c.env.Bridge.ReplayFrom(c.dl().rs.ctx, c.key.Tenant, filters, after, func(m *bridge.Message) error {
+	res, err := c.env.Bridge.ReplayFrom(dl.rs.ctx, c.key.Tenant, filters, after, func(m *bridge.Message) error {
 		d, ok := c.matchOwn(m)
 		if !ok {
 			return nil
@@ -138,13 +140,13 @@ func (c *Conn) replay(resent map[uint64]bool) (uint64, error) {
 			return nil // in flight, resent already
 		}
 		c.mu.Lock()
-		for len(c.dl().pending) >= c.env.Limits.MaxPending/2 {
+		for len(dl.pending) >= c.env.Limits.MaxPending/2 {
 			room := c.roomLocked()
 			c.mu.Unlock()
 			select {
 			case <-room:
-			case <-c.dl().rs.ctx.Done():
-				return c.dl().rs.ctx.Err()
+			case <-dl.rs.ctx.Done():
+				return dl.rs.ctx.Err()
 			}
 			c.mu.Lock()
 		}

@@ -264,37 +264,58 @@ func (l *Limits) withdraw(kv jetstream.KeyValue) {
 	})
 }
 
+// peerKey splits a key of another gateway's report, prefix + tenant + "." +
+// gateway; ok is false for other keys and this gateway's own.
+func (l *Limits) peerKey(key, prefix string) (tid, gw string, ok bool) {
+	rest, ok := strings.CutPrefix(key, prefix)
+	if !ok {
+		return "", "", false
+	}
+	tid, gw, ok = strings.Cut(rest, ".")
+	return tid, gw, ok && gw != l.gatewayID
+}
+
+// setPeer records gateway gw's value v for tenant tid in m (put), or
+// forgets it, and returns the tenant's map (nil once empty). Callers hold
+// remoteMu.
+func setPeer[V any](m map[string]map[string]V, tid, gw string, v V, put bool) map[string]V {
+	gws := m[tid]
+	switch {
+	case put:
+		if gws == nil {
+			gws = make(map[string]V)
+			m[tid] = gws
+		}
+		gws[gw] = v
+	case gws != nil:
+		delete(gws, gw)
+		if len(gws) == 0 {
+			delete(m, tid)
+			return nil
+		}
+	}
+	return gws
+}
+
 // applyRemote records one change of another gateway's count.
 func (l *Limits) applyRemote(e jetstream.KeyValueEntry) {
-	rest, ok := strings.CutPrefix(e.Key(), usageKeyPrefix)
+	tid, gw, ok := l.peerKey(e.Key(), usageKeyPrefix)
 	if !ok {
 		return
 	}
-	tid, gw, ok := strings.Cut(rest, ".")
-	if !ok || gw == l.gatewayID {
-		return
-	}
 	now := l.nanotime()
-	l.remoteMu.Lock()
-	gws := l.remote[tid]
-	if e.Operation() == jetstream.KeyValuePut {
+	var c remoteCount
+	put := e.Operation() == jetstream.KeyValuePut
+	if put {
 		n, err := strconv.ParseInt(string(e.Value()), 10, 64)
 		if err != nil || n < 0 {
-			l.remoteMu.Unlock()
 			l.log.Warn("ignoring a malformed connection count in "+l.cfg.UsageBucket, "key", e.Key(), "tenant_id", tid)
 			return
 		}
-		if gws == nil {
-			gws = make(map[string]remoteCount)
-			l.remote[tid] = gws
-		}
-		gws[gw] = remoteCount{n: n, seen: now}
-	} else if gws != nil {
-		delete(gws, gw)
-		if len(gws) == 0 {
-			delete(l.remote, tid)
-		}
+		c = remoteCount{n: n, seen: now}
 	}
+	l.remoteMu.Lock()
+	gws := setPeer(l.remote, tid, gw, c, put)
 	sum := sumLocked(gws, now, l.staleAfter())
 	l.remoteMu.Unlock()
 	if t, ok := l.tenants.load(tid); ok {

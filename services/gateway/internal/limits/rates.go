@@ -95,36 +95,23 @@ func (l *Limits) reportRates(ctx context.Context, kv jetstream.KeyValue, seconds
 
 // applyRemoteRate records one change of another gateway's rates.
 func (l *Limits) applyRemoteRate(e jetstream.KeyValueEntry) {
-	rest, ok := strings.CutPrefix(e.Key(), ratesKeyPrefix)
+	tid, gw, ok := l.peerKey(e.Key(), ratesKeyPrefix)
 	if !ok {
 		return
 	}
-	tid, gw, ok := strings.Cut(rest, ".")
-	if !ok || gw == l.gatewayID {
-		return
-	}
 	now := l.nanotime()
-	l.remoteMu.Lock()
-	gws := l.remoteRates[tid]
-	if e.Operation() == jetstream.KeyValuePut {
-		r, err := parseRates(e.Value())
-		if err != nil {
-			l.remoteMu.Unlock()
+	var r remoteRate
+	put := e.Operation() == jetstream.KeyValuePut
+	if put {
+		var err error
+		if r, err = parseRates(e.Value()); err != nil {
 			l.log.Warn("ignoring malformed publish rates in "+l.cfg.UsageBucket, "key", e.Key(), "tenant_id", tid, "err", err)
 			return
 		}
-		if gws == nil {
-			gws = make(map[string]remoteRate)
-			l.remoteRates[tid] = gws
-		}
 		r.seen = now
-		gws[gw] = r
-	} else if gws != nil {
-		delete(gws, gw)
-		if len(gws) == 0 {
-			delete(l.remoteRates, tid)
-		}
 	}
+	l.remoteMu.Lock()
+	setPeer(l.remoteRates, tid, gw, r, put)
 	l.remoteMu.Unlock()
 	if t, ok := l.tenants.load(tid); ok {
 		l.storeRates(t, now)
