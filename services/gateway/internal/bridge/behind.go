@@ -75,6 +75,12 @@ func (b *Bridge) watchPeers() (*nats.Subscription, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: subscribe to the gateways' backlog notices: %w", classify(err))
 	}
+	// Once New returns, the server knows the interest: no notice sent
+	// after that is missed.
+	if err := b.nc.FlushTimeout(b.cfg.PublishTimeout); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("bridge: subscribe to the gateways' backlog notices: %w", classify(err))
+	}
 	return sub, nil
 }
 
