@@ -472,16 +472,111 @@ func Idle(ctx context.Context, t Target, o Options) (Result, error) {
 		return res, err
 	}
 	defer closeAll(conns)
-	// Let the broker settle (lazy buffers, GC) before reading its memory.
-	time.Sleep(2 * time.Second)
-	after, err := rss(t.PID)
+	after, waited, err := settledRSS(ctx, t.PID)
 	if err != nil {
 		return res, err
 	}
 	res.Received = int64(len(conns))
 	res.BytesPer = float64(after-before) / float64(len(conns))
-	res.Note = fmt.Sprintf("RSS %s → %s", human(before), human(after))
+	res.Note = fmt.Sprintf("RSS %s → %s, steady after %s", human(before), human(after), waited.Round(100*time.Millisecond))
 	return res, nil
+}
+
+// How settledRSS waits: a broker keeps working for a while after the
+// last CONNACK (lazy buffers, background writes such as FlockMQ's presence
+// records, the garbage collector returning or taking memory), so a reading
+// taken at a fixed moment depends on the broker's timing. The connections
+// count as idle, and the resident set as theirs, once settleSamples
+// readings settleEvery apart lie within settleSpread of each other and the
+// broker used less than settleCPU of one core meanwhile; the wait is at
+// least settleMin and at most settleMax.
+const (
+	settleEvery   = 500 * time.Millisecond
+	settleSamples = 10
+	settleSpread  = 0.005
+	settleCPU     = 0.02
+	settleMin     = 5 * time.Second
+	settleMax     = 60 * time.Second
+)
+
+// settledRSS waits until pid is idle with a steady resident set and
+// returns it, with how long that took (settleMax at most: the last reading
+// then).
+func settledRSS(ctx context.Context, pid int) (int64, time.Duration, error) {
+	start := time.Now()
+	type reading struct {
+		rss int64
+		cpu time.Duration
+		at  time.Time
+	}
+	var window []reading
+	for {
+		select {
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-time.After(settleEvery):
+		}
+		v, err := rss(pid)
+		if err != nil {
+			return 0, 0, err
+		}
+		cpu, err := cpuTime(pid)
+		if err != nil {
+			return 0, 0, err
+		}
+		window = append(window, reading{v, cpu, time.Now()})
+		if len(window) > settleSamples {
+			window = window[1:]
+		}
+		waited := time.Since(start)
+		if waited >= settleMax {
+			return v, waited, nil
+		}
+		if waited < settleMin || len(window) < settleSamples {
+			continue
+		}
+		first, last := window[0], window[len(window)-1]
+		busy := float64(last.cpu-first.cpu) / float64(last.at.Sub(first.at))
+		rs := make([]int64, len(window))
+		for i, r := range window {
+			rs[i] = r.rss
+		}
+		if busy < settleCPU && steady(rs) {
+			return v, waited, nil
+		}
+	}
+}
+
+// cpuTime reads the CPU time (user and system) a process has used.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("bench: read CPU time of process %d: %w", pid, err)
+	}
+	// The command name, in parentheses, may hold spaces: fields are
+	// counted after its closing parenthesis. utime and stime are the
+	// 14th and 15th fields, in clock ticks (100 per second on Linux).
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("bench: process %d: malformed /proc stat", pid)
+	}
+	var ticks int64
+	for _, x := range f[11:13] {
+		n, err := strconv.ParseInt(x, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bench: process %d: malformed /proc stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
+
+// steady reports whether the readings lie within settleSpread of their
+// largest.
+func steady(window []int64) bool {
+	lo, hi := slices.Min(window), slices.Max(window)
+	return float64(hi-lo) <= settleSpread*float64(hi)
 }
 
 // rss reads a process's resident set size in bytes.

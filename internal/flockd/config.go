@@ -14,6 +14,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/flockmq/flockmq/internal/gctune"
 	"github.com/flockmq/flockmq/pkg/telemetry"
 	"github.com/flockmq/flockmq/pkg/tenant"
 	"github.com/flockmq/flockmq/services/controlplane"
@@ -43,6 +44,9 @@ type Config struct {
 	ControlPlane controlplane.Config `json:"controlplane"`
 	// Telemetry configures traces and metrics (OTLP export, /metrics).
 	Telemetry telemetry.Config `json:"telemetry"`
+	// GC lowers the garbage collector's heap headroom while the process
+	// is quiet (internal/gctune, ADR 0009).
+	GC gctune.Config `json:"gc"`
 	// AnonymousQuotas are the quotas of the anonymous tenant, which has no
 	// control-plane record; zero fields take generous development defaults.
 	AnonymousQuotas tenant.Quotas `json:"anonymous_quotas"`
@@ -123,7 +127,7 @@ func loadFile(path string, c *Config) error {
 // nanoseconds.
 var durationKeys = map[string]bool{
 	"cert_reload_interval": true, "check_interval": true, "connect_timeout": true, "dead_after": true, "expiry_sweep_interval": true,
-	"handshake_timeout": true, "heartbeat": true, "leeway": true, "lock_ttl": true, "log_interval": true,
+	"handshake_timeout": true, "heartbeat": true, "interval": true, "leeway": true, "lock_ttl": true, "log_interval": true,
 	"max_backoff": true, "max_device_token_lifetime": true, "max_queue_age": true,
 	"max_token_ttl": true, "metric_interval": true, "overrides_ttl": true,
 	"proxy_header_timeout": true, "publish_timeout": true, "ready_timeout": true,
@@ -313,6 +317,9 @@ func (c Config) validate() error {
 	}
 	if err := c.Telemetry.Validate(); err != nil {
 		return fmt.Errorf("flockd: %w", err)
+	}
+	if err := c.GC.Validate(); err != nil {
+		return fmt.Errorf("flockd: gc: %w", err)
 	}
 	if err := c.AnonymousQuotas.Validate(); err != nil {
 		return fmt.Errorf("flockd: anonymous_quotas: %w", err)

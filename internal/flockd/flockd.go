@@ -27,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 
+	"github.com/flockmq/flockmq/internal/gctune"
 	"github.com/flockmq/flockmq/internal/natsembed"
 	"github.com/flockmq/flockmq/pkg/auth"
 	"github.com/flockmq/flockmq/pkg/auth/jwtauth"
@@ -75,6 +76,14 @@ func Run(ctx context.Context, args []string) error {
 	inst, err := Start(ctx, args, Options{})
 	if err != nil {
 		return err
+	}
+	// The collector's setting is the process's: only the binary's own
+	// instance tunes it, never one of several started in a test process.
+	if t := gctune.New(inst.cfg.GC, inst.log); t != nil {
+		inst.components = append(inst.components, runComponent{"gctune", func(ctx context.Context) error {
+			t.Run(ctx)
+			return nil
+		}})
 	}
 	return inst.Run(ctx)
 }
