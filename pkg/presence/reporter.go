@@ -24,6 +24,9 @@ const flushTimeout = 5 * time.Second
 // maxCASAttempts bounds the compare-and-set retries of one device write.
 const maxCASAttempts = 10
 
+// shrinkQueued is the size above which the emptied queue set is made anew.
+const shrinkQueued = 1024
+
 // device identifies a device across tenants.
 type device struct{ tid, did string }
 
@@ -38,7 +41,7 @@ func (d device) key() string { return DeviceKey(d.tid, d.did) }
 type localConn struct {
 	clientID    string
 	remoteAddr  string
-	connectedAt time.Time
+	connectedAt int64 // Unix nanoseconds: a time.Time would take 16 bytes more per device
 	protocol    int32
 	n           int32
 }
@@ -47,7 +50,7 @@ type localConn struct {
 func (r *Reporter) connection(lc *localConn) Connection {
 	return Connection{
 		ClientID: lc.clientID, Gateway: r.cfg.GatewayID, Instance: r.instance,
-		RemoteAddr: lc.remoteAddr, Protocol: int(lc.protocol), ConnectedAt: lc.connectedAt,
+		RemoteAddr: lc.remoteAddr, Protocol: int(lc.protocol), ConnectedAt: time.Unix(0, lc.connectedAt).UTC(),
 	}
 }
 
@@ -76,6 +79,7 @@ type Reporter struct {
 	pending  map[device]disconnect  // guarded by mu: disconnections not yet written
 	queue    []device               // guarded by mu: devices to write, FIFO
 	queued   map[device]bool        // guarded by mu: members of queue
+	peak     int                    // guarded by mu: the most members queued has held since it was made
 	inflight map[device]bool        // guarded by mu: devices a worker is writing; true = queue again after
 	backlog  []device               // guarded by mu: devices to rewrite after an overflow, taken when queue is empty
 	resync   bool                   // guarded by mu: an update was dropped; rewrite everything once drained
@@ -144,7 +148,7 @@ func (r *Reporter) Connected(_ context.Context, s Status) error {
 		s.ConnectedAt = r.cfg.Now()
 	}
 	d := device{s.TenantID, s.DeviceID}
-	c := localConn{clientID: s.ClientID, remoteAddr: s.RemoteAddr, connectedAt: s.ConnectedAt.UTC(), protocol: int32(s.Protocol)}
+	c := localConn{clientID: s.ClientID, remoteAddr: s.RemoteAddr, connectedAt: s.ConnectedAt.UnixNano(), protocol: int32(s.Protocol)}
 	r.mu.Lock()
 	conns := r.local[d]
 	i := slices.IndexFunc(conns, func(lc localConn) bool { return lc.clientID == c.clientID })
@@ -154,7 +158,7 @@ func (r *Reporter) Connected(_ context.Context, s Status) error {
 		r.local[d] = conns
 	}
 	lc := &conns[i]
-	if n := lc.n + 1; n == 1 || !c.connectedAt.Before(lc.connectedAt) {
+	if n := lc.n + 1; n == 1 || c.connectedAt >= lc.connectedAt {
 		c.n = n
 		*lc = c
 	} else {
@@ -226,6 +230,7 @@ func (r *Reporter) enqueueLocked(d device) (firstOverflow bool) {
 	}
 	r.queue = append(r.queue, d)
 	r.queued[d] = true
+	r.peak = max(r.peak, len(r.queued))
 	return false
 }
 
@@ -388,6 +393,11 @@ func (r *Reporter) popLocked() (device, bool) {
 		return d, true
 	}
 	r.queue = r.queue[:0:0]
+	if r.peak > shrinkQueued {
+		// A Go map never shrinks: after a storm of connections the
+		// empty set would keep its largest table for good.
+		r.queued, r.peak = make(map[device]bool), 0
+	}
 	for len(r.backlog) > 0 {
 		d := r.backlog[len(r.backlog)-1]
 		r.backlog = r.backlog[:len(r.backlog)-1]
