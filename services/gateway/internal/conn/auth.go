@@ -20,13 +20,13 @@ import (
 // disconnects with 0x87 not authorized [MQTT-4.12.1-2].
 func (c *Conn) handleAuth(p *mqtt.Auth) (CloseReason, error) {
 	switch {
-	case c.authMethod == "":
+	case c.authMethod() == "":
 		return CloseProtocolError, errors.New("AUTH from a client that did not use enhanced authentication")
 	case p.ReasonCode != mqtt.ReAuthenticate:
 		// The server never asked to continue (FLOCK-JWT is one step).
 		return CloseProtocolError, fmt.Errorf("AUTH with reason %s outside an authentication exchange", p.ReasonCode)
-	case p.Properties.AuthMethod != c.authMethod:
-		return CloseProtocolError, fmt.Errorf("re-authentication with method %q, the connection used %q", p.Properties.AuthMethod, c.authMethod)
+	case p.Properties.AuthMethod != c.authMethod():
+		return CloseProtocolError, fmt.Errorf("re-authentication with method %q, the connection used %q", p.Properties.AuthMethod, c.authMethod())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -51,7 +51,7 @@ func (c *Conn) handleAuth(p *mqtt.Auth) (CloseReason, error) {
 	}
 	c.setIdentity(id)
 	c.watchToken(id.ExpiresAt)
-	c.sendControl(&mqtt.Auth{ReasonCode: mqtt.Success, Properties: mqtt.Properties{AuthMethod: c.authMethod}}) // [MQTT-4.12.0-5]
+	c.sendControl(&mqtt.Auth{ReasonCode: mqtt.Success, Properties: mqtt.Properties{AuthMethod: c.authMethod()}}) // [MQTT-4.12.0-5]
 	if id.ExpiresAt.IsZero() {
 		c.logger().Info(fmt.Sprintf("client %s of tenant %s re-authenticated; its credentials do not expire", c.key.ClientID, c.key.Tenant))
 	} else {
@@ -73,8 +73,8 @@ func (c *Conn) watchToken(at time.Time) {
 	}
 	c.expiresAt.Store(at.UnixNano())
 	d := at.Sub(c.env.now())
-	c.tokenMu.Lock()
-	defer c.tokenMu.Unlock()
+	c.authMu.Lock()
+	defer c.authMu.Unlock()
 	if c.tokenTimer == nil {
 		c.tokenTimer = time.AfterFunc(d, c.tokenExpired)
 		return
@@ -84,8 +84,8 @@ func (c *Conn) watchToken(at time.Time) {
 
 // stopTokenTimer stops the token timer.
 func (c *Conn) stopTokenTimer() {
-	c.tokenMu.Lock()
-	defer c.tokenMu.Unlock()
+	c.authMu.Lock()
+	defer c.authMu.Unlock()
 	if c.tokenTimer != nil {
 		c.tokenTimer.Stop()
 	}
@@ -100,9 +100,9 @@ func (c *Conn) tokenExpired() {
 	if left := time.Unix(0, at).Sub(c.env.now()); left > 0 {
 		// The clock disagrees with the timer's (an injected clock), or a
 		// re-authentication moved the deadline: wait for the rest.
-		c.tokenMu.Lock()
+		c.authMu.Lock()
 		c.tokenTimer.Reset(left)
-		c.tokenMu.Unlock()
+		c.authMu.Unlock()
 		return
 	}
 	c.Kill(CloseTokenExpired)

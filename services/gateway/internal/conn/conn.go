@@ -86,19 +86,19 @@ type Conn struct {
 	will           *session.Will
 	quota          *limits.Tenant // the tenant's quotas; nil when there are none
 	releaseConn    func()         // gives back the connection quota; nil when none was taken
-	authMethod     string         // MQTT 5 enhanced authentication method; "" when none
 
-	// identity is replaced by a re-authentication (serving goroutine) and
-	// read by Identity from any goroutine.
-	idMu     sync.Mutex
-	identity auth.Identity
-
-	// Token lifetime: tokenTimer, guarded by tokenMu (a leaf lock), ends
-	// the connection at expiresAt (UnixNano of the identity's ExpiresAt, 0
-	// when it does not expire), which a re-authentication moves.
-	tokenMu    sync.Mutex
-	tokenTimer *time.Timer
-	expiresAt  atomic.Int64
+	// The authenticated identity, replaced by a re-authentication (serving
+	// goroutine) and read by Identity from any goroutine, both under
+	// authMu. Its tenant is key.Tenant and its expiry expiresAt, so they
+	// are not kept twice. authMu, a leaf lock, also guards tokenTimer, which
+	// ends the connection at expiresAt (UnixNano of the identity's
+	// ExpiresAt, 0 when it does not expire); a re-authentication moves it.
+	authMu       sync.Mutex
+	device       string
+	credentialID string
+	tokenID      string
+	tokenTimer   *time.Timer
+	expiresAt    atomic.Int64
 
 	// Owned by the serving goroutine. The maps are nil until their first
 	// entry (see setMap): most connections never use most of them.
@@ -116,6 +116,7 @@ type Conn struct {
 	stopping   bool                     // no more packets are queued; the writer drains and exits
 	groupOp    bool                     // a write of groupSeqs is queued
 	severe     bool                     // counted in its tenant's severe backlogs (publish.go)
+	at         int32                    // index in the poller's deadline slot (with slot); here to fill the padding; guarded by the Poller's mu
 	out        []byte                   // encoded packets for the writer (a pooled buffer; nil when empty)
 	full       [][]byte                 // filled chunks queued before out (spaceLocked)
 	queued     int                      // bytes in full and out
@@ -214,16 +215,21 @@ func (c *Conn) Epoch() uint64 { return c.epoch }
 
 // Identity returns the authenticated identity.
 func (c *Conn) Identity() auth.Identity {
-	c.idMu.Lock()
-	defer c.idMu.Unlock()
-	return c.identity
+	c.authMu.Lock()
+	id := auth.Identity{Tenant: c.key.Tenant, Device: c.device, CredentialID: c.credentialID, TokenID: c.tokenID}
+	c.authMu.Unlock()
+	if at := c.expiresAt.Load(); at != 0 {
+		id.ExpiresAt = time.Unix(0, at)
+	}
+	return id
 }
 
-// setIdentity replaces the authenticated identity.
+// setIdentity replaces the authenticated identity of the session c.key,
+// whose tenant it names; watchToken records its expiry.
 func (c *Conn) setIdentity(id auth.Identity) {
-	c.idMu.Lock()
-	c.identity = id
-	c.idMu.Unlock()
+	c.authMu.Lock()
+	c.device, c.credentialID, c.tokenID = id.Device, id.CredentialID, id.TokenID
+	c.authMu.Unlock()
 }
 
 // Kill ends the connection from another goroutine with reason: the read

@@ -142,10 +142,10 @@ func (c *Conn) handshake() (CloseReason, error) {
 			id.Device = clientID
 		}
 	}
-	c.setIdentity(id)
 	c.key = session.Key{Tenant: id.Tenant, ClientID: clientID}
-	if v5 {
-		c.authMethod = cp.Properties.AuthMethod
+	c.setIdentity(id)
+	if v5 && cp.Properties.AuthMethod != "" {
+		c.dl().authMethod = cp.Properties.AuthMethod
 	}
 
 	// A client just cut off for its publish rate waits a moment.
@@ -318,7 +318,7 @@ func (c *Conn) handshake() (CloseReason, error) {
 		}
 		// Enhanced authentication: the CONNACK names the method the
 		// CONNECT used [MQTT-4.12.0-5].
-		pr.AuthMethod = c.authMethod
+		pr.AuthMethod = c.authMethod()
 		if lim.ReceiveMaximum != 65535 {
 			pr.ReceiveMaximum = lim.ReceiveMaximum
 		}

@@ -15,12 +15,15 @@ const deadlineTick = 250
 // deadline ahead and parks again. The zero value is not usable: use
 // newDeadlines. Not safe for concurrent use: the Poller guards it.
 type deadlines struct {
-	slots map[int64]map[*Conn]struct{} // by deadline, in whole Unix seconds rounded up
-	next  int64                        // the earliest second not yet expired
+	// slots holds the filed connections by deadline, in whole Unix
+	// seconds rounded up. A connection knows its place (Conn.slot, Conn.at),
+	// so filing and removing cost a slice slot each, not a map entry.
+	slots map[int64][]*Conn
+	next  int64 // the earliest second not yet expired
 }
 
 func newDeadlines(now time.Time) deadlines {
-	return deadlines{slots: make(map[int64]map[*Conn]struct{}), next: now.Unix()}
+	return deadlines{slots: make(map[int64][]*Conn), next: now.Unix()}
 }
 
 // add files c under the deadline at (UnixNano), moving it if it was filed.
@@ -31,39 +34,38 @@ func (d *deadlines) add(c *Conn, at int64) {
 		return
 	}
 	d.remove(c)
-	m := d.slots[slot]
-	if m == nil {
-		m = make(map[*Conn]struct{})
-		d.slots[slot] = m
-	}
-	m[c] = struct{}{}
-	c.slot = slot
+	s := d.slots[slot]
+	c.slot, c.at = slot, int32(len(s))
+	d.slots[slot] = append(s, c)
 }
 
-// remove forgets c's deadline, if filed.
+// remove forgets c's deadline, if filed: the last connection of its slot
+// takes its place.
 func (d *deadlines) remove(c *Conn) {
 	if c.slot == 0 {
 		return
 	}
-	if m := d.slots[c.slot]; m != nil {
-		delete(m, c)
-		if len(m) == 0 {
+	s := d.slots[c.slot]
+	if i := int(c.at); i < len(s) && s[i] == c {
+		last := len(s) - 1
+		s[i] = s[last]
+		s[i].at = int32(i)
+		s[last] = nil
+		if s = s[:last]; len(s) == 0 {
 			delete(d.slots, c.slot)
+		} else {
+			d.slots[c.slot] = s
 		}
 	}
-	c.slot = 0
+	c.slot, c.at = 0, 0
 }
 
 // expire removes the connections whose deadline second has begun by now
 // and appends them to due.
 func (d *deadlines) expire(now time.Time, due []*Conn) []*Conn {
 	for sec := now.Unix(); d.next <= sec; d.next++ {
-		m := d.slots[d.next]
-		if m == nil {
-			continue
-		}
-		for c := range m {
-			c.slot = 0
+		for _, c := range d.slots[d.next] {
+			c.slot, c.at = 0, 0
 			due = append(due, c)
 		}
 		delete(d.slots, d.next)

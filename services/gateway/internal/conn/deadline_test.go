@@ -51,6 +51,20 @@ func TestDeadlines(t *testing.T) {
 	if got := d.expire(start.Add(30*time.Second), nil); len(got) != 0 {
 		t.Errorf("expire after remove = %v, want nothing", got)
 	}
+	// Several in one second: removing one from the middle keeps the
+	// others filed (the last takes its place).
+	x, y, z := new(Conn), new(Conn), new(Conn)
+	for _, c := range []*Conn{x, y, z} {
+		d.add(c, sec(40.5))
+	}
+	d.remove(x)
+	d.add(y, sec(45)) // moved out: z is alone
+	if got := d.expire(start.Add(42*time.Second), nil); !slices.Equal(got, []*Conn{z}) {
+		t.Errorf("expire after removals = %v, want [z]", got)
+	}
+	if got := d.expire(start.Add(46*time.Second), nil); !slices.Equal(got, []*Conn{y}) {
+		t.Errorf("expire of the moved connection = %v, want [y]", got)
+	}
 }
 
 func TestSignal(t *testing.T) {

@@ -5,7 +5,7 @@ import "time"
 // delivery is a connection's state for QoS 1/2 deliveries and their
 // resume, inbound QoS 1/2 pipelines and QoS 2 bookkeeping, shared
 // subscriptions, client topic aliases, QoS 0 back-pressure and the end of
-// a session. Most connections of a gateway are
+// a session, and the rarely used enhanced-authentication method. Most connections of a gateway are
 // idle devices that never need it, so it is made on first use (dl) rather
 // than carried in every Conn: that keeps a Conn in a smaller size class
 // (docs/adr/0008-idle-connections.md). Its fields are guarded by Conn.mu
@@ -36,6 +36,7 @@ type delivery struct {
 	aliases      map[uint16]string // client→server topic aliases
 	expiryChange *uint32           // session expiry from the client's DISCONNECT
 	rs           *resumeRun        // the resume goroutine; nil when none
+	authMethod   string            // MQTT 5 enhanced authentication method (rare; auth.go)
 }
 
 // dl returns the connection's delivery state, making it on first use.
@@ -45,4 +46,13 @@ func (c *Conn) dl() *delivery {
 	}
 	c.d.CompareAndSwap(nil, new(delivery))
 	return c.d.Load()
+}
+
+// authMethod returns the connection's MQTT 5 enhanced authentication
+// method, "" when it has none, without making the delivery state.
+func (c *Conn) authMethod() string {
+	if d := c.d.Load(); d != nil {
+		return d.authMethod
+	}
+	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -24,10 +25,10 @@ type Poller struct {
 	closeOnce sync.Once
 	runDone   chan struct{}
 	mu        sync.Mutex
-	conns     map[int32]*Conn // guarded by mu: registered connections by socket
-	running   bool            // guarded by mu: Run has started
-	closed    bool            // guarded by mu: Close has been called
-	deadlines                 // guarded by mu: the keepalive deadlines of parked connections
+	conns     []*Conn // guarded by mu: registered connections, indexed by socket (sockets are small, dense numbers)
+	running   bool    // guarded by mu: Run has started
+	closed    bool    // guarded by mu: Close has been called
+	deadlines         // guarded by mu: the keepalive deadlines of parked connections
 }
 
 // NewPoller returns a Poller backed by a new epoll instance.
@@ -49,7 +50,7 @@ func NewPoller() (*Poller, error) {
 		return nil, fmt.Errorf("conn: watch the poller's pipe: %w", err)
 	}
 	return &Poller{
-		epfd: epfd, stopR: pipe[0], stopW: pipe[1], runDone: make(chan struct{}), conns: make(map[int32]*Conn),
+		epfd: epfd, stopR: pipe[0], stopW: pipe[1], runDone: make(chan struct{}),
 		deadlines: newDeadlines(time.Now()),
 	}, nil
 }
@@ -85,7 +86,7 @@ func (p *Poller) Run() {
 				return
 			}
 			p.mu.Lock()
-			c := p.conns[ev.Fd]
+			c := p.lookupLocked(ev.Fd)
 			p.mu.Unlock()
 			if c != nil {
 				c.wake()
@@ -129,16 +130,27 @@ func (p *Poller) arm(c *Conn) error {
 		return nil
 	}
 	p.mu.Lock()
+	if int(c.fd) >= len(p.conns) {
+		p.conns = slices.Grow(p.conns, int(c.fd)+1-len(p.conns))[:max(int(c.fd)+1, cap(p.conns))]
+	}
 	p.conns[c.fd] = c
 	p.mu.Unlock()
 	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(c.fd), &ev); err != nil {
 		p.mu.Lock()
-		delete(p.conns, c.fd)
+		p.conns[c.fd] = nil
 		p.mu.Unlock()
 		return fmt.Errorf("conn: add socket %d to the epoll set: %w", c.fd, err)
 	}
 	c.polled = true
 	return nil
+}
+
+// lookupLocked returns the connection registered for socket fd, or nil.
+func (p *Poller) lookupLocked(fd int32) *Conn {
+	if fd < 0 || int(fd) >= len(p.conns) {
+		return nil
+	}
+	return p.conns[fd]
 }
 
 // schedule wakes c, once parked, when its read deadline passes.
@@ -160,8 +172,8 @@ func (p *Poller) remove(c *Conn) {
 	}
 	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(c.fd), nil)
 	p.mu.Lock()
-	if p.conns[c.fd] == c {
-		delete(p.conns, c.fd)
+	if p.lookupLocked(c.fd) == c {
+		p.conns[c.fd] = nil
 	}
 	p.mu.Unlock()
 	c.polled = false
