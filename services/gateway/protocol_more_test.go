@@ -220,9 +220,10 @@ func (s *gateStore) open() {
 // TestQoS2ResentAfterGatewayLossNotRepublished: gateway 1 stores a QoS 2
 // message in the stream, and its PUBREC never reaches the client (the
 // gateway dies, or the network). The client resumes on gateway 2 and
-// resends the PUBLISH with DUP; gateway 2 publishes it again with the
-// deduplication id recorded before the first publish, so JetStream drops
-// the copy and the subscriber gets the message once [MQTT-4.3.3-10]. A
+// resends the PUBLISH with DUP; gateway 2 finds the first copy in the
+// stream by the deduplication id recorded before the first publish, so it
+// does not publish it again (whether or not JetStream's duplicate window
+// has passed) and the subscriber gets the message once [MQTT-4.3.3-10]. A
 // client that did get the PUBREC sends PUBREL instead, and gets PUBCOMP.
 func TestQoS2ResentAfterGatewayLossNotRepublished(t *testing.T) {
 	store := &gateStore{Store: memstore.New()}
@@ -264,6 +265,12 @@ func TestQoS2ResentAfterGatewayLossNotRepublished(t *testing.T) {
 				if rec := pub2.expectType(mqtt.PUBREC).(*mqtt.Pubrec); rec.ReasonCode != mqtt.Success {
 					t.Fatalf("PUBREC %v", rec)
 				}
+				// Gateway 2 found the first copy in the stream and did not
+				// publish again: no duplicate, even after JetStream's
+				// duplicate window.
+				checkFor(t, 10*time.Second, func() error {
+					return logContains(gws[1], "QoS 2 message 9 resent by client "+id+" was stored before its gateway was lost: not publishing it again")
+				})
 			}
 			pub2.send(&mqtt.Pubrel{PacketID: 9})
 			// [MQTT-4.3.3-11] the flow is known on gateway 2: PUBCOMP, not 0x92.

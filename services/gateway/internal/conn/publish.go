@@ -120,8 +120,13 @@ func (c *Conn) publish(p *mqtt.Publish) (CloseReason, error) {
 		}
 	}
 	if p.QoS == 2 {
-		if reason, err := c.recordInbound(p, m); reason != CloseNone { // qos2.go
+		stored, reason, err := c.recordInbound(p, m) // qos2.go
+		if reason != CloseNone {
 			return reason, err
+		}
+		if stored {
+			c.pipelineStored(p.PacketID)
+			return CloseNone, nil
 		}
 	}
 	if p.QoS > 0 {
@@ -437,6 +442,16 @@ func (c *Conn) pipelinePublish(m *bridge.Message, id uint16) {
 	e.fut, e.err = c.env.Bridge.PublishAsync(context.Background(), m)
 	c.mu.Lock()
 	c.pushLocked(e)
+	c.mu.Unlock()
+}
+
+// pipelineStored answers, in order with the publishes before it, a QoS 2
+// PUBLISH resent after a gateway was lost whose first copy the stream
+// holds already: PUBREC without publishing it again [MQTT-4.3.3-10].
+func (c *Conn) pipelineStored(id uint16) {
+	c.mu.Lock()
+	setMap(&c.dl().inboundQoS2, id, true)
+	c.pushLocked(&inPub{qos: 2, id: id, stored: true, resent: true})
 	c.mu.Unlock()
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"time"
 
 	"github.com/flockmq/flockmq/pkg/mqtt"
 	"github.com/flockmq/flockmq/pkg/session"
@@ -32,10 +33,15 @@ import (
 //
 // A gateway dying between 1 and 3 leaves AwaitStore with the nonce. A
 // client that got no PUBREC resends the PUBLISH with DUP set
-// [MQTT-4.4.0-1], and the new gateway publishes it again with the same
-// Nats-Msg-Id, which JetStream drops as a duplicate when the first copy
-// was stored (within the stream's duplicate window, two minutes by
-// default), so subscribers get the message once [MQTT-4.3.3-10]. A client
+// [MQTT-4.4.0-1]. The nonce carries the second it was made in, so the new
+// gateway looks in the stream for a copy with the recorded Nats-Msg-Id
+// stored from then on (Bridge.Stored, direct gets on the topic's subject
+// only): found, the message is not published again and PUBREC leaves;
+// otherwise it is published with the same Nats-Msg-Id, which JetStream
+// would still drop as a duplicate within its window. Subscribers get the
+// message once [MQTT-4.3.3-10], however late the client resends. (A copy
+// found stored whose gateway died before it also stored the message as
+// retained is not retained again.) A client
 // that got the PUBREC sends PUBREL, which only a stored message can have
 // earned: PUBCOMP [MQTT-4.3.3-11]. A PUBLISH without DUP on an AwaitStore
 // id is a new message and gets a new nonce. When the AwaitStore write
@@ -71,30 +77,73 @@ const maxRetired = 1024
 // recordInbound stores the AwaitStore entry of the QoS 2 PUBLISH p and
 // gives m the deduplication id it is published with. A resent PUBLISH (DUP)
 // of an entry a previous connection recorded keeps that entry's nonce.
-func (c *Conn) recordInbound(p *mqtt.Publish, m *bridge.Message) (CloseReason, error) {
+// It reports stored when m is a resent copy of a message a previous
+// connection already stored: it must not be published again.
+func (c *Conn) recordInbound(p *mqtt.Publish, m *bridge.Message) (stored bool, _ CloseReason, _ error) {
 	if !c.persistent {
-		return CloseNone, nil
+		return false, CloseNone, nil
 	}
-	nonce, ok := c.dl().inboundNonce[p.PacketID]
-	if !ok || !p.Dup {
-		nonce = rand.Uint64() | 1 // never 0: 0 means no nonce in the store
+	nonce, resumed := c.dl().inboundNonce[p.PacketID]
+	resent := resumed && p.Dup
+	if !resent {
+		nonce = newNonce(c.env.now())
 	}
 	delete(c.dl().inboundNonce, p.PacketID)
 	entry := session.Inflight{Direction: session.Inbound, PacketID: p.PacketID, QoS: 2, State: session.AwaitStore, Seq: nonce}
 	err := c.storeSync(func(ctx context.Context) error { return c.env.Sessions.PutInflight(ctx, c.key, c.epoch, entry) })
 	switch {
 	case fenced(err):
-		return CloseTakenOver, nil
+		return false, CloseTakenOver, nil
 	case errors.Is(err, errConnEnded):
-		return CloseNone, nil // the read loop sees the Kill next
+		return false, CloseNone, nil // the read loop sees the Kill next
 	case err != nil:
 		// Without the entry the flow is recorded at its PUBREC, as an
 		// AwaitPubrel entry; only a crash before that could repeat it.
 		c.logger().Warn(fmt.Sprintf("could not record QoS 2 message %d of client %s before storing it", p.PacketID, c.key.ClientID), "err", err)
-		return CloseNone, nil
+		return false, CloseNone, nil
 	}
 	m.MsgID = c.key.ClientID + "/" + strconv.FormatUint(nonce, 36)
-	return CloseNone, nil
+	if !resent {
+		return false, CloseNone, nil
+	}
+	at, ok := nonceTime(nonce, c.env.now())
+	if !ok {
+		return false, CloseNone, nil // an entry of an older gateway: JetStream's window decides
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stored, err = c.env.Bridge.Stored(ctx, c.key.Tenant, m.Topic, m.MsgID, at.Add(-nonceClockSkew))
+	if err != nil {
+		c.logger().Warn(fmt.Sprintf("could not tell whether QoS 2 message %d, which client %s resent after its gateway was lost, was stored; publishing it again with its deduplication id",
+			p.PacketID, c.key.ClientID), "err", err)
+		return false, CloseNone, nil
+	}
+	if stored {
+		c.logger().Debug(fmt.Sprintf("QoS 2 message %d resent by client %s was stored before its gateway was lost: not publishing it again", p.PacketID, c.key.ClientID))
+	}
+	return stored, CloseNone, nil
+}
+
+// A nonce holds the Unix second it was made in above nonceRandomBits
+// random bits, and is never 0 (0 means no nonce in the store).
+const nonceRandomBits = 20
+
+// nonceClockSkew is how far the clock of the gateway that made a nonce may
+// be ahead of the NATS server's that stored the message.
+const nonceClockSkew = 30 * time.Second
+
+func newNonce(now time.Time) uint64 {
+	return uint64(now.Unix())<<nonceRandomBits | rand.Uint64()&(1<<nonceRandomBits-1) | 1
+}
+
+// nonceTime returns when a nonce was made, false for one that holds no
+// plausible time (made by a gateway that did not record it).
+func nonceTime(nonce uint64, now time.Time) (time.Time, bool) {
+	sec := int64(nonce >> nonceRandomBits)
+	if sec < 1.5e9 || sec > now.Add(time.Hour).Unix() {
+		return time.Time{}, false
+	}
+	return time.Unix(sec, 0), true
 }
 
 var errConnEnded = errors.New("conn: connection ended")

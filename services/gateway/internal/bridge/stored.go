@@ -1,0 +1,93 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// storedSpan bounds the search of Stored: a publish is acknowledged or
+// abandoned within PublishTimeout of its record, so its copy, if any, was
+// stored well within this span after it (clocks of gateways and NATS
+// servers may disagree by seconds, not minutes).
+const storedSpan = 2 * time.Minute
+
+// errFound stops a scan at the message looked for.
+var errFound = errors.New("bridge: found")
+
+// Stored reports whether tenant's durable stream holds a message
+// published to topic with the deduplication id msgID (Message.MsgID),
+// stored after since and at most storedSpan later. It answers a question
+// JetStream's own deduplication answers only within its duplicate window
+// (two minutes by default): was a QoS 2 message that a client resends
+// after its gateway was lost stored the first time [MQTT-4.3.3-10]? It
+// reads only that topic's messages of that span, with direct gets.
+func (b *Bridge) Stored(ctx context.Context, tenant, topic, msgID string, since time.Time) (bool, error) {
+	if b.closed.Load() {
+		return false, ErrClosed
+	}
+	if err := checkTenant(tenant); err != nil {
+		return false, err
+	}
+	subj := string(appendSubject(make([]byte, 0, 64), durableRoot, tenant, "", topic))
+	first, err := b.firstSince(ctx, tenant, subj, since)
+	if err != nil || first == 0 {
+		return false, err
+	}
+	state, err := b.streamState(ctx, queueStream(tenant))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("bridge: look for message %s of tenant %s: %w", msgID, tenant, err)
+	}
+	until := since.Add(storedSpan)
+	err = b.replayDirect(ctx, tenant, []string{subj}, first-1, state.LastSeq, func(msg *nats.Msg, _ uint64) error {
+		if msg.Header.Get(jetstream.MsgIDHeader) == msgID {
+			return errFound
+		}
+		if ts, err := time.Parse(time.RFC3339Nano, msg.Header.Get("Nats-Time-Stamp")); err == nil && ts.After(until) {
+			return errStop
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errFound):
+		return true, nil
+	case err == nil, errors.Is(err, errStop), errors.Is(err, errNoStream):
+		return false, nil
+	default:
+		return false, fmt.Errorf("bridge: look for message %s of tenant %s: %w", msgID, tenant, err)
+	}
+}
+
+// errStop ends a scan past the span looked at.
+var errStop = errors.New("bridge: past the span")
+
+// firstSince returns the sequence of the first message on subj stored at
+// or after since in tenant's durable stream, 0 when there is none.
+func (b *Bridge) firstSince(ctx context.Context, tenant, subj string, since time.Time) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
+	defer cancel()
+	req, _ := json.Marshal(directRequest{StartTime: &since, NextBySubj: subj})
+	msg, err := b.nc.RequestWithContext(ctx, directGetAPI+queueStream(tenant), req)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return 0, nil // no stream: nothing was stored
+	}
+	if err != nil {
+		return 0, fmt.Errorf("bridge: read tenant %s's stream from %s: %w", tenant, since.Format(time.RFC3339), classify(err))
+	}
+	switch st := msg.Header.Get("Status"); st {
+	case "":
+		return seqHeader(msg), nil
+	case statusNotFound:
+		return 0, nil
+	default:
+		return 0, fmt.Errorf("bridge: read tenant %s's stream from %s: status %s %s", tenant, since.Format(time.RFC3339), st, msg.Header.Get("Description"))
+	}
+}
