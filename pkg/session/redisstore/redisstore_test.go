@@ -164,3 +164,64 @@ func TestGroupsCluster(t *testing.T) {
 		return redisstore.New(srv.Client(t), redisstore.Options{KeyPrefix: prefix()})
 	})
 }
+
+// TestWillIndexLayout pins the will index: a disconnected session's
+// delayed will is one member of its shard's "wills" sorted set, scored by
+// its due time in unix ms, and nothing is written for a session without
+// one.
+func TestWillIndexLayout(t *testing.T) {
+	c := redistest.Shared(t).Client(t)
+	ctx := t.Context()
+	p := prefix()
+	s := redisstore.New(c, redisstore.Options{KeyPrefix: p})
+	plain := session.Key{Tenant: "acme", ClientID: "plain"}
+	cl, err := s.Claim(ctx, plain, "gw", 5, false, time.UnixMilli(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetExpiry(ctx, plain, cl.Epoch, 60); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetWill(ctx, plain, cl.Epoch, &session.Will{Topic: "w"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetWill(ctx, plain, cl.Epoch, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Disconnect(ctx, plain, cl.Epoch, time.UnixMilli(1000)); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := c.Keys(ctx, p+"*:wills").Result(); err != nil || len(keys) != 0 {
+		t.Fatalf("will index keys without a delayed will = %q, %v; want none", keys, err)
+	}
+
+	k := session.Key{Tenant: "acme:{x}", ClientID: "dev%1"}
+	cl, err = s.Claim(ctx, k, "gw", 5, false, time.UnixMilli(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetExpiry(ctx, k, cl.Epoch, 3600); err != nil {
+		t.Fatal(err)
+	}
+	// A delay past one uvarint byte (300s) checks the scripts' decoding.
+	if err := s.SetWill(ctx, k, cl.Epoch, &session.Will{Topic: "w", Payload: []byte("bye"), Delay: 300}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Disconnect(ctx, k, cl.Epoch, time.UnixMilli(2000)); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := c.Keys(ctx, p+"*:wills").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("will index keys = %q, %v; want one", keys, err)
+	}
+	z, err := c.ZRangeWithScores(ctx, keys[0], 0, -1).Result()
+	if err != nil || len(z) != 1 || z[0].Member != "acme%3A%7Bx%7D:dev%251" || z[0].Score != 302000 {
+		t.Fatalf("will index = %v, %v; want the session's member scored 302000 (ms)", z, err)
+	}
+	if w, err := s.TakeWill(ctx, k, cl.Epoch, time.UnixMilli(302000)); err != nil || w == nil || string(w.Payload) != "bye" {
+		t.Fatalf("TakeWill = %+v, %v; want the will", w, err)
+	}
+	if n, err := c.Exists(ctx, keys[0]).Result(); err != nil || n != 0 {
+		t.Fatalf("will index after TakeWill exists = %d, %v; want it gone", n, err)
+	}
+}
