@@ -549,6 +549,7 @@ func testDelayedWillOutlivesItsGateway(t *testing.T, store session.Store, stop s
 // too. gw3, which sweeps no crashed gateway, publishes the will when the
 // delay ends, once.
 func TestDelayedWillOutlivesItsSweeper(t *testing.T) {
+	t.Parallel()
 	sc := newSweepCluster(t, memstore.New())
 	victim := sc.start("gw1", true)
 	sweeper := sc.start("gw2", true)
