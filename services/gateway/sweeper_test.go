@@ -575,3 +575,56 @@ func TestDelayedWillOutlivesItsSweeper(t *testing.T) {
 	})
 	expectNothing(t, watcher)
 }
+
+// lateSweepers is a session store whose DueWills finds nothing, as when
+// no will sweeper has got to a due will yet.
+type lateSweepers struct{ session.Store }
+
+func (lateSweepers) DueWills(context.Context, time.Time, int) ([]*session.State, error) {
+	return nil, nil
+}
+
+// TestResumeAfterWillDelay: a client that resumes its session after its
+// will delay ended, before any sweeper published the will, gets the will
+// published then, once; one that resumes before the delay ended does not
+// [MQTT-3.1.3-9].
+func TestResumeAfterWillDelay(t *testing.T) {
+	store := memstore.New()
+	g := startGatewaysWith(t, 1, lateSweepers{store})[0]
+	watcher := connectClient(t, g, mqtt.V5, "watcher", true)
+	watcher.subscribe(1, mqtt.Subscription{Filter: "wills/#", QoS: 1})
+	ctx := t.Context()
+	for _, tc := range []struct {
+		client    string
+		lost      time.Duration // how long ago the connection was lost
+		published bool
+	}{
+		{"back-late", 10 * time.Second, true},
+		{"back-in-time", time.Second, false},
+	} {
+		k := session.Key{Tenant: "acme", ClientID: tc.client}
+		cl, err := store.Claim(ctx, k, "gw-gone", 5, true, time.Now())
+		if err == nil {
+			err = store.SetExpiry(ctx, k, cl.Epoch, 3600)
+		}
+		if err == nil {
+			err = store.SetWill(ctx, k, cl.Epoch, &session.Will{Topic: "wills/" + tc.client, Payload: []byte("gone"), QoS: 1, Delay: 5})
+		}
+		if err == nil {
+			err = store.Disconnect(ctx, k, cl.Epoch, time.Now().Add(-tc.lost))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		connectClient(t, g, mqtt.V5, tc.client, false)
+		if tc.published {
+			if got := watcher.expectPublish(); got.Topic != "wills/"+tc.client {
+				t.Fatalf("%s: got %v, want its will", tc.client, got)
+			}
+		}
+		if st, err := store.Load(ctx, k); err != nil || !st.Connected || st.Will != nil {
+			t.Fatalf("%s: session after the resume: %+v, %v; want connected without the old will", tc.client, st, err)
+		}
+	}
+	expectNothing(t, watcher)
+}
