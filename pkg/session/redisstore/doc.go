@@ -64,9 +64,11 @@
 // remove the entry in the script that writes the hash; Claim, Delete and
 // TakeWill remove it. Sessions without a delayed will have no entry, so
 // the index costs nothing for them. DueWills reads it as Expired reads the
-// expiry index. Sessions disconnected before the index existed are not in
-// it until one of those scripts next writes them: their delayed wills go
-// with the session's end.
+// expiry index, and sets right from the hash any entry it finds stale (a
+// gateway that predates the index claims a session without removing its
+// entry). Sessions disconnected before the index existed are not in it
+// until one of those scripts next writes them: their delayed wills go with
+// the session's end.
 //
 // # Atomicity and fencing
 //

@@ -227,14 +227,18 @@ func (s *Store) Delete(ctx context.Context, key session.Key, epoch uint64) error
 // A session claimed or deleted between the two is left out, so a call may
 // return fewer than limit even when more are due.
 func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]*session.State, error) {
-	return s.due(ctx, "expired", "expiry", now, limit, func(st *session.State) bool { return st.ExpiredAt(now) })
+	return s.due(ctx, "expired", "expiry", now, limit, false, func(st *session.State) bool { return st.ExpiredAt(now) })
 }
 
 // DueWills implements session.Store. It reads the shards' will indexes as
 // Expired reads the expiry indexes, and leaves out a session whose will
 // was taken, or that was claimed or deleted, between the two pipelines.
+// Such an entry, if still in its index, is set right from the session's
+// hash: during a rolling upgrade a gateway that predates the index may
+// claim a session without removing its entry, and stale entries must not
+// hide the wills due after them.
 func (s *Store) DueWills(ctx context.Context, now time.Time, limit int) ([]*session.State, error) {
-	return s.due(ctx, "due wills", "wills", now, limit, func(st *session.State) bool {
+	return s.due(ctx, "due wills", "wills", now, limit, true, func(st *session.State) bool {
 		t, ok := st.WillDueAt()
 		return ok && !now.Before(t)
 	})
@@ -242,8 +246,9 @@ func (s *Store) DueWills(ctx context.Context, now time.Time, limit int) ([]*sess
 
 // due lists up to limit members of the shards' index named index whose
 // score is at or before now, earliest first, and returns the states of
-// those for which keep holds when loaded.
-func (s *Store) due(ctx context.Context, op, index string, now time.Time, limit int, keep func(*session.State) bool) ([]*session.State, error) {
+// those for which keep holds when loaded. With reindex, the will index
+// entry of every other member is recomputed from its hash.
+func (s *Store) due(ctx context.Context, op, index string, now time.Time, limit int, reindex bool, keep func(*session.State) bool) ([]*session.State, error) {
 	if limit < 1 {
 		return nil, ctx.Err()
 	}
@@ -289,9 +294,11 @@ func (s *Store) due(ctx context.Context, op, index string, now time.Time, limit 
 		return nil, fmt.Errorf("redisstore: %s: load sessions: %w", op, err)
 	}
 	out := make([]*session.State, 0, len(all))
+	var stale []session.Key
 	for i, l := range loads {
 		if len(l.Val()) == 0 {
-			continue // deleted meanwhile
+			stale = append(stale, keys[i]) // deleted meanwhile
+			continue
 		}
 		st, err := decodeState(keys[i], l.Val())
 		if err != nil {
@@ -299,6 +306,16 @@ func (s *Store) due(ctx context.Context, op, index string, now time.Time, limit 
 		}
 		if keep(st) {
 			out = append(out, st)
+		} else {
+			stale = append(stale, keys[i])
+		}
+	}
+	if reindex {
+		for _, k := range stale {
+			h, _, m := s.keys(k)
+			if err := reindexWillScript.Run(ctx, s.client, []string{h, s.wills(shardOf(m))}, m).Err(); err != nil {
+				return nil, fmt.Errorf("redisstore: %s: set the will index entry of %q/%q right: %w", op, k.Tenant, k.ClientID, err)
+			}
 		}
 	}
 	return out, nil

@@ -213,6 +213,14 @@ redis.call('ZREM', KEYS[4], ARGV[2])
 return 0
 `)
 
+// reindexWillScript: KEYS hash, will index; ARGV member. It sets the
+// session's will index entry right from its hash (removes it when the
+// hash is gone); no fence, as it only restates what the hash says.
+var reindexWillScript = redis.NewScript(luaWill + `
+indexWill(KEYS[1], KEYS[2], ARGV[1])
+return 0
+`)
+
 // takeWillScript: KEYS hash, will index; ARGV epoch, now (unix ms),
 // member. When the session is disconnected and its will is due at now
 // (its delay, or the session's expiry, has passed: session.State's
