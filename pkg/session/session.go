@@ -133,6 +133,33 @@ func (s *State) ExpiredAt(now time.Time) bool {
 	return ok && !now.Before(t)
 }
 
+// WillDueAt returns when the stored will of a disconnected session is due
+// as a delayed will: DisconnectedAt plus the will delay [MQTT-3.1.3-9]. ok
+// is false while the session is connected, when it stores no will, and
+// when the session ends first (its expiry interval is not longer than the
+// will delay): that will is due with the session's end, and goes with
+// the expiry path (Store.Expired) instead.
+func (s *State) WillDueAt() (t time.Time, ok bool) {
+	if s.Connected || s.Will == nil {
+		return time.Time{}, false
+	}
+	if s.ExpiryInterval != NeverExpire && s.Will.Delay >= s.ExpiryInterval {
+		return time.Time{}, false
+	}
+	return s.DisconnectedAt.Add(time.Duration(s.Will.Delay) * time.Second), true
+}
+
+// WillTakeableAt reports whether the stored will of a disconnected session
+// is due at now, by either rule of [MQTT-3.1.3-9]: its delay has passed
+// since DisconnectedAt, or the session has expired. Store.TakeWill hands
+// out a will only then.
+func (s *State) WillTakeableAt(now time.Time) bool {
+	if s.Connected || s.Will == nil {
+		return false
+	}
+	return !now.Before(s.DisconnectedAt.Add(time.Duration(s.Will.Delay)*time.Second)) || s.ExpiredAt(now)
+}
+
 // Claimed is the result of a successful Claim.
 type Claimed struct {
 	Epoch uint64 // the new owner's epoch, larger than any before it
@@ -160,6 +187,13 @@ type Claimed struct {
 // somebody deletes it. Connected sessions and sessions with NeverExpire
 // never expire.
 //
+// A delayed will is durable state too: a disconnected session whose stored
+// will is due before the session ends (State.WillDueAt) is indexed by that
+// due time, so any caller of DueWills finds it when it is due, whichever
+// gateway stored it and whether or not that gateway still runs. TakeWill
+// hands a due will to exactly one caller. Sessions without such a will
+// cost the index nothing.
+//
 // A Store cannot tell a live owner from a dead one: a gateway that dies
 // without calling Disconnect leaves its sessions connected, so they neither
 // expire nor show up in Expired until the client reconnects (Claim then
@@ -183,7 +217,8 @@ type Store interface {
 	PutSubscriptions(ctx context.Context, key Key, epoch uint64, subs []Subscription) error
 	// DeleteSubscriptions removes subscriptions by filter; unknown filters are ignored.
 	DeleteSubscriptions(ctx context.Context, key Key, epoch uint64, filters []string) error
-	// SetWill stores the will (nil clears it).
+	// SetWill stores the will (nil clears it). A disconnected session's
+	// entry in the delayed-will index follows.
 	SetWill(ctx context.Context, key Key, epoch uint64, w *Will) error
 	// PutInflight adds or replaces the entry with the same Direction and PacketID.
 	PutInflight(ctx context.Context, key Key, epoch uint64, f Inflight) error
@@ -207,6 +242,27 @@ type Store interface {
 	// passed at now, earliest deadline first, so the caller can publish
 	// their wills and Delete them. A limit below 1 returns nothing.
 	Expired(ctx context.Context, now time.Time, limit int) ([]*State, error)
+	// DueWills returns up to limit disconnected sessions whose stored will
+	// is due at now as a delayed will (State.WillDueAt is at or before
+	// now), earliest due first, so the caller can take each with TakeWill
+	// and publish it. A will due with its session's end is listed by
+	// Expired instead. Claim, Delete, Disconnect with expiry interval 0,
+	// and TakeWill remove a session from this listing; SetWill, SetExpiry
+	// and Orphan move it. A limit below 1 returns nothing.
+	DueWills(ctx context.Context, now time.Time, limit int) ([]*State, error)
+	// TakeWill removes and returns the stored will of the disconnected
+	// session at key when it is due at now (State.WillTakeableAt): its
+	// delay has passed since DisconnectedAt, or the session has expired
+	// [MQTT-3.1.3-9]. It gives the session a new, larger epoch in the same
+	// step, so of several callers naming epoch (the in-memory timer of the
+	// gateway that disconnected the session, the sweepers of others) only
+	// the first gets the will, and a Delete naming epoch, by a sweeper that
+	// listed the session through Expired before the take, fails with
+	// ErrFenced instead of publishing the will a second time. Only a
+	// caller that gets a non-nil will publishes it. When the session is
+	// connected, stores no will, or its will is not due yet, TakeWill
+	// changes nothing and returns a nil will.
+	TakeWill(ctx context.Context, key Key, epoch uint64, now time.Time) (*Will, error)
 	// Owned returns up to limit sessions that are connected through owner,
 	// in an order fixed by the store, starting after cursor ("" for the
 	// first page), and the cursor of the next page, "" when there is none.
@@ -225,7 +281,8 @@ type Store interface {
 	// owner that was only presumed dead, and returns the new state.
 	// With takeWill the stored will is removed in the same step and
 	// handed over in the returned state's Will, so the caller alone
-	// publishes it (a will due at once); otherwise the will stays stored.
+	// publishes it (a will due at once); otherwise the will stays stored,
+	// and DueWills lists it from DisconnectedAt plus its delay.
 	// Unlike Disconnect it never deletes: a session whose expiry interval
 	// is 0, or whose deadline has passed, is listed by Expired at once, so
 	// whoever deletes it publishes a will still stored, exactly once.

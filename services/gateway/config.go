@@ -100,8 +100,8 @@ type Config struct {
 	// ServerReference, when set, is sent to MQTT 5 clients at shutdown
 	// with DISCONNECT 0x9C (use another server).
 	ServerReference string `json:"server_reference"`
-	// ExpirySweepInterval is how often expired sessions are looked for.
-	// Default 1s.
+	// ExpirySweepInterval is how often expired sessions, and delayed
+	// wills whose delay has ended, are looked for. Default 1s.
 	ExpirySweepInterval time.Duration `json:"expiry_sweep_interval"`
 	// ShutdownTimeout bounds Run's shutdown when its context ends.
 	// Default 10s.

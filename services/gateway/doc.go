@@ -14,7 +14,9 @@
 // with the session store and the authenticator consulted on the way.
 //
 // A Server also publishes wills: at once, after their delay, and for
-// sessions that expire (a sweeper over Store.Expired). With
+// sessions that expire (a sweeper over Store.Expired and Store.DueWills,
+// so a delayed will is published on time even when the gateway that
+// scheduled it is gone). With
 // Deps.Heartbeats it also disconnects, on behalf of a gateway that crashed,
 // the sessions that gateway left connected in the store, and publishes
 // their wills once and paced (sweeper.go; Config.Sweeper).

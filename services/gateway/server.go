@@ -364,14 +364,10 @@ func (s *Server) Start(ctx context.Context) error {
 		}()
 	}
 	if s.swp != nil {
-		s.bg.Add(2)
+		s.bg.Add(1)
 		go func() {
 			defer s.bg.Done()
 			s.swp.run(bgCtx, previous, own, started)
-		}()
-		go func() {
-			defer s.bg.Done()
-			s.swp.runDelayed(bgCtx)
 		}()
 	}
 	return nil

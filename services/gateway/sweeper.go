@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -47,8 +46,9 @@ type SweeperConfig struct {
 	// CheckInterval is how often the heartbeats are read. Default 5s.
 	CheckInterval time.Duration `json:"check_interval"`
 	// WillRate bounds the wills per second this gateway publishes for
-	// sessions of dead gateways, so that thousands of wills of one crash
-	// do not arrive at once. Default 500.
+	// sessions of dead gateways, and for delayed wills whose gateway's
+	// timer is gone (conn.Wills.Sweep), so that thousands of wills of one
+	// crash or stop do not arrive at once. Default 500.
 	WillRate int `json:"will_rate"`
 	// LockTTL is how long the sweep lock of a dead gateway outlives its
 	// holder: another gateway takes the sweep over after it. The holder
@@ -110,8 +110,10 @@ func (c SweeperConfig) withDefaults() SweeperConfig {
 //     the crash): it is deleted, and its will published [MQTT-3.1.2-23];
 //   - a will whose delay has passed: the will is cleared and published
 //     [MQTT-3.1.2-8];
-//   - a will due later, before the session expires: it is published when
-//     its delay ends, unless the client came back [MQTT-3.1.3-9];
+//   - a will due later, before the session expires: it stays stored, and
+//     the store lists it as due from the crash plus its delay, so the
+//     will sweeper of any gateway (conn.Wills.Sweep) publishes it then,
+//     unless the client came back [MQTT-3.1.3-9];
 //   - a will due after the session expires, or no will: nothing more; the
 //     expiry sweeper ends the session (and publishes the will) on time.
 //
@@ -135,10 +137,10 @@ func (c SweeperConfig) withDefaults() SweeperConfig {
 // gateways cannot mistake the old heartbeat for the new run's. (A gateway
 // that crashes before that is swept after LockTTL.)
 //
-// Goroutines: run and runDelayed, started by Server.Start and waited for
-// by Server.Shutdown. Delayed wills live in memory only; if this gateway
-// stops before one is due, the will stays stored and is published when
-// the session expires.
+// Goroutines: run, started by Server.Start and waited for by
+// Server.Shutdown. The sweeper keeps no will in memory: a delayed will is
+// the store's, so one whose delay ends after this gateway stopped too is
+// still published on time by another.
 type sweeper struct {
 	cfg   SweeperConfig
 	self  string
@@ -150,15 +152,14 @@ type sweeper struct {
 	pace  *pacer
 
 	swept map[string]string // gateway id → instance swept or found swept; owned by run
-
-	mu      sync.Mutex    // guards delayed
-	delayed delayHeap     // wills waiting for their delay
-	wake    chan struct{} // cap 1: delayed has a new earliest entry
 }
 
+// newSweeper returns the sweeper of gateway self. Its pacer also paces
+// the delayed wills that wills' sweep publishes, so both kinds of a
+// crash's wills share WillRate.
 func newSweeper(cfg SweeperConfig, self string, hb Heartbeats, store session.Store, wills *conn.Wills, log *slog.Logger, clock func() time.Time) *sweeper {
 	cfg = cfg.withDefaults()
-	return &sweeper{
+	w := &sweeper{
 		cfg:   cfg,
 		self:  self,
 		hb:    hb,
@@ -168,8 +169,9 @@ func newSweeper(cfg SweeperConfig, self string, hb Heartbeats, store session.Sto
 		clock: clock,
 		pace:  &pacer{every: time.Second / time.Duration(cfg.WillRate)},
 		swept: make(map[string]string),
-		wake:  make(chan struct{}, 1),
 	}
+	wills.SetPacer(w.pace.wait)
+	return w
 }
 
 // orphanRef is a session the sweeper is to orphan.
@@ -445,7 +447,8 @@ func (s sweepStats) String() string {
 // first, Orphan fails, and that gateway found the lost connection and
 // published the will itself [MQTT-3.1.2-8]; a client that comes back
 // afterwards finds the session disconnected and its will gone. A will due
-// later waits for its delay.
+// later stays stored; the store lists it when its delay ends, and the will
+// sweeper of whichever gateway takes it first publishes it.
 func (w *sweeper) orphan(ctx context.Context, s *session.State, owner string, at time.Time, st *sweepStats) {
 	if s.Will != nil && w.pace.wait(ctx) != nil {
 		return
@@ -464,28 +467,19 @@ func (w *sweeper) orphan(ctx context.Context, s *session.State, owner string, at
 		}
 		o.Will = nil // taken: no longer stored
 	}
-	switch {
-	case o.ExpiredAt(now):
+	if o.ExpiredAt(now) {
 		// The session ended with the connection, or expired since the
 		// crash [MQTT-3.1.2-23]; a will still stored is due.
 		if w.end(ctx, o) {
 			st.published++
 		}
-	case o.Will == nil:
-	default:
-		due := o.DisconnectedAt.Add(time.Duration(o.Will.Delay) * time.Second)
-		if exp, ok := o.ExpiresAt(); ok && !due.Before(exp) {
-			return // the session ends first; the expiry sweeper publishes the will then
-		}
-		if due.After(now) {
-			w.schedule(delayed{key: o.Key, epoch: o.Epoch, due: due})
-			st.delayed++
-			return
-		}
-		if w.release(ctx, o.Key, o.Epoch, o.Will) {
-			st.published++
-		}
+		return
 	}
+	if _, ok := o.WillDueAt(); ok {
+		st.delayed++ // due later, before the session ends [MQTT-3.1.3-9]
+	}
+	// Otherwise there is no will left, or the session ends first and the
+	// expiry sweeper publishes the will then.
 }
 
 // willDue reports whether the will of s, whose connection was lost at at,
@@ -515,9 +509,10 @@ func (w *sweeper) count(ctx context.Context, st *sweepStats, key session.Key, ow
 	}
 }
 
-// end deletes an expired orphaned session and publishes its will. Only
-// the caller whose Delete succeeds publishes: the expiry sweeper of any
-// gateway may race for it.
+// end deletes an expired orphaned session and publishes a will it still
+// stores. Only the caller whose Delete succeeds publishes: the will
+// sweeper of any gateway may race for the session (Delete) or its will
+// (TakeWill gives the session a new epoch, which fails this Delete).
 func (w *sweeper) end(ctx context.Context, o *session.State) bool {
 	if err := w.store.Delete(ctx, o.Key, o.Epoch); err != nil {
 		if !errors.Is(err, session.ErrFenced) && !errors.Is(err, session.ErrNotFound) {
@@ -525,22 +520,7 @@ func (w *sweeper) end(ctx context.Context, o *session.State) bool {
 		}
 		return false
 	}
-	if o.Will == nil {
-		return false
-	}
-	return w.publish(ctx, o.Key, o.Will)
-}
-
-// release clears the will of the orphaned session (fenced by epoch) and
-// publishes it.
-func (w *sweeper) release(ctx context.Context, key session.Key, epoch uint64, will *session.Will) bool {
-	if err := w.store.SetWill(ctx, key, epoch, nil); err != nil {
-		if !errors.Is(err, session.ErrFenced) && !errors.Is(err, session.ErrNotFound) {
-			w.log.Warn("could not clear the will of a crashed gateway's client", "tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
-		}
-		return false
-	}
-	return w.publish(ctx, key, will)
+	return o.Will != nil && w.publish(ctx, o.Key, o.Will)
 }
 
 func (w *sweeper) publish(ctx context.Context, key session.Key, will *session.Will) bool {
@@ -549,90 +529,6 @@ func (w *sweeper) publish(ctx context.Context, key session.Key, will *session.Wi
 		return false
 	}
 	return true
-}
-
-// delayed is a will to publish at due unless the session moved on.
-type delayed struct {
-	key   session.Key
-	epoch uint64
-	due   time.Time
-}
-
-// delayHeap orders delayed wills by due time.
-type delayHeap []delayed
-
-func (h delayHeap) Len() int           { return len(h) }
-func (h delayHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
-func (h delayHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *delayHeap) Push(x any)        { *h = append(*h, x.(delayed)) }
-func (h *delayHeap) Pop() any {
-	old := *h
-	d := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return d
-}
-
-func (w *sweeper) schedule(d delayed) {
-	w.mu.Lock()
-	first := len(w.delayed) == 0 || d.due.Before(w.delayed[0].due)
-	heap.Push(&w.delayed, d)
-	w.mu.Unlock()
-	if first {
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// runDelayed publishes delayed wills when due, paced with the others,
-// until ctx ends.
-func (w *sweeper) runDelayed(ctx context.Context) {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		w.mu.Lock()
-		var next *delayed
-		if len(w.delayed) > 0 {
-			d := w.delayed[0]
-			if !d.due.After(w.clock()) {
-				heap.Pop(&w.delayed)
-				w.mu.Unlock()
-				w.fire(ctx, d)
-				continue
-			}
-			next = &d
-		}
-		w.mu.Unlock()
-		var tc <-chan time.Time
-		if next != nil {
-			timer.Reset(next.due.Sub(w.clock()))
-			tc = timer.C
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.wake:
-		case <-tc:
-		}
-	}
-}
-
-// fire publishes a delayed will if the session is still the orphan it was:
-// same epoch, not connected, will still stored [MQTT-3.1.3-9].
-func (w *sweeper) fire(ctx context.Context, d delayed) {
-	if w.pace.wait(ctx) != nil {
-		return
-	}
-	st, err := w.store.Load(ctx, d.key)
-	if err != nil || st.Epoch != d.epoch || st.Connected || st.Will == nil {
-		return // resumed, taken over, ended or gone
-	}
-	if st.ExpiredAt(w.clock()) {
-		w.end(ctx, st)
-		return
-	}
-	w.release(ctx, d.key, d.epoch, st.Will)
 }
 
 // pacer spaces events at least every apart, across goroutines.

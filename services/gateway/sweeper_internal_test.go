@@ -199,8 +199,13 @@ func TestSweeperOrphan(t *testing.T) {
 			if state != tc.wantSession {
 				t.Errorf("session after orphan: %s, want %s", state, tc.wantSession)
 			}
-			if n := len(w.delayed); n != tc.want.delayed {
-				t.Errorf("%d wills wait for their delay, want %d", n, tc.want.delayed)
+			// A will left for its delay is the store's to list when due.
+			due, err := store.DueWills(ctx, now.Add(1000*time.Hour), 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(due); n != tc.want.delayed {
+				t.Errorf("the store lists %d delayed wills, want %d", n, tc.want.delayed)
 			}
 		})
 	}

@@ -105,6 +105,20 @@ func (c *crashable) Expired(ctx context.Context, now time.Time, limit int) ([]*s
 	return c.Store.Expired(ctx, now, limit)
 }
 
+func (c *crashable) DueWills(ctx context.Context, now time.Time, limit int) ([]*session.State, error) {
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	return c.Store.DueWills(ctx, now, limit)
+}
+
+func (c *crashable) TakeWill(ctx context.Context, k session.Key, e uint64, now time.Time) (*session.Will, error) {
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	return c.Store.TakeWill(ctx, k, e, now)
+}
+
 func (c *crashable) Owned(ctx context.Context, owner, cursor string, limit int) ([]*session.State, string, error) {
 	if err := c.err(); err != nil {
 		return nil, "", err
@@ -442,5 +456,175 @@ func TestSweepStopsWhenGatewayRestarts(t *testing.T) {
 		t.Fatalf("session of the new run's client: %+v, %v; want connected through gw1", st, err)
 	}
 	fresh.ping() // still served
+	expectNothing(t, watcher)
+}
+
+// TestDelayedWillOutlivesItsGateway: a delayed will is the session
+// store's, not the memory of the gateway that scheduled it. Whether that
+// gateway shuts down, or dies once the connection is lost, before the will
+// delay ends, another gateway publishes the will about when the delay ends
+// (never before), once [MQTT-3.1.3-9] [MQTT-3.1.2-8].
+func TestDelayedWillOutlivesItsGateway(t *testing.T) {
+	for _, st := range []struct {
+		name  string
+		store func(t *testing.T) session.Store
+	}{
+		{"memstore", func(*testing.T) session.Store { return memstore.New() }},
+		{"redis", func(t *testing.T) session.Store {
+			return redisstore.New(redistest.Start(t).Client(t), redisstore.Options{})
+		}},
+	} {
+		for _, stop := range []string{"shutdown", "killed"} {
+			t.Run(st.name+"/"+stop, func(t *testing.T) {
+				t.Parallel()
+				testDelayedWillOutlivesItsGateway(t, st.store(t), stop)
+			})
+		}
+	}
+}
+
+func testDelayedWillOutlivesItsGateway(t *testing.T, store session.Store, stop string) {
+	const delay = 2 * time.Second
+	sc := newSweepCluster(t, store)
+	holder := sc.start("gw-a", false)
+	other := sc.start("gw-b", false)
+	watcher := connectClient(t, other.testGateway, mqtt.V5, "watcher", true)
+	watcher.subscribe(1, mqtt.Subscription{Filter: "wills/#", QoS: 1})
+	dev := connectClient(t, holder.testGateway, mqtt.V5, "dev", false, willOf("dev", uint32(delay/time.Second), 3600))
+	k := session.Key{Tenant: "acme", ClientID: "dev"}
+
+	lost := time.Now()
+	switch stop {
+	case "shutdown":
+		// The connection ends with the shutdown (DISCONNECT 0x8B): the
+		// will is due after its delay, by when gw-a is gone.
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		if err := holder.srv.Shutdown(ctx); err != nil {
+			t.Fatalf("Shutdown of gw-a: %v", err)
+		}
+	case "killed":
+		// The connection is lost and gw-a records it; then gw-a dies,
+		// its timer for the will with it.
+		_ = dev.nc.Close()
+		checkFor(t, 5*time.Second, func() error {
+			s, err := store.Load(t.Context(), k)
+			if err != nil {
+				return err
+			}
+			if s.Connected {
+				return errors.New("the session is still connected")
+			}
+			return nil
+		})
+		holder.crash()
+	}
+	if s, err := store.Load(t.Context(), k); err != nil || s.Connected || s.Will == nil {
+		t.Fatalf("session once gw-a is gone: %+v, %v; want disconnected, with its will stored", s, err)
+	}
+
+	p := watcher.expectPublish()
+	took := time.Since(lost)
+	if p.Topic != "wills/dev" || string(p.Payload) != "dev is gone" {
+		t.Fatalf("watcher got %q %q, want the will of dev", p.Topic, p.Payload)
+	}
+	// DisconnectedAt is kept in milliseconds: allow for one.
+	if took < delay-time.Millisecond {
+		t.Fatalf("the will arrived %v after the connection was lost, before its delay of %v", took, delay)
+	}
+	t.Logf("the will arrived %v after the connection was lost (delay %v)", took.Round(time.Millisecond), delay)
+	// The line is written once the publish is through: poll for it.
+	checkFor(t, 5*time.Second, func() error {
+		return logContains(other.testGateway, "published the will of client dev of tenant acme")
+	})
+	expectNothing(t, watcher)
+	if s, err := store.Load(t.Context(), k); err != nil || s.Connected || s.Will != nil {
+		t.Fatalf("session after its will: %+v, %v; want kept, disconnected, without its will", s, err)
+	}
+}
+
+// TestDelayedWillOutlivesItsSweeper: crashed gw1's client had a will delay
+// longer than it takes gw2 to find the crash. gw2 disconnects the session
+// on gw1's behalf and leaves the will for its delay; then gw2 shuts down
+// too. gw3, which sweeps no crashed gateway, publishes the will when the
+// delay ends, once.
+func TestDelayedWillOutlivesItsSweeper(t *testing.T) {
+	t.Parallel()
+	sc := newSweepCluster(t, memstore.New())
+	victim := sc.start("gw1", true)
+	sweeper := sc.start("gw2", true)
+	last := sc.start("gw3", false)
+	watcher := connectClient(t, last.testGateway, mqtt.V5, "watcher", true)
+	watcher.subscribe(1, mqtt.Subscription{Filter: "wills/#", QoS: 1})
+	dev := connectClient(t, victim.testGateway, mqtt.V5, "dev", false, willOf("dev", 6, 3600))
+	checkFor(t, 10*time.Second, func() error {
+		return logContains(victim.testGateway, "the heartbeat of gateway gw1 is visible")
+	})
+	victim.crash(dev)
+	checkFor(t, 10*time.Second, func() error {
+		return logContains(sweeper.testGateway, "the sessions of crashed gateway gw1 are disconnected: 1 sessions disconnected, 0 wills published, 1 wills to publish when their delay ends")
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := sweeper.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown of gw2: %v", err)
+	}
+	collectWills(t, watcher, "wills/dev")
+	checkFor(t, 5*time.Second, func() error {
+		return logContains(last.testGateway, "published the will of client dev of tenant acme")
+	})
+	expectNothing(t, watcher)
+}
+
+// lateSweepers is a session store whose DueWills finds nothing, as when
+// no will sweeper has got to a due will yet.
+type lateSweepers struct{ session.Store }
+
+func (lateSweepers) DueWills(context.Context, time.Time, int) ([]*session.State, error) {
+	return nil, nil
+}
+
+// TestResumeAfterWillDelay: a client that resumes its session after its
+// will delay ended, before any sweeper published the will, gets the will
+// published then, once; one that resumes before the delay ended does not
+// [MQTT-3.1.3-9].
+func TestResumeAfterWillDelay(t *testing.T) {
+	store := memstore.New()
+	g := startGatewaysWith(t, 1, lateSweepers{store})[0]
+	watcher := connectClient(t, g, mqtt.V5, "watcher", true)
+	watcher.subscribe(1, mqtt.Subscription{Filter: "wills/#", QoS: 1})
+	ctx := t.Context()
+	for _, tc := range []struct {
+		client    string
+		lost      time.Duration // how long ago the connection was lost
+		published bool
+	}{
+		{"back-late", 10 * time.Second, true},
+		{"back-in-time", time.Second, false},
+	} {
+		k := session.Key{Tenant: "acme", ClientID: tc.client}
+		cl, err := store.Claim(ctx, k, "gw-gone", 5, true, time.Now())
+		if err == nil {
+			err = store.SetExpiry(ctx, k, cl.Epoch, 3600)
+		}
+		if err == nil {
+			err = store.SetWill(ctx, k, cl.Epoch, &session.Will{Topic: "wills/" + tc.client, Payload: []byte("gone"), QoS: 1, Delay: 5})
+		}
+		if err == nil {
+			err = store.Disconnect(ctx, k, cl.Epoch, time.Now().Add(-tc.lost))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		connectClient(t, g, mqtt.V5, tc.client, false)
+		if tc.published {
+			if got := watcher.expectPublish(); got.Topic != "wills/"+tc.client {
+				t.Fatalf("%s: got %v, want its will", tc.client, got)
+			}
+		}
+		if st, err := store.Load(ctx, k); err != nil || !st.Connected || st.Will != nil {
+			t.Fatalf("%s: session after the resume: %+v, %v; want connected without the old will", tc.client, st, err)
+		}
+	}
 	expectNothing(t, watcher)
 }

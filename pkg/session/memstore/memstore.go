@@ -43,6 +43,10 @@ type shard struct {
 	// expiring indexes the disconnected sessions that can expire, by
 	// deadline; guarded by mu.
 	expiring map[session.Key]time.Time
+	// wills indexes the disconnected sessions whose stored will is due
+	// before they end, by due time (session.State.WillDueAt); guarded by
+	// mu. Sessions without such a will have no entry.
+	wills map[session.Key]time.Time
 	// owned indexes the connected sessions by owner; guarded by mu.
 	owned map[string]map[session.Key]struct{}
 }
@@ -72,6 +76,7 @@ func New() *Store {
 	for i := range s.shards {
 		s.shards[i].sessions = make(map[session.Key]*entry)
 		s.shards[i].expiring = make(map[session.Key]time.Time)
+		s.shards[i].wills = make(map[session.Key]time.Time)
 		s.shards[i].owned = make(map[string]map[session.Key]struct{})
 	}
 	return s
@@ -121,6 +126,7 @@ func (s *Store) Claim(ctx context.Context, key session.Key, owner string, protoc
 	e.protocolLevel = protocolLevel
 	e.disconnectedAt = time.Time{}
 	delete(sh.expiring, key)
+	delete(sh.wills, key)
 	sh.own(key, e)
 	res.Epoch = e.epoch
 	return res, nil
@@ -185,7 +191,10 @@ func (s *Store) DeleteSubscriptions(ctx context.Context, key session.Key, epoch 
 // SetWill implements session.Store.
 func (s *Store) SetWill(ctx context.Context, key session.Key, epoch uint64, w *session.Will) error {
 	w = cloneWill(w)
-	return s.write(ctx, key, epoch, func(_ *shard, e *entry) { e.will = w })
+	return s.write(ctx, key, epoch, func(sh *shard, e *entry) {
+		e.will = w
+		sh.index(key, e)
+	})
 }
 
 // PutInflight implements session.Store.
@@ -225,8 +234,7 @@ func (s *Store) Disconnect(ctx context.Context, key session.Key, epoch uint64, n
 	return s.write(ctx, key, epoch, func(sh *shard, e *entry) {
 		sh.unown(key, e)
 		if e.expiryInterval == 0 {
-			delete(sh.sessions, key)
-			delete(sh.expiring, key)
+			sh.remove(key)
 			return
 		}
 		e.connected = false
@@ -239,14 +247,25 @@ func (s *Store) Disconnect(ctx context.Context, key session.Key, epoch uint64, n
 func (s *Store) Delete(ctx context.Context, key session.Key, epoch uint64) error {
 	return s.write(ctx, key, epoch, func(sh *shard, e *entry) {
 		sh.unown(key, e)
-		delete(sh.sessions, key)
-		delete(sh.expiring, key)
+		sh.remove(key)
 	})
 }
 
 // Expired implements session.Store. It walks every disconnected session
 // that can expire, which suits the single-process mode's scale.
 func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]*session.State, error) {
+	return s.due(ctx, now, limit, func(sh *shard) map[session.Key]time.Time { return sh.expiring })
+}
+
+// DueWills implements session.Store. It walks every session with a
+// delayed will waiting.
+func (s *Store) DueWills(ctx context.Context, now time.Time, limit int) ([]*session.State, error) {
+	return s.due(ctx, now, limit, func(sh *shard) map[session.Key]time.Time { return sh.wills })
+}
+
+// due returns up to limit sessions of the index that idx picks from each
+// shard whose time is at or before now, earliest first.
+func (s *Store) due(ctx context.Context, now time.Time, limit int, idx func(*shard) map[session.Key]time.Time) ([]*session.State, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -261,7 +280,7 @@ func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]*sessi
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		for k, at := range sh.expiring {
+		for k, at := range idx(sh) {
 			if !now.Before(at) {
 				all = append(all, due{at, sh.sessions[k].state(k)})
 			}
@@ -278,6 +297,28 @@ func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]*sessi
 		out = append(out, d.st)
 	}
 	return out, nil
+}
+
+// TakeWill implements session.Store.
+func (s *Store) TakeWill(ctx context.Context, key session.Key, epoch uint64, now time.Time) (*session.Will, error) {
+	var w *session.Will
+	err := s.write(ctx, key, epoch, func(sh *shard, e *entry) {
+		if e.connected || e.will == nil {
+			return
+		}
+		st := session.State{
+			DisconnectedAt: e.disconnectedAt,
+			ExpiryInterval: e.expiryInterval,
+			Will:           e.will,
+		}
+		if !st.WillTakeableAt(now) {
+			return
+		}
+		w, e.will = e.will, nil // e.will is the store's own copy: hand it over
+		e.epoch = s.epochs.Add(1)
+		sh.index(key, e)
+	})
+	return w, err
 }
 
 // Owned implements session.Store. The cursor is the last key returned;
@@ -343,11 +384,11 @@ func (s *Store) Orphan(ctx context.Context, key session.Key, owner string, epoch
 		e.epoch = s.epochs.Add(1)
 		e.connected = false
 		e.disconnectedAt = at.Truncate(time.Millisecond)
-		sh.index(key, e)
 		st = e.state(key)
 		if takeWill {
 			e.will = nil
 		}
+		sh.index(key, e)
 	})
 	if err == nil && st == nil {
 		err = session.ErrFenced
@@ -393,13 +434,33 @@ func (sh *shard) unown(key session.Key, e *entry) {
 	}
 }
 
-// index keeps sh.expiring in step with e. The caller holds sh.mu.
+// index keeps sh.expiring and sh.wills in step with e. The caller holds
+// sh.mu.
 func (sh *shard) index(key session.Key, e *entry) {
 	if e.connected || e.expiryInterval == session.NeverExpire {
 		delete(sh.expiring, key)
-		return
+	} else {
+		sh.expiring[key] = e.disconnectedAt.Add(time.Duration(e.expiryInterval) * time.Second)
 	}
-	sh.expiring[key] = e.disconnectedAt.Add(time.Duration(e.expiryInterval) * time.Second)
+	st := session.State{
+		Connected:      e.connected,
+		DisconnectedAt: e.disconnectedAt,
+		ExpiryInterval: e.expiryInterval,
+		Will:           e.will,
+	}
+	if due, ok := st.WillDueAt(); ok {
+		sh.wills[key] = due
+	} else {
+		delete(sh.wills, key)
+	}
+}
+
+// remove deletes the session at key and its index entries. The caller
+// holds sh.mu and has removed it from the owner index.
+func (sh *shard) remove(key session.Key) {
+	delete(sh.sessions, key)
+	delete(sh.expiring, key)
+	delete(sh.wills, key)
 }
 
 // state returns a deep copy of e. The caller holds the shard lock.

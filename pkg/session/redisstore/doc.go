@@ -53,6 +53,23 @@
 // index entries in memory. Sessions claimed before the index existed are
 // not in it: they are orphaned only when their clients come back.
 //
+// Each shard also has a will index, a sorted set
+//
+//	<prefix>{sNN}:wills
+//
+// of the disconnected sessions whose will is due before the session ends
+// (session.State.WillDueAt), scored by that due time (unix ms):
+// DisconnectedAt plus the will delay, which the scripts read from the
+// encoded will. Disconnect, Orphan, SetWill and SetExpiry add, move or
+// remove the entry in the script that writes the hash; Claim, Delete and
+// TakeWill remove it. Sessions without a delayed will have no entry, so
+// the index costs nothing for them. DueWills reads it as Expired reads the
+// expiry index, and sets right from the hash any entry it finds stale (a
+// gateway that predates the index claims a session without removing its
+// entry). Sessions disconnected before the index existed are not in it
+// until one of those scripts next writes them: their delayed wills go with
+// the session's end.
+//
 // # Atomicity and fencing
 //
 // Claim and every write are one Lua script each (EVALSHA through
@@ -64,7 +81,12 @@
 // key keep increasing even after the session was deleted and its counter
 // lost, as long as the Redis clock does not step back.
 //
+// TakeWill gives the session a new epoch the same way, so a sweeper that
+// listed it through Expired before the take cannot Delete it and publish
+// the will again.
+//
 // Redis itself expires nothing: sessions leave only through Disconnect
-// with interval 0, Delete, or a clean or expired Claim. The gateway's
-// sweeper, reading Expired, publishes wills and deletes expired sessions.
+// with interval 0, Delete, or a clean or expired Claim. The gateways' will
+// sweepers, reading Expired and DueWills, publish wills and delete expired
+// sessions.
 package redisstore

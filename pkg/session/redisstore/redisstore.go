@@ -61,6 +61,9 @@ func (s *Store) keys(k session.Key) (hash, index, m string) {
 // owners is the key of shard i's owner index.
 func (s *Store) owners(i int) string { return s.tag(i) + "owners" }
 
+// wills is the key of shard i's will index.
+func (s *Store) wills(i int) string { return s.tag(i) + "wills" }
+
 // Claim implements session.Store.
 func (s *Store) Claim(ctx context.Context, key session.Key, owner string, protocolLevel byte, clean bool, now time.Time) (session.Claimed, error) {
 	h, z, m := s.keys(key)
@@ -68,7 +71,8 @@ func (s *Store) Claim(ctx context.Context, key session.Key, owner string, protoc
 	if clean {
 		c = "1"
 	}
-	res, err := claimScript.Run(ctx, s.client, []string{h, z, s.owners(shardOf(m))}, m, owner, int(protocolLevel), c, now.UnixMilli()).Slice()
+	i := shardOf(m)
+	res, err := claimScript.Run(ctx, s.client, []string{h, z, s.owners(i), s.wills(i)}, m, owner, int(protocolLevel), c, now.UnixMilli()).Slice()
 	if err != nil {
 		return session.Claimed{}, fmt.Errorf("redisstore: claim %q/%q: %w", key.Tenant, key.ClientID, err)
 	}
@@ -168,10 +172,13 @@ func (s *Store) DeleteSubscriptions(ctx context.Context, key session.Key, epoch 
 
 // SetWill implements session.Store.
 func (s *Store) SetWill(ctx context.Context, key session.Key, epoch uint64, w *session.Will) error {
-	if w == nil {
-		return s.fields(ctx, "clear will", key, epoch, nil, []string{fieldWill})
+	h, _, m := s.keys(key)
+	op, enc := "clear will", ""
+	if w != nil {
+		op, enc = "set will", encodeWill(w)
 	}
-	return s.fields(ctx, "set will", key, epoch, []string{fieldWill, encodeWill(w)}, nil)
+	return s.run(ctx, op, setWillScript, key, []string{h, s.wills(shardOf(m))},
+		strconv.FormatUint(epoch, 10), m, enc)
 }
 
 // PutInflight implements session.Store.
@@ -195,21 +202,23 @@ func (s *Store) SetLastSeq(ctx context.Context, key session.Key, epoch uint64, s
 // SetExpiry implements session.Store.
 func (s *Store) SetExpiry(ctx context.Context, key session.Key, epoch uint64, expiry uint32) error {
 	h, z, m := s.keys(key)
-	return s.run(ctx, "set expiry", setExpiryScript, key, []string{h, z},
+	return s.run(ctx, "set expiry", setExpiryScript, key, []string{h, z, s.wills(shardOf(m))},
 		strconv.FormatUint(epoch, 10), strconv.FormatUint(uint64(expiry), 10), m)
 }
 
 // Disconnect implements session.Store.
 func (s *Store) Disconnect(ctx context.Context, key session.Key, epoch uint64, now time.Time) error {
 	h, z, m := s.keys(key)
-	return s.run(ctx, "disconnect", disconnectScript, key, []string{h, z, s.owners(shardOf(m))},
+	i := shardOf(m)
+	return s.run(ctx, "disconnect", disconnectScript, key, []string{h, z, s.owners(i), s.wills(i)},
 		strconv.FormatUint(epoch, 10), strconv.FormatInt(now.UnixMilli(), 10), m)
 }
 
 // Delete implements session.Store.
 func (s *Store) Delete(ctx context.Context, key session.Key, epoch uint64) error {
 	h, z, m := s.keys(key)
-	return s.run(ctx, "delete", deleteScript, key, []string{h, z, s.owners(shardOf(m))}, strconv.FormatUint(epoch, 10), m)
+	i := shardOf(m)
+	return s.run(ctx, "delete", deleteScript, key, []string{h, z, s.owners(i), s.wills(i)}, strconv.FormatUint(epoch, 10), m)
 }
 
 // Expired implements session.Store. It asks every shard's expiry index for
@@ -218,6 +227,28 @@ func (s *Store) Delete(ctx context.Context, key session.Key, epoch uint64) error
 // A session claimed or deleted between the two is left out, so a call may
 // return fewer than limit even when more are due.
 func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]*session.State, error) {
+	return s.due(ctx, "expired", "expiry", now, limit, false, func(st *session.State) bool { return st.ExpiredAt(now) })
+}
+
+// DueWills implements session.Store. It reads the shards' will indexes as
+// Expired reads the expiry indexes, and leaves out a session whose will
+// was taken, or that was claimed or deleted, between the two pipelines.
+// Such an entry, if still in its index, is set right from the session's
+// hash: during a rolling upgrade a gateway that predates the index may
+// claim a session without removing its entry, and stale entries must not
+// hide the wills due after them.
+func (s *Store) DueWills(ctx context.Context, now time.Time, limit int) ([]*session.State, error) {
+	return s.due(ctx, "due wills", "wills", now, limit, true, func(st *session.State) bool {
+		t, ok := st.WillDueAt()
+		return ok && !now.Before(t)
+	})
+}
+
+// due lists up to limit members of the shards' index named index whose
+// score is at or before now, earliest first, and returns the states of
+// those for which keep holds when loaded. With reindex, the will index
+// entry of every other member is recomputed from its hash.
+func (s *Store) due(ctx context.Context, op, index string, now time.Time, limit int, reindex bool, keep func(*session.State) bool) ([]*session.State, error) {
 	if limit < 1 {
 		return nil, ctx.Err()
 	}
@@ -225,10 +256,10 @@ func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]*sessi
 	pipe := s.client.Pipeline()
 	ranges := make([]*redis.ZSliceCmd, shards)
 	for i := range shards {
-		ranges[i] = pipe.ZRangeByScoreWithScores(ctx, s.tag(i)+"expiry", by)
+		ranges[i] = pipe.ZRangeByScoreWithScores(ctx, s.tag(i)+index, by)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("redisstore: expired: read the expiry index: %w", err)
+		return nil, fmt.Errorf("redisstore: %s: read the %s index: %w", op, index, err)
 	}
 	type due struct {
 		at float64
@@ -253,29 +284,70 @@ func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]*sessi
 	for i, d := range all {
 		k, err := parseMember(d.m)
 		if err != nil {
-			return nil, fmt.Errorf("redisstore: expired: %w", err)
+			return nil, fmt.Errorf("redisstore: %s: %w", op, err)
 		}
 		keys[i] = k
 		h, _, _ := s.keys(k)
 		loads[i] = pipe.HGetAll(ctx, h)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("redisstore: expired: load sessions: %w", err)
+		return nil, fmt.Errorf("redisstore: %s: load sessions: %w", op, err)
 	}
 	out := make([]*session.State, 0, len(all))
+	var stale []session.Key
 	for i, l := range loads {
 		if len(l.Val()) == 0 {
-			continue // deleted meanwhile
+			stale = append(stale, keys[i]) // deleted meanwhile
+			continue
 		}
 		st, err := decodeState(keys[i], l.Val())
 		if err != nil {
-			return nil, fmt.Errorf("redisstore: expired: session %q/%q: %w", keys[i].Tenant, keys[i].ClientID, err)
+			return nil, fmt.Errorf("redisstore: %s: session %q/%q: %w", op, keys[i].Tenant, keys[i].ClientID, err)
 		}
-		if st.ExpiredAt(now) {
+		if keep(st) {
 			out = append(out, st)
+		} else {
+			stale = append(stale, keys[i])
+		}
+	}
+	if reindex {
+		for _, k := range stale {
+			h, _, m := s.keys(k)
+			if err := reindexWillScript.Run(ctx, s.client, []string{h, s.wills(shardOf(m))}, m).Err(); err != nil {
+				return nil, fmt.Errorf("redisstore: %s: set the will index entry of %q/%q right: %w", op, k.Tenant, k.ClientID, err)
+			}
 		}
 	}
 	return out, nil
+}
+
+// TakeWill implements session.Store.
+func (s *Store) TakeWill(ctx context.Context, key session.Key, epoch uint64, now time.Time) (*session.Will, error) {
+	h, _, m := s.keys(key)
+	res, err := takeWillScript.Run(ctx, s.client, []string{h, s.wills(shardOf(m))},
+		strconv.FormatUint(epoch, 10), strconv.FormatInt(now.UnixMilli(), 10), m).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: take will %q/%q: %w", key.Tenant, key.ClientID, err)
+	}
+	switch v := res.(type) {
+	case int64:
+		switch v {
+		case 1:
+			return nil, session.ErrNotFound
+		case 2:
+			return nil, session.ErrFenced
+		case 3:
+			return nil, nil
+		}
+	case string:
+		w, err := decodeWill(v)
+		if err != nil {
+			// Taken, and unreadable: nobody else can get it either.
+			return nil, fmt.Errorf("redisstore: take will %q/%q: %w", key.Tenant, key.ClientID, err)
+		}
+		return w, nil
+	}
+	return nil, fmt.Errorf("redisstore: take will %q/%q: unexpected reply %v", key.Tenant, key.ClientID, res)
 }
 
 // pairs turns a flat HGETALL reply into a map.
@@ -388,7 +460,8 @@ func (s *Store) Orphan(ctx context.Context, key session.Key, owner string, epoch
 	if takeWill {
 		take = "1"
 	}
-	res, err := orphanScript.Run(ctx, s.client, []string{h, z, s.owners(shardOf(m))},
+	i := shardOf(m)
+	res, err := orphanScript.Run(ctx, s.client, []string{h, z, s.owners(i), s.wills(i)},
 		strconv.FormatUint(epoch, 10), owner, strconv.FormatInt(at.UnixMilli(), 10), m, take).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: orphan %q/%q: %w", key.Tenant, key.ClientID, err)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/flockmq/flockmq/internal/testutil/redistest"
 	"github.com/flockmq/flockmq/pkg/session"
 	"github.com/flockmq/flockmq/pkg/session/redisstore"
@@ -163,4 +165,131 @@ func TestGroupsCluster(t *testing.T) {
 	sessiontest.RunGroups(t, func(t testing.TB) sessiontest.GroupStore {
 		return redisstore.New(srv.Client(t), redisstore.Options{KeyPrefix: prefix()})
 	})
+}
+
+// TestWillIndexLayout pins the will index: a disconnected session's
+// delayed will is one member of its shard's "wills" sorted set, scored by
+// its due time in unix ms, and nothing is written for a session without
+// one.
+func TestWillIndexLayout(t *testing.T) {
+	c := redistest.Shared(t).Client(t)
+	ctx := t.Context()
+	p := prefix()
+	s := redisstore.New(c, redisstore.Options{KeyPrefix: p})
+	plain := session.Key{Tenant: "acme", ClientID: "plain"}
+	cl, err := s.Claim(ctx, plain, "gw", 5, false, time.UnixMilli(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetExpiry(ctx, plain, cl.Epoch, 60); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetWill(ctx, plain, cl.Epoch, &session.Will{Topic: "w"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetWill(ctx, plain, cl.Epoch, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Disconnect(ctx, plain, cl.Epoch, time.UnixMilli(1000)); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := c.Keys(ctx, p+"*:wills").Result(); err != nil || len(keys) != 0 {
+		t.Fatalf("will index keys without a delayed will = %q, %v; want none", keys, err)
+	}
+
+	k := session.Key{Tenant: "acme:{x}", ClientID: "dev%1"}
+	cl, err = s.Claim(ctx, k, "gw", 5, false, time.UnixMilli(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetExpiry(ctx, k, cl.Epoch, 3600); err != nil {
+		t.Fatal(err)
+	}
+	// A delay past one uvarint byte (300s) checks the scripts' decoding.
+	if err := s.SetWill(ctx, k, cl.Epoch, &session.Will{Topic: "w", Payload: []byte("bye"), Delay: 300}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Disconnect(ctx, k, cl.Epoch, time.UnixMilli(2000)); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := c.Keys(ctx, p+"*:wills").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("will index keys = %q, %v; want one", keys, err)
+	}
+	z, err := c.ZRangeWithScores(ctx, keys[0], 0, -1).Result()
+	if err != nil || len(z) != 1 || z[0].Member != "acme%3A%7Bx%7D:dev%251" || z[0].Score != 302000 {
+		t.Fatalf("will index = %v, %v; want the session's member scored 302000 (ms)", z, err)
+	}
+	if w, err := s.TakeWill(ctx, k, cl.Epoch, time.UnixMilli(302000)); err != nil || w == nil || string(w.Payload) != "bye" {
+		t.Fatalf("TakeWill = %+v, %v; want the will", w, err)
+	}
+	if n, err := c.Exists(ctx, keys[0]).Result(); err != nil || n != 0 {
+		t.Fatalf("will index after TakeWill exists = %d, %v; want it gone", n, err)
+	}
+}
+
+// TestDueWillsRepairsStaleEntries: will index entries of sessions that no
+// longer have a due will (left by a gateway that predates the index, which
+// claims without removing them) are set right by the DueWills that meets
+// them, so they cannot hide the wills due after them.
+func TestDueWillsRepairsStaleEntries(t *testing.T) {
+	c := redistest.Shared(t).Client(t)
+	ctx := t.Context()
+	p := prefix()
+	s := redisstore.New(c, redisstore.Options{KeyPrefix: p})
+	t0 := time.UnixMilli(1_767_225_600_000)
+	// Stale entries scored before any real one: connected sessions, and a
+	// session that is gone.
+	for _, id := range []string{"stale-1", "stale-2", "gone"} {
+		k := session.Key{Tenant: "acme", ClientID: id}
+		if _, err := s.Claim(ctx, k, "gw", 5, false, t0); err != nil {
+			t.Fatal(err)
+		}
+		hashes, err := c.Keys(ctx, p+"*:acme:"+id).Result()
+		if err != nil || len(hashes) != 1 {
+			t.Fatalf("hash of %s = %q, %v", id, hashes, err)
+		}
+		index := strings.TrimSuffix(hashes[0], "acme:"+id) + "wills"
+		if err := c.ZAdd(ctx, index, redis.Z{Score: 1000, Member: "acme:" + id}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if id == "gone" {
+			if err := c.Del(ctx, hashes[0]).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	k := session.Key{Tenant: "acme", ClientID: "due"}
+	cl, err := s.Claim(ctx, k, "gw", 5, false, t0)
+	if err == nil {
+		err = s.SetExpiry(ctx, k, cl.Epoch, 3600)
+	}
+	if err == nil {
+		err = s.SetWill(ctx, k, cl.Epoch, &session.Will{Topic: "w", Delay: 5})
+	}
+	if err == nil {
+		err = s.Disconnect(ctx, k, cl.Epoch, t0)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := t0.Add(time.Minute)
+	if got, err := s.DueWills(ctx, now, 3); err != nil || len(got) != 0 {
+		t.Fatalf("DueWills(limit 3) with 3 stale entries first = %d sessions, %v; want none", len(got), err)
+	}
+	got, err := s.DueWills(ctx, now, 3)
+	if err != nil || len(got) != 1 || got[0].Key != k {
+		t.Fatalf("DueWills after the repair = %d sessions, %v; want only %v", len(got), err, k)
+	}
+	indexes, err := c.Keys(ctx, p+"*:wills").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := int64(0)
+	for _, ix := range indexes {
+		total += c.ZCard(ctx, ix).Val()
+	}
+	if total != 1 {
+		t.Fatalf("will index entries after the repair = %d, want 1", total)
+	}
 }

@@ -4,9 +4,9 @@ import "github.com/redis/go-redis/v9"
 
 // The Lua scripts below make Claim and every fenced write one atomic round
 // trip (EVALSHA, falling back to EVAL once per server). Every script touches
-// only KEYS[1], the session hash, KEYS[2], the expiry index of the same
-// shard, and KEYS[3], the shard's owner index; all carry the shard's hash
-// tag, so in Redis Cluster they share a slot.
+// only the session hash (always KEYS[1]) and indexes of the same shard: its
+// expiry index, its owner index and its will index; all carry the shard's
+// hash tag, so in Redis Cluster they share a slot.
 //
 // Numbers: Redis Lua numbers are doubles. Epochs (microseconds, below 2^53)
 // and millisecond deadlines are safe as doubles and are written back with
@@ -28,6 +28,39 @@ const luaNumber = `
 local function num(v) return string.format('%.0f', v) end
 `
 
+// luaWill keeps a session's entry in its shard's will index in step with
+// its hash: a disconnected session whose will is due before the session
+// ends is scored by that due time (d + delay), as session.State.WillDueAt
+// says; any other session has no entry. willDelay reads the delay from an
+// encoded will (encodeWill, version 1): the uvarint after the version and
+// flag bytes.
+const luaWill = `
+local function willDelay(w)
+  local v, mul = 0, 1
+  for i = 3, 7 do
+    local b = string.byte(w, i)
+    if not b then return v end
+    v = v + (b % 128) * mul
+    if b < 128 then return v end
+    mul = mul * 128
+  end
+  return v
+end
+local function indexWill(h, zw, member)
+  local f = redis.call('HMGET', h, 'c', 'd', 'x', 'w')
+  if f[1] ~= '0' or not f[4] then
+    redis.call('ZREM', zw, member)
+    return
+  end
+  local delay = willDelay(f[4])
+  if f[3] ~= '4294967295' and delay >= tonumber(f[3]) then
+    redis.call('ZREM', zw, member)
+    return
+  end
+  redis.call('ZADD', zw, string.format('%.0f', tonumber(f[2]) + delay * 1000), member)
+end
+`
+
 // luaOwner names the owner index entry of a session: the owner escaped as
 // escape does it in Go, ':', and the session's member.
 const luaOwner = `
@@ -42,7 +75,8 @@ end
 // the server clock in microseconds, so a key deleted and claimed again
 // still gets a larger epoch than it ever had (as long as the Redis clock
 // does not step back past it). Returns {status, epoch, previous HGETALL}
-// with status "new", "live" or "expired".
+// with status "new", "live" or "expired". KEYS: hash, expiry index, owner
+// index, will index.
 var claimScript = redis.NewScript(luaNumber + luaOwner + `
 -- TIME before writes needs effects replication, the default since Redis 5;
 -- older servers must be asked for it.
@@ -77,6 +111,7 @@ else
   redis.call('HSET', h, 'e', es, 'o', ARGV[2], 'c', '1', 'p', ARGV[3], 'd', '0')
 end
 redis.call('ZREM', z, ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('ZADD', KEYS[3], 0, owned(ARGV[2], ARGV[1]))
 return {status, es, prev}
 `)
@@ -120,9 +155,22 @@ if greater then redis.call('HSET', KEYS[1], 'q', new) end
 return 0
 `)
 
-// setExpiryScript: ARGV epoch, expiry (seconds), member. A disconnected
-// session's deadline moves with the interval.
-var setExpiryScript = redis.NewScript(luaFence + luaNumber + `
+// setWillScript: KEYS hash, will index; ARGV epoch, member, the encoded
+// will ("" clears it; no encoded will is empty).
+var setWillScript = redis.NewScript(luaFence + luaWill + `
+if ARGV[3] == '' then
+  redis.call('HDEL', KEYS[1], 'w')
+else
+  redis.call('HSET', KEYS[1], 'w', ARGV[3])
+end
+indexWill(KEYS[1], KEYS[2], ARGV[2])
+return 0
+`)
+
+// setExpiryScript: KEYS hash, expiry index, will index; ARGV epoch, expiry
+// (seconds), member. A disconnected session's deadline, and whether its
+// will is due before it, move with the interval.
+var setExpiryScript = redis.NewScript(luaFence + luaNumber + luaWill + `
 redis.call('HSET', KEYS[1], 'x', ARGV[2])
 if redis.call('HGET', KEYS[1], 'c') == '0' then
   if ARGV[2] == '4294967295' then
@@ -131,41 +179,81 @@ if redis.call('HGET', KEYS[1], 'c') == '0' then
     local d = tonumber(redis.call('HGET', KEYS[1], 'd'))
     redis.call('ZADD', KEYS[2], num(d + tonumber(ARGV[2]) * 1000), ARGV[3])
   end
+  indexWill(KEYS[1], KEYS[3], ARGV[3])
 end
 return 0
 `)
 
-// disconnectScript: ARGV epoch, now (unix ms), member.
-var disconnectScript = redis.NewScript(luaFence + luaNumber + luaOwner + `
+// disconnectScript: KEYS hash, expiry index, owner index, will index;
+// ARGV epoch, now (unix ms), member.
+var disconnectScript = redis.NewScript(luaFence + luaNumber + luaOwner + luaWill + `
 redis.call('ZREM', KEYS[3], owned(redis.call('HGET', KEYS[1], 'o'), ARGV[3]))
 local x = redis.call('HGET', KEYS[1], 'x')
 if x == '0' then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[3])
+  redis.call('ZREM', KEYS[4], ARGV[3])
   return 0
 end
 redis.call('HSET', KEYS[1], 'c', '0', 'd', ARGV[2])
 if x ~= '4294967295' then
   redis.call('ZADD', KEYS[2], num(tonumber(ARGV[2]) + tonumber(x) * 1000), ARGV[3])
 end
+indexWill(KEYS[1], KEYS[4], ARGV[3])
 return 0
 `)
 
-// deleteScript: ARGV epoch, member.
+// deleteScript: KEYS hash, expiry index, owner index, will index; ARGV
+// epoch, member.
 var deleteScript = redis.NewScript(luaFence + luaOwner + `
 redis.call('ZREM', KEYS[3], owned(redis.call('HGET', KEYS[1], 'o'), ARGV[2]))
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[4], ARGV[2])
 return 0
 `)
 
-// orphanScript: ARGV epoch, owner, at (unix ms), member, take will
-// ("1"/"0"). It refuses (2) unless the session is connected through owner;
-// otherwise it marks it disconnected at at under a new epoch (as Claim
-// picks one), indexes its deadline (at itself when the expiry interval is
-// 0: the session is due at once) and returns the new HGETALL, taken before
-// the will is removed when asked.
-var orphanScript = redis.NewScript(luaFence + luaNumber + luaOwner + `
+// reindexWillScript: KEYS hash, will index; ARGV member. It sets the
+// session's will index entry right from its hash (removes it when the
+// hash is gone); no fence, as it only restates what the hash says.
+var reindexWillScript = redis.NewScript(luaWill + `
+indexWill(KEYS[1], KEYS[2], ARGV[1])
+return 0
+`)
+
+// takeWillScript: KEYS hash, will index; ARGV epoch, now (unix ms),
+// member. When the session is disconnected and its will is due at now
+// (its delay, or the session's expiry, has passed: session.State's
+// WillTakeableAt), it removes the will and its will index entry, gives
+// the session a new epoch (as Orphan picks one) and returns the encoded
+// will; otherwise it changes nothing and returns 3.
+var takeWillScript = redis.NewScript(luaFence + luaNumber + luaWill + `
+local f = redis.call('HMGET', KEYS[1], 'c', 'd', 'x', 'w')
+if f[1] ~= '0' or not f[4] then return 3 end
+local d = tonumber(f[2])
+local now = tonumber(ARGV[2])
+local due = now < d + willDelay(f[4]) * 1000
+if due and f[3] ~= '4294967295' then due = now < d + tonumber(f[3]) * 1000 end
+if due then return 3 end
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local epoch = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local pe = tonumber(ARGV[1])
+if pe >= epoch then epoch = pe + 1 end
+redis.call('HSET', KEYS[1], 'e', num(epoch))
+redis.call('HDEL', KEYS[1], 'w')
+redis.call('ZREM', KEYS[2], ARGV[3])
+return f[4]
+`)
+
+// orphanScript: KEYS hash, expiry index, owner index, will index; ARGV
+// epoch, owner, at (unix ms), member, take will ("1"/"0"). It refuses (2)
+// unless the session is connected through owner; otherwise it marks it
+// disconnected at at under a new epoch (as Claim picks one), indexes its
+// deadline (at itself when the expiry interval is 0: the session is due at
+// once) and a will it keeps, and returns the new HGETALL, taken before the
+// will is removed when asked.
+var orphanScript = redis.NewScript(luaFence + luaNumber + luaOwner + luaWill + `
 if redis.replicate_commands then redis.replicate_commands() end
 if redis.call('HGET', KEYS[1], 'c') ~= '1' or redis.call('HGET', KEYS[1], 'o') ~= ARGV[2] then return 2 end
 local t = redis.call('TIME')
@@ -180,5 +268,6 @@ if x ~= '4294967295' then
 end
 local st = redis.call('HGETALL', KEYS[1])
 if ARGV[5] == '1' then redis.call('HDEL', KEYS[1], 'w') end
+indexWill(KEYS[1], KEYS[4], ARGV[4])
 return st
 `)

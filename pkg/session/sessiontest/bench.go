@@ -4,14 +4,15 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/flockmq/flockmq/pkg/session"
 )
 
 // Bench benchmarks the hot paths of a Store: Claim (a CONNECT), the
 // PutInflight/DeleteInflight pair of one QoS 1 delivery, SetLastSeq (an
-// acknowledged durable position), and Owned+Orphan (a crashed gateway's
-// session swept). Each reports ops/s besides ns/op;
+// acknowledged durable position), Owned+Orphan (a crashed gateway's
+// session swept) and DueWills+TakeWill (a delayed will due). Each reports ops/s besides ns/op;
 // the Parallel variants run GOMAXPROCS×4 callers on distinct sessions.
 func Bench(b *testing.B, newStore func(t testing.TB) session.Store) {
 	b.Run("Claim", func(b *testing.B) {
@@ -104,6 +105,41 @@ func Bench(b *testing.B, newStore func(t testing.TB) session.Store) {
 			page = page[1:]
 			if _, err := s.Orphan(ctx, st.Key, "gw-dead", st.Epoch, t0, false); err != nil {
 				b.Fatal(err)
+			}
+		}
+		opsPerSec(b)
+	})
+	b.Run("DueWillsTake", func(b *testing.B) {
+		// One op: a disconnected session's due delayed will listed
+		// (batches of 100) and taken, the store's share of the will
+		// sweeper's work per delayed will.
+		s := newStore(b)
+		ctx := b.Context()
+		now := at(time.Hour)
+		var batch []*session.State
+		made := 0
+		for b.Loop() {
+			if len(batch) == 0 {
+				var err error
+				if batch, err = s.DueWills(ctx, now, 100); err != nil {
+					b.Fatal(err)
+				}
+				if len(batch) == 0 {
+					b.StopTimer()
+					for range 1000 {
+						delayedWill(b, s, key(fmt.Sprintf("bench-will-%d", made)), 30, 3600, t0)
+						made++
+					}
+					b.StartTimer()
+					if batch, err = s.DueWills(ctx, now, 100); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			st := batch[0]
+			batch = batch[1:]
+			if w, err := s.TakeWill(ctx, st.Key, st.Epoch, now); err != nil || w == nil {
+				b.Fatalf("TakeWill = %v, %v; want the will", w, err)
 			}
 		}
 		opsPerSec(b)

@@ -74,6 +74,13 @@ func Run(t *testing.T, newStore func(t testing.TB) session.Store) {
 		{"OrphanExpiry", testOrphanExpiry},
 		{"OrphanThenReconnect", testOrphanThenReconnect},
 		{"OrphanTakesWill", testOrphanTakesWill},
+		{"DueWills", testDueWills},
+		{"TakeWill", testTakeWill},
+		{"TakeWillRace", testTakeWillRace},
+		{"ReconnectCancelsDueWill", testReconnectCancelsDueWill},
+		{"DueWillsFollowWrites", testDueWillsFollowWrites},
+		{"WillOnceWithExpiry", testWillOnceWithExpiry},
+		{"OrphanDueWill", testOrphanDueWill},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
@@ -369,6 +376,10 @@ func writeOps(ctx context.Context, now time.Time) []struct {
 		}},
 		{"Delete", func(s session.Store, k session.Key, e uint64) error {
 			return s.Delete(ctx, k, e)
+		}},
+		{"TakeWill", func(s session.Store, k session.Key, e uint64) error {
+			_, err := s.TakeWill(ctx, k, e, now)
+			return err
 		}},
 		// The fenced-write cases claim with gw-b last.
 		{"Orphan", func(s session.Store, k session.Key, e uint64) error {
@@ -1003,6 +1014,12 @@ func testCancelledContext(t *testing.T, s session.Store) {
 	}
 	if _, err := s.Orphan(ctx, key("ctx"), "gw", 1, t0, false); err == nil {
 		t.Fatalf("Orphan with a cancelled context succeeded")
+	}
+	if _, err := s.DueWills(ctx, t0, 10); err == nil {
+		t.Fatalf("DueWills with a cancelled context succeeded")
+	}
+	if _, err := s.TakeWill(ctx, key("ctx"), 1, t0); err == nil {
+		t.Fatalf("TakeWill with a cancelled context succeeded")
 	}
 }
 

@@ -776,7 +776,7 @@ func (c *Conn) endSession(reason CloseReason) {
 				c.logger().Warn("could not publish the will", "tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
 			}
 		case expiry == session.NeverExpire || c.will.Delay < expiry:
-			c.env.Wills.Schedule(key, epoch, c.will, time.Duration(c.will.Delay)*time.Second)
+			c.env.Wills.Schedule(key, epoch, time.Duration(c.will.Delay)*time.Second)
 		default:
 			// The session ends first: the sweeper publishes the stored will
 			// when it expires [MQTT-3.1.3-9].

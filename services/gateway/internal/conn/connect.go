@@ -293,6 +293,14 @@ func (c *Conn) handshake() (CloseReason, error) {
 			c.logger().Warn("could not publish the will of the ended session", "err", err)
 		}
 	}
+	if !cp.CleanStart && prev != nil && !prev.Connected && prev.WillTakeableAt(now) {
+		// The will delay ended before the client came back, and no will
+		// sweeper had taken the will yet; the claim took it from them.
+		// It was due [MQTT-3.1.3-9].
+		if err := c.env.Wills.Publish(ctx, c.key.Tenant, c.key.ClientID, prev.Will); err != nil {
+			c.logger().Warn("could not publish the will of the resumed session's previous connection", "err", err)
+		}
+	}
 	resumed := !cp.CleanStart && prev != nil
 	if reason, err := c.initSession(ctx, prev, resumed); reason != CloseNone {
 		return reason, err

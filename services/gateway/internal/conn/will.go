@@ -14,22 +14,41 @@ import (
 )
 
 // Wills publishes will messages: at once, after a will delay, and for
-// sessions that expired (the sweeper). It is safe for concurrent use.
+// sessions that expired. It is safe for concurrent use.
+//
+// A delayed will is durable state of its session: the store lists it
+// through DueWills once its delay has passed, and hands it out through
+// TakeWill to exactly one caller. The gateway that disconnected the
+// session keeps a timer (Schedule) only to publish it on time; the will
+// sweeper (RunSweeper) of every gateway publishes the wills whose timer
+// is gone with its gateway, within one sweep interval of their due time
+// [MQTT-3.1.3-9].
 type Wills struct {
 	br    *bridge.Bridge
 	store session.Store
 	log   *slog.Logger
 	clock func() time.Time
 
-	mu     sync.Mutex // guards timers and closed
+	mu     sync.Mutex // guards timers, closed and pace
 	timers map[session.Key]*time.Timer
 	closed bool
-	wg     sync.WaitGroup // running timer callbacks
+	pace   func(context.Context) error // nil: delayed wills found by Sweep go unpaced
+	wg     sync.WaitGroup              // running timer callbacks
 }
 
 // NewWills returns a Wills publishing through br.
 func NewWills(br *bridge.Bridge, store session.Store, log *slog.Logger, clock func() time.Time) *Wills {
 	return &Wills{br: br, store: store, log: log, clock: clock, timers: make(map[session.Key]*time.Timer)}
+}
+
+// SetPacer makes Sweep call wait before it takes each delayed will, so
+// that the wills of many sessions due at the same moment (a gateway that
+// stopped with thousands of connections) are spread out. wait blocks until
+// the next will may go, or returns an error when ctx ends.
+func (w *Wills) SetPacer(wait func(ctx context.Context) error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pace = wait
 }
 
 // Publish publishes will as a message of clientID in tenant, and stores it
@@ -64,10 +83,13 @@ func (w *Wills) Publish(ctx context.Context, tenant, clientID string, will *sess
 	return nil
 }
 
-// Schedule publishes will after delay unless the session was resumed or
-// taken over meanwhile (its epoch changed or it is connected again)
-// [MQTT-3.1.3-9].
-func (w *Wills) Schedule(key session.Key, epoch uint64, will *session.Will, delay time.Duration) {
+// Schedule publishes the will stored in the session at key after delay,
+// unless the session was resumed, taken over or ended meanwhile (its epoch
+// changed) or another gateway's sweeper took the will first
+// [MQTT-3.1.3-9]. The store decides: the timer only asks it for the will
+// at the due time, so a will whose timer is lost with this gateway is
+// still published by a sweeper.
+func (w *Wills) Schedule(key session.Key, epoch uint64, delay time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
@@ -85,20 +107,40 @@ func (w *Wills) Schedule(key session.Key, epoch uint64, will *session.Will, dela
 			delete(w.timers, key)
 		}
 		w.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		st, err := w.store.Load(ctx, key)
-		if err != nil || st.Epoch != epoch || st.Connected {
-			return // resumed, taken over or gone: the will is not due here
-		}
-		if err := w.store.SetWill(ctx, key, epoch, nil); err != nil {
-			return // someone else claimed the session or its will
-		}
-		if err := w.Publish(ctx, key.Tenant, key.ClientID, will); err != nil {
-			w.log.Warn("could not publish a delayed will", "tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
-		}
+		w.fire(key, epoch)
 	})
 	w.timers[key] = t
+}
+
+// fire takes the will of the session at key, if it is still the one
+// disconnected with epoch and its will is due, and publishes it. A timer
+// that ran a moment before the due time the store recorded is set again
+// for the rest.
+func (w *Wills) fire(key session.Key, epoch uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	now := w.clock()
+	will, err := w.store.TakeWill(ctx, key, epoch, now)
+	switch {
+	case errors.Is(err, session.ErrFenced) || errors.Is(err, session.ErrNotFound):
+		return // resumed, taken over, ended, or the will taken by a sweeper
+	case err != nil:
+		w.log.Warn("could not take a delayed will from the session store; a will sweeper will publish it",
+			"tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
+		return
+	case will == nil:
+		st, err := w.store.Load(ctx, key)
+		if err != nil || st.Epoch != epoch {
+			return
+		}
+		if due, ok := st.WillDueAt(); ok && due.After(now) {
+			w.Schedule(key, epoch, due.Sub(now))
+		}
+		return
+	}
+	if err := w.Publish(ctx, key.Tenant, key.ClientID, will); err != nil {
+		w.log.Warn("could not publish a delayed will", "tenant_id", key.Tenant, "client_id", key.ClientID, "err", err)
+	}
 }
 
 // Cancel stops a scheduled will of key (the session was resumed).
@@ -111,8 +153,9 @@ func (w *Wills) Cancel(key session.Key) {
 	}
 }
 
-// Close stops every scheduled will (their sessions keep the will; the
-// sweeper publishes it when the session expires) and waits for running ones.
+// Close stops every scheduled will and waits for running ones. The wills
+// stay stored in their sessions: the will sweeper of any gateway
+// publishes each when due.
 func (w *Wills) Close() {
 	w.mu.Lock()
 	w.closed = true
@@ -126,22 +169,37 @@ func (w *Wills) Close() {
 	w.wg.Wait()
 }
 
-// Sweep deletes up to limit expired sessions and publishes their wills. It
-// returns how many sessions it deleted.
-func (w *Wills) Sweep(ctx context.Context, limit int) (int, error) {
+// Sweep ends up to limit expired sessions, publishing their wills, then
+// takes and publishes up to limit delayed wills that are due
+// [MQTT-3.1.3-9]. Only the caller whose Delete or TakeWill succeeds
+// publishes, so the sweepers of several gateways never publish a will
+// twice. more reports that a listing was full: more may be due already.
+func (w *Wills) Sweep(ctx context.Context, limit int) (more bool, err error) {
+	n, err := w.sweepExpired(ctx, limit)
+	if err != nil {
+		return false, err
+	}
+	m, err := w.sweepDelayed(ctx, limit)
+	if err != nil {
+		return false, err
+	}
+	return n >= limit || m >= limit, nil
+}
+
+// sweepExpired deletes up to limit expired sessions and publishes their
+// wills. It returns how many sessions were listed.
+func (w *Wills) sweepExpired(ctx context.Context, limit int) (int, error) {
 	states, err := w.store.Expired(ctx, w.clock(), limit)
 	if err != nil {
 		return 0, fmt.Errorf("conn: list expired sessions: %w", err)
 	}
-	n := 0
 	for _, st := range states {
 		if err := w.store.Delete(ctx, st.Key, st.Epoch); err != nil {
 			if errors.Is(err, session.ErrFenced) || errors.Is(err, session.ErrNotFound) {
-				continue // resumed or removed by another sweeper
+				continue // resumed, its will taken, or removed by another sweeper
 			}
-			return n, fmt.Errorf("conn: delete expired session: %w", err)
+			return len(states), fmt.Errorf("conn: delete expired session: %w", err)
 		}
-		n++
 		w.log.Info(fmt.Sprintf("session of client %s of tenant %s expired", st.ClientID, st.Tenant),
 			"tenant_id", st.Tenant, "client_id", st.ClientID)
 		if st.Will != nil {
@@ -150,7 +208,39 @@ func (w *Wills) Sweep(ctx context.Context, limit int) (int, error) {
 			}
 		}
 	}
-	return n, nil
+	return len(states), nil
+}
+
+// sweepDelayed takes and publishes up to limit delayed wills that are due,
+// paced by the pacer, if any. It returns how many sessions were listed.
+func (w *Wills) sweepDelayed(ctx context.Context, limit int) (int, error) {
+	states, err := w.store.DueWills(ctx, w.clock(), limit)
+	if err != nil {
+		return 0, fmt.Errorf("conn: list due wills: %w", err)
+	}
+	w.mu.Lock()
+	pace := w.pace
+	w.mu.Unlock()
+	for _, st := range states {
+		if pace != nil {
+			if err := pace(ctx); err != nil {
+				return len(states), err
+			}
+		}
+		will, err := w.store.TakeWill(ctx, st.Key, st.Epoch, w.clock())
+		switch {
+		case errors.Is(err, session.ErrFenced) || errors.Is(err, session.ErrNotFound):
+			continue // resumed, ended, or taken by another gateway
+		case err != nil:
+			return len(states), fmt.Errorf("conn: take a due will: %w", err)
+		case will == nil:
+			continue
+		}
+		if err := w.Publish(ctx, st.Tenant, st.ClientID, will); err != nil {
+			w.log.Warn("could not publish a delayed will", "tenant_id", st.Tenant, "client_id", st.ClientID, "err", err)
+		}
+	}
+	return len(states), nil
 }
 
 // RunSweeper calls Sweep every interval until ctx ends, in batches of 100;
@@ -160,11 +250,11 @@ func (w *Wills) RunSweeper(ctx context.Context, interval time.Duration) {
 	defer t.Stop()
 	for {
 		for {
-			n, err := w.Sweep(ctx, 100)
+			more, err := w.Sweep(ctx, 100)
 			if err != nil && ctx.Err() == nil {
-				w.log.Warn("session expiry sweep failed", "err", err)
+				w.log.Warn("the sweep of expired sessions and due wills failed", "err", err)
 			}
-			if n < 100 || ctx.Err() != nil {
+			if !more || err != nil || ctx.Err() != nil {
 				break
 			}
 		}
