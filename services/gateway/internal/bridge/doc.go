@@ -53,7 +53,10 @@
 // (BenchmarkReplay, numbers at replayDirect). Fetch re-reads one in-flight
 // message by sequence with a direct get. When the tenant's limits discarded
 // messages a session had not yet seen, ReplayFrom reports how many
-// sequences are gone so the caller can say so in its logs.
+// sequences are gone so the caller can say so in its logs. When NATS drops
+// republished copies for a plain subscription whose handler fell behind,
+// the subscription reads the durable ones back from the stream with the
+// same direct gets and hands them over in order, each once (gapfill.go).
 //
 // # Retained messages
 //

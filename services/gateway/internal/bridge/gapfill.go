@@ -108,7 +108,7 @@ func (g *gapFill) admit(ns *nats.Subscription, seq uint64, h Handler) bool {
 	}
 	g.live = seq
 	if g.win != nil {
-		g.recoverBefore(seq, h)
+		g.recoverBefore(ns, seq, h)
 	}
 	if seq <= g.handed {
 		return false
@@ -193,7 +193,7 @@ func (g *gapFill) open(ns *nats.Subscription, from uint64, drops, left int) {
 
 // recoverBefore hands h the messages of the window below seq, reading
 // more of the stream as needed, and skips the stored copy of seq.
-func (g *gapFill) recoverBefore(seq uint64, h Handler) {
+func (g *gapFill) recoverBefore(ns *nats.Subscription, seq uint64, h Handler) {
 	w := g.win
 	now := time.Now()
 	for {
@@ -216,6 +216,10 @@ func (g *gapFill) recoverBefore(seq uint64, h Handler) {
 		c.buf, c.seqs = c.buf[1:], c.seqs[1:]
 		if s == seq || s <= g.handed {
 			continue // the live copy, or handed already
+		}
+		if !ns.IsValid() {
+			g.win = nil // unsubscribed: nothing more goes to the handler
+			return
 		}
 		g.handed = s
 		m, err := decodeStored(g.tenant, msg, s)
@@ -252,9 +256,9 @@ func (g *gapFill) read() error {
 func (g *gapFill) finish(ns *nats.Subscription, h Handler) {
 	for g.win != nil {
 		w := g.win
-		g.recoverBefore(w.upTo+1, h)
+		g.recoverBefore(ns, w.upTo+1, h)
 		if g.win == nil {
-			return // abandoned: reported
+			return // abandoned (reported) or unsubscribed
 		}
 		g.handed = max(g.handed, w.upTo) // later live copies up to it are skipped
 		g.win = nil

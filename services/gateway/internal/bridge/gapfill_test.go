@@ -3,10 +3,13 @@ package bridge
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/flockmq/flockmq/pkg/subject"
 )
@@ -395,6 +398,41 @@ func TestDurableSubject(t *testing.T) {
 			if got := durableSubject("acme", live[i]); got != durable[i] {
 				t.Errorf("durableSubject(%q) = %q, want %q", live[i], got, durable[i])
 			}
+		}
+	}
+}
+
+// BenchmarkDeliver measures what the gap-fill adds to a plain
+// subscription's handling of one message that NATS did not drop (its look
+// at the drop count), against a queue subscription's, which has none.
+func BenchmarkDeliver(b *testing.B) {
+	srv := startServer(b)
+	br := newBridge(b, srv, Config{})
+	ns, err := br.nc.SubscribeSync(liveRoot + "acme.*.t.bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &Subscription{b: br}
+	data := EncodeMessage(nil, &Message{Tenant: "acme", Topic: "bench", Payload: benchPayload})
+	for _, qos := range []byte{0, 1} {
+		for _, plain := range []bool{false, true} {
+			b.Run(fmt.Sprintf("qos%d/gapfill=%v", qos, plain), func(b *testing.B) {
+				var g *gapFill
+				if plain {
+					g = &gapFill{s: s, tenant: "acme", filter: "bench"}
+				}
+				msg := &nats.Msg{Subject: ns.Subject, Data: data, Sub: ns, Header: nats.Header{}}
+				var seq uint64
+				h := func(*Message) {}
+				b.ReportAllocs()
+				for b.Loop() {
+					if qos > 0 {
+						seq++
+						msg.Header[nats.JSSequence] = []string{strconv.FormatUint(seq, 10)}
+					}
+					s.deliver("acme", msg, h, g)
+				}
+			})
 		}
 	}
 }
