@@ -17,10 +17,10 @@ import (
 // gapHandler is the handler of the gap-fill tests. Its first message
 // waits until the test opens the gate, so NATS buffers the subscription's
 // pending limit and drops the rest; after that it takes messages at once,
-// or every 50 µs when slow is set (a slow client's pace).
+// or one per pace when that is set (a slow client's pace).
 type gapHandler struct {
 	gate  chan struct{}
-	slow  atomic.Bool
+	pace  atomic.Int64 // time.Duration
 	first atomic.Bool
 
 	mu      sync.Mutex
@@ -37,8 +37,8 @@ func (g *gapHandler) handle(m *Message) {
 	if g.first.CompareAndSwap(false, true) {
 		<-g.gate
 	}
-	if g.slow.Load() {
-		time.Sleep(50 * time.Microsecond)
+	if d := time.Duration(g.pace.Load()); d > 0 {
+		time.Sleep(d)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -182,7 +182,7 @@ func TestGapFill(t *testing.T) {
 
 	// A slow handler while the publisher goes on: drops come and go
 	// while live messages keep arriving behind them.
-	h.slow.Store(true)
+	h.pace.Store(int64(50 * time.Microsecond))
 	before := s.Dropped()
 	want = append(want, publishDurable(t, b, "g/1", 3000, nil)...)
 	waitHanded(t, h, len(want))
@@ -194,6 +194,44 @@ func TestGapFill(t *testing.T) {
 	}
 	if n := reported.Load(); n != 0 {
 		t.Errorf("OnDrop reported %d drops, want none: every durable message was recovered", n)
+	}
+}
+
+// TestGapFillTinyBuffer: with the smallest buffer the gap-fill supports
+// (two messages: NATS then drops whenever a second one arrives while the
+// handler is busy, and the reads of a recovery make it busy), nearly every
+// message is dropped and read back, window after window, and every
+// durable message still reaches the handler once, in order.
+func TestGapFillTinyBuffer(t *testing.T) {
+	srv := startServer(t)
+	b := newBridge(t, srv, Config{GatewayID: "g1"})
+	h := newGapHandler()
+	close(h.gate)
+	h.pace.Store(int64(200 * time.Microsecond))
+	s, reported := gapSubscribe(t, b, "tiny/#", 2, h)
+	// One publish at a time: the messages arrive while earlier windows
+	// are being recovered.
+	ctx := ctxT(t)
+	var want []uint64
+	for i := range 1000 {
+		seq, err := b.Publish(ctx, &Message{Tenant: "acme", Topic: "tiny/1", QoS: 1, Payload: []byte{byte(i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, seq)
+	}
+	waitHanded(t, h, len(want))
+	dropped := s.Dropped()
+	settle(t, s)
+	if dropped == 0 {
+		t.Fatal("NATS dropped nothing: the test provokes no gap")
+	}
+	t.Logf("NATS dropped %d of %d messages", dropped, len(want))
+	if got := h.seqs("tiny/1"); !slices.Equal(got, want) {
+		t.Errorf("the handler got %d sequences %v…, want %d in order, each once", len(got), head(got), len(want))
+	}
+	if n := reported.Load(); n != 0 {
+		t.Errorf("OnDrop reported %d drops, want none", n)
 	}
 }
 
