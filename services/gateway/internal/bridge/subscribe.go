@@ -87,6 +87,12 @@ func (b *Bridge) Subscribe(tenant, filter, queueGroup string, h Handler) (*Subsc
 		} else {
 			ns, err = nc.Subscribe(subj, cb)
 		}
+		if err == nil && b.cfg.SubscriberPendingLimit > 0 {
+			err = ns.SetPendingLimits(b.cfg.SubscriberPendingLimit, nats.DefaultSubPendingBytesLimit)
+			if err != nil {
+				_ = ns.Unsubscribe()
+			}
+		}
 		if err != nil {
 			s.unsubscribe()
 			return nil, fmt.Errorf("bridge: subscribe to %q of tenant %s: %w", filter, tenant, classify(err))
