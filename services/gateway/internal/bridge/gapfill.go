@@ -25,6 +25,11 @@ import (
 //     sequence (read now, upTo) and after the last durable message the
 //     handler took (from), because a message is dropped when it arrives
 //     while the buffer is full, behind everything the handler takes next.
+//     (NATS counts the message the handler is taking, so this needs a
+//     buffer of at least two messages, which Config.SubscriberPendingLimit
+//     enforces and NATS's default of 524,288 gives; and no single message
+//     over half of the 64 MiB byte limit, which max_payload, at most
+//     64 MiB and 1 MiB by default, makes all but impossible.)
 //   - During the window the stored messages of the NATS subscription's
 //     stream subject in (from, upTo] are read in sequence order, batch by
 //     batch with the stateless direct gets of read.go, and merged with the
@@ -40,10 +45,12 @@ import (
 //     opens from there.
 //
 // When the handler has not taken a durable message of the NATS
-// subscription yet, from is the sequence before the first message of its
-// stream subject stored since subscribeSkew before the subscription was
-// made (a direct get by start time): in that case only, a message stored
-// up to that long before the subscription may reach the handler too.
+// subscription yet, from is the sequence of the message it is about to
+// take, when that one is durable; otherwise the sequence before the first
+// message of the stream subject stored since subscribeSkew before the
+// subscription was made (a direct get by start time): in that case only,
+// a message stored up to that long before the subscription may reach the
+// handler too.
 //
 // Nothing runs, and nothing is held, while a subscription drops nothing;
 // the only cost then is a look at NATS's drop count (a mutex) per message.
