@@ -423,6 +423,110 @@ func TestGapFillSkipsExpired(t *testing.T) {
 	}
 }
 
+// TestGapFillQoS0Only: a tenant that never stored a durable message loses
+// only QoS 0 messages when NATS drops some, which is allowed: nothing is
+// reported through OnDrop, so no session's position is marked broken.
+func TestGapFillQoS0Only(t *testing.T) {
+	srv := startServer(t)
+	b := newBridge(t, srv, Config{GatewayID: "g1"})
+	h := newGapHandler()
+	s, reported := gapSubscribe(t, b, "z/#", 10, h)
+	ctx := ctxT(t)
+	for i := range 100 {
+		if _, err := b.Publish(ctx, &Message{Tenant: "acme", Topic: "z/1", Payload: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitArrived(t, s, 100)
+	dropped := s.Dropped()
+	close(h.gate)
+	checkFor(t, 10*time.Second, func() error {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.qos0 < 100-dropped {
+			return fmt.Errorf("the handler got %d of the %d messages NATS kept", h.qos0, 100-dropped)
+		}
+		return nil
+	})
+	settle(t, s)
+	if dropped == 0 {
+		t.Fatal("NATS dropped nothing: the test provokes no gap")
+	}
+	if n := reported.Load(); n != 0 {
+		t.Errorf("OnDrop reported %d drops of QoS 0 messages, want none", n)
+	}
+}
+
+// TestGapFillStreamDeleted: when the tenant's stream is gone before the
+// dropped messages could be read back, the drops reach OnDrop.
+func TestGapFillStreamDeleted(t *testing.T) {
+	srv := startServer(t)
+	b := newBridge(t, srv, Config{GatewayID: "g1"})
+	h := newGapHandler()
+	s, reported := gapSubscribe(t, b, "x/#", 100, h)
+	publishDurable(t, b, "x/1", 300, nil)
+	waitArrived(t, s, 300)
+	if err := b.js.DeleteStream(ctxT(t), queueStream("acme")); err != nil {
+		t.Fatal(err)
+	}
+	close(h.gate)
+	checkFor(t, 10*time.Second, func() error {
+		if got, want := reported.Load(), int64(s.Dropped()); got == 0 || got != want {
+			return fmt.Errorf("OnDrop reported %d drops, NATS counts %d", got, want)
+		}
+		return nil
+	})
+	settle(t, s)
+}
+
+// TestGapFillUnsubscribe: a handler that unsubscribes while it is handed
+// messages read back from the stream gets none after that.
+func TestGapFillUnsubscribe(t *testing.T) {
+	srv := startServer(t)
+	b := newBridge(t, srv, Config{GatewayID: "g1"})
+	gate := make(chan struct{})
+	var s *Subscription
+	var got []uint64 // only the delivery goroutine appends, under s.mu
+	var once sync.Once
+	s, err := b.Subscribe("acme", "u/#", "", func(m *Message) {
+		once.Do(func() { <-gate })
+		got = append(got, m.Seq)
+		if len(got) == 150 { // past the 100 NATS kept: read back
+			if err := s.Unsubscribe(); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range s.subs {
+		if err := ns.SetPendingLimits(100, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publishDurable(t, b, "u/1", 300, nil)
+	waitArrived(t, s, 300)
+	close(gate)
+	// The handler runs in the subscription's delivery goroutine, which
+	// ends once it is unsubscribed: poll until it no longer holds s.mu.
+	checkFor(t, 10*time.Second, func() error {
+		if !s.mu.TryLock() {
+			return fmt.Errorf("the handler is still running")
+		}
+		defer s.mu.Unlock()
+		if len(got) < 150 {
+			return fmt.Errorf("the handler got %d messages", len(got))
+		}
+		return nil
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(got) != 150 {
+		t.Errorf("the handler got %d messages, want 150: none after it unsubscribed", len(got))
+	}
+}
+
 // TestDurableSubject: the stream subject derived from a NATS subscription's
 // subject is the one subject.Filter maps the filter to.
 func TestDurableSubject(t *testing.T) {
