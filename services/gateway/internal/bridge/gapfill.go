@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -77,6 +78,7 @@ type gapFill struct {
 	since  int64  // UnixNano just before the NATS subscription was made
 
 	dropped int    // NATS's drop count at the last look
+	warned  int64  // UnixNano of the last recovery logged as a warning
 	live    uint64 // sequence of the last durable message that arrived live
 	handed  uint64 // highest sequence handed to the handler, live or read back
 	win     *fillWindow
@@ -314,9 +316,15 @@ func (g *gapFill) fail(n int, err error) {
 	}
 }
 
-// recovered logs a window that recovered every durable message.
+// recovered logs a window that recovered every durable message: as a
+// warning at most once a second (a subscription that stays behind opens
+// many), the others at debug level.
 func (g *gapFill) recovered(w *fillWindow) {
-	g.s.b.log.Warn(fmt.Sprintf("NATS dropped %d messages for the subscription to %q of tenant %s because this gateway fell behind it; the QoS 1 and 2 ones among them were read back from the tenant's stream and delivered in order (%d messages read back, counting those still on their way when the stream was read), and the QoS 0 ones are lost", w.drops, g.filter, g.tenant, w.recovered),
+	level, now := slog.LevelDebug, time.Now().UnixNano()
+	if now-g.warned >= int64(time.Second) {
+		level, g.warned = slog.LevelWarn, now
+	}
+	g.s.b.log.Log(context.Background(), level, fmt.Sprintf("NATS dropped %d messages for the subscription to %q of tenant %s because this gateway fell behind it; the QoS 1 and 2 ones among them were read back from the tenant's stream and delivered in order (%d messages read back, counting those still on their way when the stream was read), and the QoS 0 ones are lost", w.drops, g.filter, g.tenant, w.recovered),
 		"tenant_id", g.tenant, "filter", g.filter, "dropped", w.drops, "recovered", w.recovered)
 }
 
