@@ -271,15 +271,16 @@ func TestDurableBackPressure(t *testing.T) {
 	}
 }
 
-// TestOnDrop: a subscription whose handler falls behind its NATS buffer
-// limit reports the messages NATS dropped to its OnDrop function, all of
-// them, from its delivery goroutine.
+// TestOnDrop: a queue subscription whose handler falls behind its NATS
+// buffer limit reports the messages NATS dropped to its OnDrop function,
+// all of them, from its delivery goroutine. (A plain subscription reads
+// the durable ones back instead: gapfill_test.go.)
 func TestOnDrop(t *testing.T) {
 	srv := startServer(t)
 	b := newBridge(t, srv, Config{GatewayID: "g1"})
 	release := make(chan struct{})
 	var handled atomic.Int64
-	s, err := b.Subscribe("acme", "d/#", "", func(*Message) {
+	s, err := b.Subscribe("acme", "d/#", "grp", func(*Message) {
 		if handled.Add(1) == 1 {
 			<-release // the handler stalls while NATS fills the buffer
 		}

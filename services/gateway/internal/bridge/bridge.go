@@ -93,6 +93,14 @@ type Config struct {
 	// gateways' once they are told (behind.go), wait for it (see
 	// PublishAsync); 0 means 8192.
 	SubscriberBacklog int `json:"subscriber_backlog"`
+	// SubscriberPendingLimit is how many messages NATS may buffer for one
+	// subscription, not yet taken by its handler, before it drops further
+	// ones; 0 means NATS's default (524,288 messages; 64 MiB in any case).
+	// A plain subscription reads the QoS 1/2 messages dropped back from
+	// the tenant's stream (gapfill.go); QoS 0 ones, and those of a shared
+	// subscription, are lost. It must be 0 or at least 2, since NATS counts
+	// the message the handler is taking.
+	SubscriberPendingLimit int `json:"subscriber_pending_limit"`
 }
 
 // Validate reports the first invalid field.
@@ -117,6 +125,9 @@ func (c Config) Validate() error {
 	}
 	if c.SubscriberBacklog < 0 {
 		return errors.New("bridge: subscriber_backlog must not be negative")
+	}
+	if c.SubscriberPendingLimit < 0 || c.SubscriberPendingLimit == 1 {
+		return fmt.Errorf("bridge: subscriber_pending_limit: %d is neither 0 (NATS's default) nor at least 2", c.SubscriberPendingLimit)
 	}
 	return nil
 }

@@ -649,6 +649,9 @@ func TestConfigValidate(t *testing.T) {
 		{"dotted gateway", Config{GatewayID: "a.b"}, false},
 		{"replicas", Config{GatewayID: "g", Replicas: 7}, false},
 		{"negative timeout", Config{GatewayID: "g", PublishTimeout: -1}, false},
+		{"pending limit", Config{GatewayID: "g", SubscriberPendingLimit: 2}, true},
+		{"pending limit of one", Config{GatewayID: "g", SubscriberPendingLimit: 1}, false},
+		{"negative pending limit", Config{GatewayID: "g", SubscriberPendingLimit: -1}, false},
 	}
 	for _, tt := range tests {
 		if err := tt.cfg.Validate(); (err == nil) != tt.ok {

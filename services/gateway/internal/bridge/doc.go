@@ -53,7 +53,10 @@
 // (BenchmarkReplay, numbers at replayDirect). Fetch re-reads one in-flight
 // message by sequence with a direct get. When the tenant's limits discarded
 // messages a session had not yet seen, ReplayFrom reports how many
-// sequences are gone so the caller can say so in its logs.
+// sequences are gone so the caller can say so in its logs. When NATS drops
+// republished copies for a plain subscription whose handler fell behind,
+// the subscription reads the durable ones back from the stream with the
+// same direct gets and hands them over in order, each once (gapfill.go).
 //
 // # Retained messages
 //
@@ -97,7 +100,10 @@
 // A Bridge is safe for concurrent use and starts no goroutines of its own:
 // handlers run on nats.go's subscription goroutines. Handler calls for one
 // Subscription are sequential (Subscription.mu is held during the call);
-// different Subscriptions call their handlers concurrently. A handler may
+// different Subscriptions call their handlers concurrently. Messages a
+// plain subscription reads back after NATS dropped them (gapfill.go) are
+// read in its delivery goroutine, with Subscription.mu held, and handed
+// to the handler the same way. A handler may
 // call Unsubscribe but must not call Close, which waits for handlers. Locks
 // are never nested: Bridge.mu guards the set of live subscriptions,
 // tenantStreams.mu serialises one tenant's stream creation, and neither is

@@ -42,7 +42,10 @@ type Subscription struct {
 // calls Subscribe once per distinct (tenant, filter, group). When Subscribe
 // returns, the NATS server it is connected to knows the interest, so any
 // later publish to it is delivered (other servers of a cluster learn it
-// within their route propagation delay).
+// within their route propagation delay). On a plain subscription h gets
+// every durable message once, in stream order, even when NATS drops some
+// because h fell behind: they are read back from the tenant's stream and
+// handed to h in their place (see OnDrop).
 func (b *Bridge) Subscribe(tenant, filter, queueGroup string, h Handler) (*Subscription, error) {
 	if b.closed.Load() {
 		return nil, ErrClosed
@@ -65,10 +68,16 @@ func (b *Bridge) Subscribe(tenant, filter, queueGroup string, h Handler) (*Subsc
 		nc = b.liveConn()
 	}
 	ts := b.tenant(tenant)
+	since := time.Now().UnixNano() // before the interest exists (gapfill.go)
 	for _, subj := range subject.Filter(liveRoot+tenant+".*", filter) {
 		w := &backlogWatch{tenant: ts, tenantID: tenant, mark: b.cfg.SubscriberBacklog, owner: s}
+		var g *gapFill
+		if queueGroup == "" {
+			w.fill = gapFill{s: s, tenant: tenant, filter: filter, since: since}
+			g = &w.fill
+		}
 		cb := func(msg *nats.Msg) {
-			s.deliver(tenant, msg, h)
+			s.deliver(tenant, msg, h, g)
 			w.delivered()
 		}
 		var ns *nats.Subscription
@@ -77,6 +86,12 @@ func (b *Bridge) Subscribe(tenant, filter, queueGroup string, h Handler) (*Subsc
 			ns, err = nc.QueueSubscribe(subj, queueGroup, cb)
 		} else {
 			ns, err = nc.Subscribe(subj, cb)
+		}
+		if err == nil && b.cfg.SubscriberPendingLimit > 0 {
+			err = ns.SetPendingLimits(b.cfg.SubscriberPendingLimit, nats.DefaultSubPendingBytesLimit)
+			if err != nil {
+				_ = ns.Unsubscribe()
+			}
 		}
 		if err != nil {
 			s.unsubscribe()
@@ -100,29 +115,52 @@ func (b *Bridge) Subscribe(tenant, filter, queueGroup string, h Handler) (*Subsc
 	return s, nil
 }
 
-func (s *Subscription) deliver(tenant string, msg *nats.Msg, h Handler) {
+// deliver hands the message msg carries to h. g, for a plain
+// subscription, recovers the durable messages NATS dropped before it
+// (gapfill.go).
+func (s *Subscription) deliver(tenant string, msg *nats.Msg, h Handler, g *gapFill) {
 	if len(msg.Data) > 0 && msg.Data[0] == envelopeBatch {
-		s.deliverBatch(tenant, msg, h)
+		s.deliverBatch(tenant, msg, h, g)
 		return
 	}
 	m := new(Message)
 	if err := DecodeMessage(msg.Data, m); err != nil {
 		s.b.log.Warn("dropped a message that is not a valid envelope", "tenant_id", tenant, "subject", msg.Subject, "err", err)
-		return
+		if g == nil {
+			return
+		}
+		m = nil // still counted by the gap-fill
+	} else {
+		m.Tenant = tenant
+		m.Seq = seqHeader(msg)
+		m.Trace = traceOf(msg.Header)
 	}
-	m.Tenant = tenant
-	m.Seq = seqHeader(msg)
-	m.Trace = traceOf(msg.Header)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h(m)
+	if g == nil {
+		h(m)
+		return
+	}
+	var seq uint64
+	if m != nil {
+		seq = m.Seq
+	}
+	if g.admit(msg.Sub, seq, h) && m != nil {
+		h(m)
+	}
+	g.taken(msg.Sub, h)
 }
 
 // deliverBatch hands each message of a batch envelope to h, in order. A
 // malformed entry ends the batch: its length can no longer be trusted.
-func (s *Subscription) deliverBatch(tenant string, msg *nats.Msg, h Handler) {
+// Batches hold QoS 0 messages only.
+func (s *Subscription) deliverBatch(tenant string, msg *nats.Msg, h Handler, g *gapFill) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if g != nil {
+		g.admit(msg.Sub, 0, h)
+		defer g.taken(msg.Sub, h)
+	}
 	for i, b := 0, msg.Data[1:]; len(b) > 0; i++ {
 		size, n := binary.Uvarint(b)
 		if n <= 0 || size > uint64(len(b)-n) {
@@ -168,6 +206,10 @@ type backlogWatch struct {
 	n         uint32      // messages handled; only the delivery goroutine counts
 	dropped   int         // NATS's drop count at the last look
 	behind    atomic.Bool // counted in tenant.behind
+	// fill recovers the durable messages NATS drops for a plain
+	// subscription (gapfill.go), which then reports drops through OnDrop
+	// only when that fails; unused (fill.s nil) for a queue subscription.
+	fill gapFill
 }
 
 // delivered runs after each message the subscription's handler took.
@@ -176,11 +218,13 @@ func (w *backlogWatch) delivered() {
 	if w.n%behindEvery != 0 || w.sub == nil {
 		return
 	}
-	if d, err := w.sub.Dropped(); err == nil && d > w.dropped {
-		n := d - w.dropped
-		w.dropped = d
-		if f := w.owner.onDrop.Load(); f != nil {
-			(*f)(n)
+	if w.fill.s == nil {
+		if d, err := w.sub.Dropped(); err == nil && d > w.dropped {
+			n := d - w.dropped
+			w.dropped = d
+			if f := w.owner.onDrop.Load(); f != nil {
+				(*f)(n)
+			}
 		}
 	}
 	pending, _, err := w.sub.Pending()
@@ -251,17 +295,25 @@ func seqHeader(msg *nats.Msg) uint64 {
 	return seq
 }
 
-// OnDrop makes the subscription call f, in its delivery goroutine, when it
-// finds that NATS dropped messages for it because its handler fell too far
-// behind (see Dropped): n is how many since it last looked (it looks every
-// 64 messages). The QoS 1/2 messages among them are still in the tenant's
-// stream, for whoever replays from before them.
+// OnDrop makes the subscription call f, in its delivery goroutine, when
+// NATS dropped messages for it (because its handler fell too far behind,
+// see Dropped) and QoS 1/2 messages among them may not have reached the
+// handler: n is how many NATS dropped. A plain subscription reads the
+// durable messages NATS dropped back from the tenant's stream and hands
+// them to the handler in order (gapfill.go), and calls f only when that
+// failed: the stream could not be read, the tenant's limits had removed
+// messages first, or the drops came before the subscription's first
+// durable message. A queue subscription cannot tell a dropped message
+// from one NATS gave another member of its group, so it calls f for every
+// drop it sees (it looks every 64 messages). Messages still in the
+// tenant's stream are there for whoever replays from before them.
 func (s *Subscription) OnDrop(f func(n int)) { s.onDrop.Store(&f) }
 
 // Dropped returns the number of messages NATS dropped because the handler
 // fell too far behind (the connection's pending limits for one
-// subscription, 512k messages or 64 MiB by default). A QoS 1/2 message
-// dropped here is still in the tenant's stream for Replay.
+// subscription, 512k messages or 64 MiB by default). On a plain
+// subscription the QoS 1/2 ones among them are read back from the stream
+// (see OnDrop); every QoS 0 one is lost.
 func (s *Subscription) Dropped() int {
 	n := 0
 	for _, ns := range s.subs {

@@ -27,8 +27,9 @@ type Client interface {
 	Deliver(m *bridge.Message, d Delivery)
 	// Lost tells the client that messages of one of its subscriptions
 	// were lost before they reached the gateway (NATS dropped them for a
-	// subscription that fell behind): a session must not record itself
-	// as having seen the stream past them. It must not block.
+	// subscription that fell behind, and the bridge could not read the
+	// QoS 1/2 ones back): a session must not record itself as having
+	// seen the stream past them. It must not block.
 	Lost()
 }
 
@@ -203,10 +204,13 @@ func (r *Router) Upstreams(tenant string) int {
 }
 
 // lost tells every local subscriber of key that n messages for it were
-// dropped by NATS.
+// dropped by NATS and that QoS 1/2 ones among them may not have been
+// delivered: the bridge could not read them back from the tenant's stream,
+// or key is a shared subscription, whose gaps it cannot tell from messages
+// for other members (bridge.Subscription.OnDrop).
 func (r *Router) lost(t *tenantSubs, key string, n int) {
 	vals := t.tree.Values(key, nil)
-	r.log.Warn(fmt.Sprintf("NATS dropped %d messages for the subscriptions to %q of tenant %s: this gateway fell behind them; QoS 0 ones are lost, QoS 1 and 2 ones stay in the tenant's stream and persistent sessions get them when they resume", n, key, t.tenant),
+	r.log.Warn(fmt.Sprintf("NATS dropped %d messages for the subscriptions to %q of tenant %s because this gateway fell behind them, and the QoS 1 and 2 ones among them could not be delivered now: QoS 0 ones are lost, persistent sessions get the QoS 1 and 2 ones still in the tenant's stream when they resume, clean sessions do not get them", n, key, t.tenant),
 		"tenant_id", t.tenant, "filter", key, "dropped", n, "subscribers", len(vals))
 	for _, s := range vals {
 		s.Client.Lost()
