@@ -31,12 +31,12 @@ import (
 // Config sets when and how far the headroom is lowered. The zero value
 // takes the defaults; IdlePercent below 0 disables tuning.
 type Config struct {
-	// IdlePercent is the GOGC while the process is quiet (default 25).
+	// IdlePercent is the GOGC while the process is quiet (default 10).
 	// A value at or above the process's own GOGC, or below 0, disables
 	// tuning.
 	IdlePercent int `json:"idle_percent"`
 	// IdleRate is the allocation rate, in bytes per second, under which
-	// the process counts as quiet (default 4 MiB/s: at GOGC 25 the
+	// the process counts as quiet (default 2 MiB/s: at GOGC 10 the
 	// collector then runs at most once every few seconds for a live heap
 	// of tens of megabytes).
 	IdleRate int64 `json:"idle_rate"`
@@ -49,8 +49,8 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultIdlePercent = 25
-	DefaultIdleRate    = 4 << 20
+	DefaultIdlePercent = 10
+	DefaultIdleRate    = 2 << 20
 	DefaultInterval    = time.Second
 	DefaultQuiet       = 3
 )

@@ -31,12 +31,11 @@ const (
 
 // directRequest is the JetStream direct get API request.
 type directRequest struct {
-	Seq        uint64     `json:"seq,omitempty"`
-	StartTime  *time.Time `json:"start_time,omitempty"`
-	NextBySubj string     `json:"next_by_subj,omitempty"`
-	Batch      int        `json:"batch,omitempty"`
-	MultiLast  []string   `json:"multi_last,omitempty"`
-	MaxBytes   int        `json:"max_bytes,omitempty"`
+	Seq        uint64   `json:"seq,omitempty"`
+	NextBySubj string   `json:"next_by_subj,omitempty"`
+	Batch      int      `json:"batch,omitempty"`
+	MultiLast  []string `json:"multi_last,omitempty"`
+	MaxBytes   int      `json:"max_bytes,omitempty"`
 }
 
 // Status codes of direct get responses.

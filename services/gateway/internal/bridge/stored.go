@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -36,8 +35,11 @@ func (b *Bridge) Stored(ctx context.Context, tenant, topic, msgID string, since 
 	}
 	subj := string(appendSubject(make([]byte, 0, 64), durableRoot, tenant, "", topic))
 	first, err := b.firstSince(ctx, tenant, subj, since)
-	if err != nil || first == 0 {
-		return false, err
+	if errors.Is(err, ErrNotFound) {
+		return false, nil // nothing on the topic since then, or no stream at all
+	}
+	if err != nil {
+		return false, fmt.Errorf("bridge: look for message %s of tenant %s: %w", msgID, tenant, err)
 	}
 	state, err := b.streamState(ctx, queueStream(tenant))
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -68,26 +70,3 @@ func (b *Bridge) Stored(ctx context.Context, tenant, topic, msgID string, since 
 
 // errStop ends a scan past the span looked at.
 var errStop = errors.New("bridge: past the span")
-
-// firstSince returns the sequence of the first message on subj stored at
-// or after since in tenant's durable stream, 0 when there is none.
-func (b *Bridge) firstSince(ctx context.Context, tenant, subj string, since time.Time) (uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
-	defer cancel()
-	req, _ := json.Marshal(directRequest{StartTime: &since, NextBySubj: subj})
-	msg, err := b.nc.RequestWithContext(ctx, directGetAPI+queueStream(tenant), req)
-	if errors.Is(err, nats.ErrNoResponders) {
-		return 0, nil // no stream: nothing was stored
-	}
-	if err != nil {
-		return 0, fmt.Errorf("bridge: read tenant %s's stream from %s: %w", tenant, since.Format(time.RFC3339), classify(err))
-	}
-	switch st := msg.Header.Get("Status"); st {
-	case "":
-		return seqHeader(msg), nil
-	case statusNotFound:
-		return 0, nil
-	default:
-		return 0, fmt.Errorf("bridge: read tenant %s's stream from %s: status %s %s", tenant, since.Format(time.RFC3339), st, msg.Header.Get("Description"))
-	}
-}
