@@ -135,15 +135,18 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if clock == nil {
 		clock = time.Now
 	}
-	log = log.With("component", "gateway", "gateway_id", cfg.GatewayID)
+	// The gateway's parts log with the gateway id and their own component
+	// name; the gateway's own lines (and its connections') say "gateway".
+	base := log.With("gateway_id", cfg.GatewayID)
+	log = base.With("component", "gateway")
 	if deps.Limits != nil {
 		cfg.Bridge.TenantLimits = quotaStreamLimits(deps.Limits, cfg.Bridge.TenantLimits)
 	}
-	br, err := bridge.New(deps.NATS, cfg.Bridge, log)
+	br, err := bridge.New(deps.NATS, cfg.Bridge, base)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	rt := router.New(br, log)
+	rt := router.New(br, base)
 	if !cfg.DisableLocalDelivery {
 		if err := br.DeliverLocally(rt.DeliverLocal); err != nil {
 			return nil, fmt.Errorf("gateway: %w", err)

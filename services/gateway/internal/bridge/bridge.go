@@ -291,7 +291,7 @@ func New(nc *nats.Conn, cfg Config, log *slog.Logger) (*Bridge, error) {
 		js:   js,
 		acks: acks,
 		cfg:  cfg,
-		log:  log.With("component", "bridge", "gateway_id", cfg.GatewayID),
+		log:  log.With("component", "bridge"), // the gateway's logger names the gateway
 		subs: make(map[*Subscription]bool),
 	}
 	if b.peersSub, err = b.watchPeers(); err != nil {
