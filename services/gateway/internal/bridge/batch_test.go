@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flockmq/flockmq/pkg/mqtt"
@@ -286,10 +287,11 @@ func TestDurableBackPressure(t *testing.T) {
 	}
 }
 
-// TestOnDrop: a queue subscription whose handler falls behind its NATS
-// buffer limit reports the messages NATS dropped to its OnDrop function,
+// TestOnDrop: a queue subscription whose handler falls behind the NATS
+// buffer limit of its durable messages (none by default; this test sets
+// one) reports the durable messages NATS dropped to its OnDrop function,
 // all of them, from its delivery goroutine. (A plain subscription reads
-// the durable ones back instead: gapfill_test.go.)
+// them back instead: gapfill_test.go.)
 func TestOnDrop(t *testing.T) {
 	srv := startServer(t)
 	b := newBridge(t, srv, Config{GatewayID: "g1"})
@@ -312,7 +314,7 @@ func TestOnDrop(t *testing.T) {
 	}
 	const n = 1000
 	for i := range n {
-		if _, err := b.Publish(ctxT(t), &Message{Tenant: "acme", Topic: "d/1", Payload: []byte{byte(i)}}); err != nil {
+		if _, err := b.Publish(ctxT(t), &Message{Tenant: "acme", Topic: "d/1", QoS: 1, Payload: []byte{byte(i)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -330,7 +332,7 @@ func TestOnDrop(t *testing.T) {
 	// (every behindEvery messages it takes).
 	checkFor(t, 10*time.Second, func() error {
 		for i := range behindEvery {
-			if _, err := b.Publish(ctxT(t), &Message{Tenant: "acme", Topic: "d/1", Payload: []byte{byte(i)}}); err != nil {
+			if _, err := b.Publish(ctxT(t), &Message{Tenant: "acme", Topic: "d/1", QoS: 1, Payload: []byte{byte(i)}}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -342,4 +344,81 @@ func TestOnDrop(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestSharedSubscriptionClasses: a queue subscription takes durable
+// messages on NATS subscriptions without a pending limit, so NATS never
+// drops one for it, and QoS 0 messages on others with NATS's limits,
+// whose drops are logged and not reported through OnDrop (no durable
+// message is among them, so no session's stream position is broken).
+func TestSharedSubscriptionClasses(t *testing.T) {
+	srv := startServer(t)
+	b := newBridge(t, srv, Config{GatewayID: "g1"})
+	release := make(chan struct{})
+	var handled atomic.Int64
+	s, err := b.Subscribe("acme", "c/#", "grp", func(*Message) {
+		if handled.Add(1) == 1 {
+			<-release
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reported atomic.Int64
+	s.OnDrop(func(n int) { reported.Add(int64(n)) })
+	var qos0 []*nats.Subscription
+	for i, ns := range s.subs {
+		msgs, bytes, err := ns.PendingLimits()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.watches[i].qos0 {
+			qos0 = append(qos0, ns)
+			if msgs <= 0 || bytes <= 0 {
+				t.Errorf("QoS 0 subscription %s has pending limits %d messages, %d bytes; want NATS's", ns.Subject, msgs, bytes)
+			}
+			continue
+		}
+		if msgs != -1 || bytes != -1 {
+			t.Errorf("durable subscription %s has pending limits %d messages, %d bytes; want none (-1)", ns.Subject, msgs, bytes)
+		}
+	}
+	if len(qos0) == 0 || len(qos0) == len(s.subs) {
+		t.Fatalf("%d of %d NATS subscriptions take QoS 0 messages, want some but not all", len(qos0), len(s.subs))
+	}
+	for _, ns := range qos0 {
+		if err := ns.SetPendingLimits(50, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 500 {
+		if _, err := b.Publish(ctxT(t), &Message{Tenant: "acme", Topic: "c/1", Payload: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 10*time.Second, func() error {
+		if s.Dropped() == 0 {
+			return fmt.Errorf("no drop yet")
+		}
+		return nil
+	})
+	close(release)
+	// Enough messages after the drops that the subscription looks again.
+	for i := range 2 * behindEvery {
+		if _, err := b.Publish(ctxT(t), &Message{Tenant: "acme", Topic: "c/1", Payload: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkFor(t, 10*time.Second, func() error {
+		if got := handled.Load(); got < int64(500+2*behindEvery-s.Dropped()) {
+			return fmt.Errorf("handled %d", got)
+		}
+		return nil
+	})
+	if got := reported.Load(); got != 0 {
+		t.Errorf("OnDrop reported %d drops of QoS 0 messages, want none", got)
+	}
 }

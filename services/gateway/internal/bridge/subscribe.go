@@ -69,37 +69,57 @@ func (b *Bridge) Subscribe(tenant, filter, queueGroup string, h Handler) (*Subsc
 	}
 	ts := b.tenant(tenant)
 	since := time.Now().UnixNano() // before the interest exists (gapfill.go)
-	for _, subj := range subject.Filter(liveRoot+tenant+".*", filter) {
-		w := &backlogWatch{tenant: ts, tenantID: tenant, mark: b.cfg.SubscriberBacklog, owner: s}
-		var g *gapFill
-		if queueGroup == "" {
-			w.fill = gapFill{s: s, tenant: tenant, filter: filter, since: since}
-			g = &w.fill
-		}
-		cb := func(msg *nats.Msg) {
-			s.deliver(tenant, msg, h, g)
-			w.delivered()
-		}
-		var ns *nats.Subscription
-		var err error
-		if queueGroup != "" {
-			ns, err = nc.QueueSubscribe(subj, queueGroup, cb)
-		} else {
-			ns, err = nc.Subscribe(subj, cb)
-		}
-		if err == nil && b.cfg.SubscriberPendingLimit > 0 {
-			err = ns.SetPendingLimits(b.cfg.SubscriberPendingLimit, nats.DefaultSubPendingBytesLimit)
-			if err != nil {
-				_ = ns.Unsubscribe()
+	// A plain subscription takes both classes of live messages, QoS 0 ("m")
+	// and durable ("q"), on one NATS subscription per subject, and reads
+	// back the durable ones NATS drops (gapfill.go). A queue subscription
+	// cannot tell a message NATS dropped from one it gave another member,
+	// so it takes each class on a NATS subscription of its own, and the
+	// durable one has no pending limit: NATS never drops a durable message
+	// for it, and the tenant's publishers wait while it is behind
+	// (backlogWatch), which bounds its buffer instead. QoS 0 messages may
+	// still be dropped; MQTT orders messages per topic and QoS only
+	// [MQTT-4.6.0-6], so the two classes need no common order.
+	classes := []string{".*"}
+	if queueGroup != "" {
+		classes = []string{".m", ".q"}
+	}
+	for _, class := range classes {
+		for _, subj := range subject.Filter(liveRoot+tenant+class, filter) {
+			w := &backlogWatch{tenant: ts, tenantID: tenant, mark: b.cfg.SubscriberBacklog, owner: s, qos0: class == ".m"}
+			var g *gapFill
+			if queueGroup == "" {
+				w.fill = gapFill{s: s, tenant: tenant, filter: filter, since: since}
+				g = &w.fill
 			}
+			cb := func(msg *nats.Msg) {
+				s.deliver(tenant, msg, h, g)
+				w.delivered()
+			}
+			var ns *nats.Subscription
+			var err error
+			if queueGroup != "" {
+				ns, err = nc.QueueSubscribe(subj, queueGroup, cb)
+			} else {
+				ns, err = nc.Subscribe(subj, cb)
+			}
+			switch {
+			case err != nil:
+			case b.cfg.SubscriberPendingLimit > 0:
+				err = ns.SetPendingLimits(b.cfg.SubscriberPendingLimit, nats.DefaultSubPendingBytesLimit)
+			case class == ".q":
+				err = ns.SetPendingLimits(-1, -1)
+			}
+			if err != nil {
+				if ns != nil {
+					_ = ns.Unsubscribe()
+				}
+				s.unsubscribe()
+				return nil, fmt.Errorf("bridge: subscribe to %q of tenant %s: %w", filter, tenant, classify(err))
+			}
+			w.sub = ns
+			s.subs = append(s.subs, ns)
+			s.watches = append(s.watches, w)
 		}
-		if err != nil {
-			s.unsubscribe()
-			return nil, fmt.Errorf("bridge: subscribe to %q of tenant %s: %w", filter, tenant, classify(err))
-		}
-		w.sub = ns
-		s.subs = append(s.subs, ns)
-		s.watches = append(s.watches, w)
 	}
 	if len(s.subs) == 0 {
 		return nil, fmt.Errorf("bridge: subscribe to %q of tenant %s: the filter maps to no subject", filter, tenant)
@@ -210,6 +230,10 @@ type backlogWatch struct {
 	// subscription (gapfill.go), which then reports drops through OnDrop
 	// only when that fails; unused (fill.s nil) for a queue subscription.
 	fill gapFill
+	// qos0: the NATS subscription takes only QoS 0 messages (a queue
+	// subscription's "m" class): its drops are logged, not reported
+	// through OnDrop, as no durable message is among them.
+	qos0 bool
 }
 
 // delivered runs after each message the subscription's handler took.
@@ -222,7 +246,10 @@ func (w *backlogWatch) delivered() {
 		if d, err := w.sub.Dropped(); err == nil && d > w.dropped {
 			n := d - w.dropped
 			w.dropped = d
-			if f := w.owner.onDrop.Load(); f != nil {
+			if w.qos0 {
+				w.owner.b.log.Warn(fmt.Sprintf("NATS dropped %d QoS 0 messages for a shared subscription of tenant %s on subject %s: this gateway's members of the group fell behind", n, w.tenantID, w.sub.Subject),
+					"tenant_id", w.tenantID, "subject", w.sub.Subject, "dropped", n)
+			} else if f := w.owner.onDrop.Load(); f != nil {
 				(*f)(n)
 			}
 		}
