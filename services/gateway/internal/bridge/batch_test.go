@@ -295,18 +295,7 @@ func TestDurableBackPressure(t *testing.T) {
 func TestOnDrop(t *testing.T) {
 	srv := startServer(t)
 	b := newBridge(t, srv, Config{GatewayID: "g1"})
-	release := make(chan struct{})
-	var handled atomic.Int64
-	s, err := b.Subscribe("acme", "d/#", "grp", func(*Message) {
-		if handled.Add(1) == 1 {
-			<-release // the handler stalls while NATS fills the buffer
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var reported atomic.Int64
-	s.OnDrop(func(n int) { reported.Add(int64(n)) })
+	s, release, _, reported := stalledQueueSubscribe(t, b, "d/#")
 	for _, ns := range s.subs {
 		if err := ns.SetPendingLimits(100, -1); err != nil {
 			t.Fatal(err)
@@ -354,18 +343,7 @@ func TestOnDrop(t *testing.T) {
 func TestSharedSubscriptionClasses(t *testing.T) {
 	srv := startServer(t)
 	b := newBridge(t, srv, Config{GatewayID: "g1"})
-	release := make(chan struct{})
-	var handled atomic.Int64
-	s, err := b.Subscribe("acme", "c/#", "grp", func(*Message) {
-		if handled.Add(1) == 1 {
-			<-release
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var reported atomic.Int64
-	s.OnDrop(func(n int) { reported.Add(int64(n)) })
+	s, release, handled, reported := stalledQueueSubscribe(t, b, "c/#")
 	var qos0 []*nats.Subscription
 	for i, ns := range s.subs {
 		msgs, bytes, err := ns.PendingLimits()
@@ -421,4 +399,24 @@ func TestSharedSubscriptionClasses(t *testing.T) {
 	if got := reported.Load(); got != 0 {
 		t.Errorf("OnDrop reported %d drops of QoS 0 messages, want none", got)
 	}
+}
+
+// stalledQueueSubscribe subscribes to filter in queue group "grp" with a
+// handler that stalls on its first message until release is closed (so
+// NATS fills the buffer), counting the messages it handled and the drops
+// OnDrop reported.
+func stalledQueueSubscribe(t *testing.T, b *Bridge, filter string) (s *Subscription, release chan struct{}, handled, reported *atomic.Int64) {
+	t.Helper()
+	release = make(chan struct{})
+	handled, reported = new(atomic.Int64), new(atomic.Int64)
+	s, err := b.Subscribe("acme", filter, "grp", func(*Message) {
+		if handled.Add(1) == 1 {
+			<-release
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.OnDrop(func(n int) { reported.Add(int64(n)) })
+	return s, release, handled, reported
 }
