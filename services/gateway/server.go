@@ -426,7 +426,7 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 	if d, ok := nc.(detacher); ok && s.env.Poller != nil && serveCtx.Done() == nil {
 		// A plain TCP connection from a listener: it can do without a
 		// goroutine while idle. ServeConn returns once it is parked.
-		if tc, ok := d.Detach(func() { c.Kill(conn.CloseServerShutdown) }); ok {
+		if tc, ok := d.Detach(); ok {
 			c.Start(tc) // s.detachedEnded runs at its end
 			return
 		}
@@ -438,8 +438,7 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 // detacher is a connection a listener lets its handler keep after
 // ServeConn returns (listener.Conn.Detach).
 type detacher interface {
-	Detach(stop func()) (*net.TCPConn, bool)
-	Release()
+	Detach() (*net.TCPConn, bool)
 }
 
 var _ detacher = (*listener.Conn)(nil)
@@ -450,9 +449,6 @@ func (s *Server) detachedEnded(c *conn.Conn, _ conn.CloseReason) {
 	watched := s.conns[c]
 	s.mu.Unlock()
 	s.forget(c, watched)
-	if d, ok := c.NetConn().(detacher); ok {
-		d.Release()
-	}
 }
 
 // forget unregisters an ended connection.
@@ -580,6 +576,18 @@ func (s *Server) shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("gateway: shutdown: %w", ctx.Err()))
+		// Close what is still open, a client that stopped reading first
+		// among them: the listeners do so for the connections they
+		// track, not for the ones the gateway detached from them.
+		s.mu.Lock()
+		left := make([]*conn.Conn, 0, len(s.conns))
+		for c := range s.conns {
+			left = append(left, c)
+		}
+		s.mu.Unlock()
+		for _, c := range left {
+			_ = c.NetConn().Close()
+		}
 	}
 	if cancel != nil {
 		cancel()

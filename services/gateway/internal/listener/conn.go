@@ -50,15 +50,16 @@ type endpoint struct {
 // (the gateway parks it in an epoll set). It must be called from ServeConn.
 // It returns the TCP socket under c, for the handler's system calls, and
 // false for connections with a TLS, WebSocket or PROXY protocol layer,
-// which may buffer input the socket no longer shows and stay attached.
+// which may buffer input the socket no longer shows and stay attached, and
+// once the listener is shutting down.
 //
-// After a successful Detach the listener no longer closes c when ServeConn
-// returns; the handler closes it and then calls Release, and the
-// listener's Shutdown waits for that. stop is called, instead of the
-// handler's context being cancelled, when the listener shuts down or
-// closes: it must make the handler end the connection soon, then release
-// it. Close closes the socket after calling stop.
-func (c *Conn) Detach(stop func()) (*net.TCPConn, bool) {
+// A detached connection is the handler's alone: the listener no longer
+// tracks it (a tracking entry would cost each of a gateway's many idle
+// connections about 100 bytes), so Shutdown neither waits for it nor
+// closes it, and the handler ends and closes it, when Serve's context ends
+// too. The listener's count of open connections (Stats) still includes it
+// until it is closed.
+func (c *Conn) Detach() (*net.TCPConn, bool) {
 	if c.set == nil || c.detached {
 		return nil, false
 	}
@@ -67,19 +68,11 @@ func (c *Conn) Detach(stop func()) (*net.TCPConn, bool) {
 		return nil, false
 	}
 	tc, ok := cc.Conn.(*net.TCPConn)
-	if !ok || !c.set.detach(c.Conn, stop) {
+	if !ok || !c.set.release(c.Conn) {
 		return nil, false
 	}
 	c.detached = true
 	return tc, true
-}
-
-// Release tells the listener that a detached connection has ended and is
-// closed. It is idempotent.
-func (c *Conn) Release() {
-	if c.detached {
-		c.set.remove(c.Conn)
-	}
 }
 
 // ListenerName returns the Config.Name of the listener that accepted c.
@@ -169,18 +162,17 @@ func (s *connSet) add(c net.Conn, cancel context.CancelFunc, forceClose func() e
 	return true
 }
 
-// detach replaces the cancellation of c's handler context, which must
-// have been added, with stop (Conn.Detach). It reports false when the set
-// is shutting down: the handler's context is cancelled already.
-func (s *connSet) detach(c net.Conn, stop func()) bool {
+// release stops tracking c, which must have been added, for good: its
+// handler detached it (Conn.Detach). It reports false when the set is
+// shutting down: the handler's context is cancelled already, and the
+// connection stays tracked until it ends.
+func (s *connSet) release(c net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, ok := s.conns[c]
-	if !ok || s.closing {
+	if _, ok := s.conns[c]; !ok || s.closing {
 		return false
 	}
-	t.cancel = stop
-	s.conns[c] = t
+	delete(s.conns, c)
 	return true
 }
 

@@ -11,22 +11,23 @@ import (
 )
 
 // detachingEcho detaches each connection it can and echoes on a goroutine
-// of its own after ServeConn has returned; stop closes the connection.
-// Connections it cannot detach are echoed in ServeConn, and reported.
+// of its own after ServeConn has returned, until the client closes or stop
+// is closed. Connections it cannot detach are echoed in ServeConn, and
+// reported.
 type detachingEcho struct {
 	wg       sync.WaitGroup
-	refused  chan Kind // kinds of the connections Detach refused
-	detached chan bool // one per detached connection, after ServeConn returned
+	refused  chan Kind     // kinds of the connections Detach refused
+	detached chan bool     // one per detached connection, after ServeConn returned
+	stop     chan struct{} // closing it closes the detached connections
 }
 
 func newDetachingEcho() *detachingEcho {
-	return &detachingEcho{refused: make(chan Kind, 4), detached: make(chan bool, 4)}
+	return &detachingEcho{refused: make(chan Kind, 4), detached: make(chan bool, 4), stop: make(chan struct{})}
 }
 
 func (d *detachingEcho) ServeConn(ctx context.Context, c net.Conn) {
 	lc, ok := c.(interface {
-		Detach(stop func()) (*net.TCPConn, bool)
-		Release()
+		Detach() (*net.TCPConn, bool)
 		Kind() Kind
 	})
 	if !ok {
@@ -34,7 +35,7 @@ func (d *detachingEcho) ServeConn(ctx context.Context, c net.Conn) {
 		echo(ctx, c)
 		return
 	}
-	tc, ok := lc.Detach(func() { _ = c.Close() })
+	tc, ok := lc.Detach()
 	if !ok {
 		d.refused <- lc.Kind()
 		echo(ctx, c)
@@ -42,8 +43,11 @@ func (d *detachingEcho) ServeConn(ctx context.Context, c net.Conn) {
 	}
 	d.wg.Go(func() {
 		d.detached <- tc != nil
-		defer lc.Release()
 		defer c.Close()
+		go func() {
+			<-d.stop
+			_ = c.Close()
+		}()
 		_, _ = io.Copy(c, c)
 	})
 }
@@ -66,13 +70,17 @@ func TestDetachedConnectionOutlivesServeConn(t *testing.T) {
 	if st := l.Stats(); st.Open != 1 {
 		t.Fatalf("Stats().Open = %d, want 1", st.Open)
 	}
-	// Shutdown calls stop, which closes the connection, and waits for the
-	// handler's Release.
+	// The detached connection is the handler's: Shutdown neither waits
+	// for it nor closes it.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := l.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown() = %v", err)
 	}
+	if r := roundTrip(t, c, "still"); r != "still" {
+		t.Fatalf("echo after Shutdown = %q, want still", r)
+	}
+	close(h.stop) // the handler ends it
 	expectClosed(t, c)
 	h.wg.Wait()
 	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
