@@ -301,21 +301,7 @@ func TestOnDrop(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	const n = 1000
-	for i := range n {
-		if _, err := b.Publish(ctxT(t), &Message{Tenant: "acme", Topic: "d/1", QoS: 1, Payload: []byte{byte(i)}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := b.nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	checkFor(t, 10*time.Second, func() error {
-		if s.Dropped() == 0 {
-			return fmt.Errorf("no drop yet")
-		}
-		return nil
-	})
+	publishUntilDropped(t, b, s, "d/1", 1, 1000)
 	close(release)
 	// More messages after the drops make the subscription look again
 	// (every behindEvery messages it takes).
@@ -369,20 +355,7 @@ func TestSharedSubscriptionClasses(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i := range 500 {
-		if _, err := b.Publish(ctxT(t), &Message{Tenant: "acme", Topic: "c/1", Payload: []byte{byte(i)}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := b.nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	checkFor(t, 10*time.Second, func() error {
-		if s.Dropped() == 0 {
-			return fmt.Errorf("no drop yet")
-		}
-		return nil
-	})
+	publishUntilDropped(t, b, s, "c/1", 0, 500)
 	close(release)
 	// Enough messages after the drops that the subscription looks again.
 	for i := range 2 * behindEvery {
@@ -419,4 +392,24 @@ func stalledQueueSubscribe(t *testing.T, b *Bridge, filter string) (s *Subscript
 	}
 	s.OnDrop(func(n int) { reported.Add(int64(n)) })
 	return s, release, handled, reported
+}
+
+// publishUntilDropped publishes n messages of the given QoS to topic and
+// waits until NATS has dropped some for s.
+func publishUntilDropped(t *testing.T, b *Bridge, s *Subscription, topic string, qos byte, n int) {
+	t.Helper()
+	for i := range n {
+		if _, err := b.Publish(ctxT(t), &Message{Tenant: "acme", Topic: topic, QoS: qos, Payload: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 10*time.Second, func() error {
+		if s.Dropped() == 0 {
+			return fmt.Errorf("no drop yet")
+		}
+		return nil
+	})
 }
