@@ -530,6 +530,15 @@ func (s *Server) Revoke(r auth.Revocation) int {
 	return len(victims)
 }
 
+// connsLocked lists the connections being served. Callers hold s.mu.
+func (s *Server) connsLocked() []*conn.Conn {
+	conns := make([]*conn.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	return conns
+}
+
 // Connections reports the number of connections being served.
 func (s *Server) Connections() int {
 	s.mu.Lock()
@@ -551,10 +560,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
 	ls := s.listeners
-	conns := make([]*conn.Conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
+	conns := s.connsLocked()
 	cancel := s.bgCancel
 	s.mu.Unlock()
 	s.log.Info(fmt.Sprintf("gateway %s is shutting down: disconnecting %d clients", s.cfg.GatewayID, len(conns)))
@@ -580,10 +586,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 		// among them: the listeners do so for the connections they
 		// track, not for the ones the gateway detached from them.
 		s.mu.Lock()
-		left := make([]*conn.Conn, 0, len(s.conns))
-		for c := range s.conns {
-			left = append(left, c)
-		}
+		left := s.connsLocked()
 		s.mu.Unlock()
 		for _, c := range left {
 			_ = c.NetConn().Close()
