@@ -413,3 +413,57 @@ func publishUntilDropped(t *testing.T, b *Bridge, s *Subscription, topic string,
 		return nil
 	})
 }
+
+// TestMarkPassed: a Mark taken while the handler holds a message and two
+// more wait is passed only once the handler has finished with all three;
+// one taken with nothing queued is passed at once.
+func TestMarkPassed(t *testing.T) {
+	srv := startServer(t)
+	b := newBridge(t, srv, Config{GatewayID: "g1"})
+	release := make(chan struct{})
+	var handled atomic.Int64
+	s, err := b.Subscribe("acme", "k/#", "", func(*Message) {
+		if handled.Add(1) == 1 {
+			<-release
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Passed(s.Mark(nil)) {
+		t.Fatal("a Mark taken with nothing queued is not passed")
+	}
+	for i := range 3 {
+		if _, err := b.Publish(ctxT(t), &Message{Tenant: "acme", Topic: "k/1", QoS: 1, Payload: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkFor(t, 10*time.Second, func() error {
+		queued := 0
+		for _, ns := range s.subs {
+			n, _, _ := ns.Pending()
+			queued += n
+		}
+		if queued < 3 { // NATS counts the one held until the handler returns
+			return fmt.Errorf("%d queued", queued)
+		}
+		if handled.Load() == 0 {
+			return fmt.Errorf("the handler has not taken the first message")
+		}
+		return nil
+	})
+	m := s.Mark(nil)
+	if s.Passed(m) {
+		t.Fatal("a Mark taken while the handler holds a message is passed")
+	}
+	close(release)
+	checkFor(t, 10*time.Second, func() error {
+		if !s.Passed(m) {
+			return fmt.Errorf("not passed after %d messages handled", handled.Load())
+		}
+		return nil
+	})
+	if got := handled.Load(); got != 3 {
+		t.Errorf("passed after %d messages handled, want 3", got)
+	}
+}

@@ -93,6 +93,7 @@ func (b *Bridge) Subscribe(tenant, filter, queueGroup string, h Handler) (*Subsc
 			}
 			cb := func(msg *nats.Msg) {
 				s.deliver(tenant, msg, h, g)
+				w.handled.Add(1)
 				w.delivered()
 			}
 			var ns *nats.Subscription
@@ -234,6 +235,9 @@ type backlogWatch struct {
 	// subscription's "m" class): its drops are logged, not reported
 	// through OnDrop, as no durable message is among them.
 	qos0 bool
+	// handled counts the NATS messages the handler has finished with
+	// (Mark); written by the delivery goroutine, read by anyone.
+	handled atomic.Uint64
 }
 
 // delivered runs after each message the subscription's handler took.
@@ -320,6 +324,67 @@ func seqHeader(msg *nats.Msg) uint64 {
 		return 0
 	}
 	return seq
+}
+
+// Mark is a point in the flow of a Subscription's durable messages, taken
+// with Subscription.Mark: one target count per NATS subscription.
+type Mark []uint64
+
+// Mark appends to dst a point past every durable message NATS has queued
+// for s so far. Once Passed reports true for it, the handler has finished
+// with all of them. With several NATS subscriptions, each delivers in
+// stream order but not in step with the others, so a message handed to
+// the client through one may be newer than one still queued in another:
+// a session must not record its stream position past the first before
+// the other subscriptions have passed a Mark taken then.
+func (s *Subscription) Mark(dst Mark) Mark {
+	for _, w := range s.watches {
+		if w.qos0 {
+			dst = append(dst, 0) // carries no durable message
+			continue
+		}
+		// Pending before handled: a message finished between the two
+		// reads is counted twice (a target one too high, which Passed
+		// forgives once nothing is queued), never not at all. NATS counts
+		// a message as pending until its handler has returned.
+		p, _, err := w.sub.Pending()
+		if err != nil {
+			dst = append(dst, 0) // closed: it hands nothing more
+			continue
+		}
+		dst = append(dst, uint64(p)+w.handled.Load())
+	}
+	return dst
+}
+
+// Passed reports whether the handler has finished with every message
+// queued when m was taken (Mark). A NATS subscription with nothing queued
+// has passed any mark; one that ended before its handler finished with
+// them has not (the messages it still held are gone, not handed over).
+func (s *Subscription) Passed(m Mark) bool {
+	for i, w := range s.watches {
+		if i >= len(m) || w.handled.Load() >= m[i] {
+			continue
+		}
+		if p, _, err := w.sub.Pending(); err == nil && p == 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// Streams reports how many NATS subscriptions carry s's durable messages.
+// With one, its messages reach the handler in stream order and no Mark is
+// needed.
+func (s *Subscription) Streams() int {
+	n := 0
+	for _, w := range s.watches {
+		if !w.qos0 {
+			n++
+		}
+	}
+	return n
 }
 
 // OnDrop makes the subscription call f, in its delivery goroutine, when

@@ -24,6 +24,7 @@ type delivery struct {
 	outstanding map[uint64]int // stream seqs delivered and not yet acknowledged
 	maxSeq      uint64         // largest stream seq delivered
 	lastSeq     uint64         // stream position recorded in the store
+	positions   []position     // positions waiting for the client's other upstream subscriptions (advanceLocked)
 	replayed    uint64         // the resume replay covered the stream through this sequence
 	resumeBuf   []pendingMsg
 	dropped     uint64        // QoS 0 messages dropped for a full queue

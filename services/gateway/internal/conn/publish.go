@@ -709,7 +709,8 @@ func (c *Conn) doneSeqLocked(seq uint64) {
 	}
 }
 
-// advanceLocked moves lastSeq to just below the oldest outstanding message.
+// advanceLocked moves lastSeq to just below the oldest outstanding message,
+// once nothing older can still be on its way (settlePositionsLocked).
 func (c *Conn) advanceLocked() {
 	dl := c.dl()
 	if dl.seqBroken || !c.persistent {
@@ -721,11 +722,100 @@ func (c *Conn) advanceLocked() {
 			next = s - 1
 		}
 	}
-	if next <= dl.lastSeq {
+	if next > dl.lastSeq && (len(dl.positions) == 0 || next > dl.positions[len(dl.positions)-1].seq) {
+		p := position{seq: next}
+		if !c.markLocked(&p) {
+			// The client's durable messages come through one NATS
+			// subscription at most, in stream order: nothing older is
+			// on its way.
+			dl.positions = dl.positions[:0]
+			c.recordPositionLocked(next)
+			return
+		}
+		if len(dl.positions) < maxPositions {
+			dl.positions = append(dl.positions, p)
+		} else {
+			dl.positions[len(dl.positions)-1] = p // a later one covers it
+		}
+	}
+	c.settlePositionsLocked()
+}
+
+// A position is a stream position a persistent session may record once
+// the client's upstream subscriptions have handed over everything they had
+// queued when it was reached. Each upstream NATS subscription delivers in
+// stream order, but not in step with the others: a message acknowledged
+// through one may be newer than one still queued in another, and recording
+// the first before the second arrives would lose the second if the gateway
+// died then (the resume starts after the recorded position).
+type position struct {
+	seq   uint64
+	ups   []*bridge.Subscription
+	marks []bridge.Mark
+}
+
+// maxPositions bounds the positions waiting; past it the newest is
+// replaced, which only delays the record.
+const maxPositions = 16
+
+// markLocked fills p with the client's plain upstream subscriptions and a
+// Mark of each. It reports false when they are one NATS subscription or
+// none, so no mark is needed. Lock order: c.mu, then c.subsMu.
+func (c *Conn) markLocked(p *position) bool {
+	c.subsMu.Lock()
+	streams := 0
+	for key := range c.subs {
+		if len(key) > 7 && key[:7] == "$share/" {
+			continue // shared subscriptions keep their group's position (shared.go)
+		}
+		if up := c.env.Router.Upstream(c.key.Tenant, key); up != nil {
+			p.ups = append(p.ups, up)
+			streams += up.Streams()
+		}
+	}
+	c.subsMu.Unlock()
+	if streams <= 1 {
+		return false
+	}
+	p.marks = make([]bridge.Mark, len(p.ups))
+	for i, up := range p.ups {
+		p.marks[i] = up.Mark(nil)
+	}
+	return true
+}
+
+// settlePositionsLocked records the newest waiting position whose marks
+// every upstream has passed, and forgets it and the older ones.
+func (c *Conn) settlePositionsLocked() {
+	dl := c.dl()
+	for i := len(dl.positions) - 1; i >= 0; i-- {
+		p := &dl.positions[i]
+		passed := true
+		for j, up := range p.ups {
+			if !up.Passed(p.marks[j]) {
+				passed = false
+				break
+			}
+		}
+		if !passed {
+			continue
+		}
+		c.recordPositionLocked(p.seq)
+		n := copy(dl.positions, dl.positions[i+1:])
+		clear(dl.positions[n:])
+		dl.positions = dl.positions[:n]
 		return
 	}
-	dl.lastSeq = next
-	c.addOpLocked(func(ctx context.Context) error { return c.env.Sessions.SetLastSeq(ctx, c.key, c.epoch, next) })
+}
+
+// recordPositionLocked writes the session's stream position.
+func (c *Conn) recordPositionLocked(seq uint64) {
+	dl := c.dl()
+	if seq <= dl.lastSeq {
+		return
+	}
+	dl.lastSeq = seq
+	c.addOpLocked(func(ctx context.Context) error { return c.env.Sessions.SetLastSeq(ctx, c.key, c.epoch, seq) })
 }
 
 // ackOut handles PUBACK, PUBREC and PUBCOMP from the client.

@@ -195,6 +195,20 @@ func (r *Router) Remove(tenant string, s *Sub) bool {
 	return removed
 }
 
+// Upstream returns the bridge subscription through which the plain
+// (non-shared) subscriptions to key in tenant receive their messages, nil
+// when there is none. It takes no lock.
+func (r *Router) Upstream(tenant, key string) *bridge.Subscription {
+	t := r.lookup(tenant)
+	if t == nil {
+		return nil
+	}
+	if v, ok := t.active.Load(key); ok {
+		return v.(*upstream).sub
+	}
+	return nil
+}
+
 // Upstreams reports how many upstream subscriptions tenant holds.
 func (r *Router) Upstreams(tenant string) int {
 	t := r.tenant(tenant)
