@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/flockmq/flockmq/internal/testutil/redistest"
 	"github.com/flockmq/flockmq/pkg/mqtt"
 	"github.com/flockmq/flockmq/pkg/session"
@@ -515,5 +517,67 @@ func TestSharedSubscriptionBacklogToNewMember(t *testing.T) {
 	old.ping()
 	if p, err := old.readErr(300 * time.Millisecond); err == nil {
 		t.Fatalf("old member got %v, already delivered to the new member", p)
+	}
+}
+
+// TestQoS2RetainedResentAfterGatewayLoss: a retained QoS 2 message reached
+// the durable stream but not the retained one (its gateway died between
+// the two writes: here the retained copy is purged to stand for that), and
+// its client resends it with DUP to another gateway. That gateway does
+// not publish it again but stores it as retained [MQTT-3.3.1-5]; a
+// retained message set by someone else in the meantime is left in place.
+func TestQoS2RetainedResentAfterGatewayLoss(t *testing.T) {
+	gws := startGateways(t, 2)
+	js, err := jetstream.New(gws[0].nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := mqtt.Properties{SessionExpiry: 300, SessionExpirySet: true}
+	for _, tc := range []struct {
+		name  string
+		newer bool // another client retains a message on the topic before the resend
+	}{
+		{"retained again", false},
+		{"newer retained message kept", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, topic := "ret-pub-"+fmt.Sprint(tc.newer), "ret/"+fmt.Sprint(tc.newer)
+			pub := connectClient(t, gws[0], mqtt.V5, id, false, func(c *mqtt.Connect) { c.Properties = props })
+			p := &mqtt.Publish{Topic: topic, QoS: 2, Retain: true, PacketID: 7, Payload: []byte("first")}
+			pub.send(p)
+			pub.expectType(mqtt.PUBREC)
+			_ = pub.nc.Close()
+			st, err := js.Stream(context.Background(), "FLOCK_RET_ACME")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Purge(context.Background(), jetstream.WithPurgeSubject("flockret.acme.>")); err != nil {
+				t.Fatal(err)
+			}
+			if tc.newer {
+				other := connectClient(t, gws[1], mqtt.V5, "ret-other", true)
+				other.publish(&mqtt.Publish{Topic: topic, QoS: 1, Retain: true, PacketID: 1, Payload: []byte("newer")})
+			}
+
+			pub2 := dial(t, gws[1].addr, mqtt.V5)
+			if ack := pub2.connect(&mqtt.Connect{ClientID: id, KeepAlive: 60, Properties: props}); !ack.SessionPresent {
+				t.Fatalf("CONNACK %v, want the session present", ack)
+			}
+			p.Dup = true
+			pub2.send(p)
+			pub2.expectType(mqtt.PUBREC)
+			pub2.send(&mqtt.Pubrel{PacketID: 7})
+			pub2.expectType(mqtt.PUBCOMP)
+
+			want := "first"
+			if tc.newer {
+				want = "newer"
+			}
+			sub := connectClient(t, gws[0], mqtt.V5, "ret-sub-"+fmt.Sprint(tc.newer), true)
+			sub.subscribe(1, mqtt.Subscription{Filter: topic, QoS: 1})
+			if got := sub.expectPublish(); !got.Retain || string(got.Payload) != want {
+				t.Fatalf("retained message %q (retain %v), want %q", got.Payload, got.Retain, want)
+			}
+		})
 	}
 }

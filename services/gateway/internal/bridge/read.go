@@ -33,6 +33,7 @@ const (
 type directRequest struct {
 	Seq        uint64   `json:"seq,omitempty"`
 	NextBySubj string   `json:"next_by_subj,omitempty"`
+	LastBySubj string   `json:"last_by_subj,omitempty"`
 	Batch      int      `json:"batch,omitempty"`
 	MultiLast  []string `json:"multi_last,omitempty"`
 	MaxBytes   int      `json:"max_bytes,omitempty"`

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -21,51 +22,90 @@ var errFound = errors.New("bridge: found")
 
 // Stored reports whether tenant's durable stream holds a message
 // published to topic with the deduplication id msgID (Message.MsgID),
-// stored after since and at most storedSpan later. It answers a question
+// stored after since and at most storedSpan later, and when it was stored. It answers a question
 // JetStream's own deduplication answers only within its duplicate window
 // (two minutes by default): was a QoS 2 message that a client resends
 // after its gateway was lost stored the first time [MQTT-4.3.3-10]? It
 // reads only that topic's messages of that span, with direct gets.
-func (b *Bridge) Stored(ctx context.Context, tenant, topic, msgID string, since time.Time) (bool, error) {
+func (b *Bridge) Stored(ctx context.Context, tenant, topic, msgID string, since time.Time) (found bool, at time.Time, err error) {
 	if b.closed.Load() {
-		return false, ErrClosed
+		return false, at, ErrClosed
 	}
 	if err := checkTenant(tenant); err != nil {
-		return false, err
+		return false, at, err
 	}
 	subj := string(appendSubject(make([]byte, 0, 64), durableRoot, tenant, "", topic))
 	first, err := b.firstSince(ctx, tenant, subj, since)
 	if errors.Is(err, ErrNotFound) {
-		return false, nil // nothing on the topic since then, or no stream at all
+		return false, at, nil // nothing on the topic since then, or no stream at all
 	}
 	if err != nil {
-		return false, fmt.Errorf("bridge: look for message %s of tenant %s: %w", msgID, tenant, err)
+		return false, at, fmt.Errorf("bridge: look for message %s of tenant %s: %w", msgID, tenant, err)
 	}
 	state, err := b.streamState(ctx, queueStream(tenant))
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return false, nil
+		return false, at, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("bridge: look for message %s of tenant %s: %w", msgID, tenant, err)
+		return false, at, fmt.Errorf("bridge: look for message %s of tenant %s: %w", msgID, tenant, err)
 	}
 	until := since.Add(storedSpan)
 	err = b.replayDirect(ctx, tenant, []string{subj}, first-1, state.LastSeq, func(msg *nats.Msg, _ uint64) error {
+		ts, tsErr := time.Parse(time.RFC3339Nano, msg.Header.Get("Nats-Time-Stamp"))
 		if msg.Header.Get(jetstream.MsgIDHeader) == msgID {
+			at = ts
 			return errFound
 		}
-		if ts, err := time.Parse(time.RFC3339Nano, msg.Header.Get("Nats-Time-Stamp")); err == nil && ts.After(until) {
+		if tsErr == nil && ts.After(until) {
 			return errStop
 		}
 		return nil
 	})
 	switch {
 	case errors.Is(err, errFound):
-		return true, nil
+		return true, at, nil
 	case err == nil, errors.Is(err, errStop), errors.Is(err, errNoStream):
+		return false, at, nil
+	default:
+		return false, at, fmt.Errorf("bridge: look for message %s of tenant %s: %w", msgID, tenant, err)
+	}
+}
+
+// RetainedSince reports whether tenant's retained message of topic was
+// stored at or after t: set by a publish newer than one stored in the
+// durable stream at t, which must then not replace it. A topic without a
+// retained message reports false (a retained message deleted meanwhile
+// leaves no trace, so it is not told apart from one never set).
+func (b *Bridge) RetainedSince(ctx context.Context, tenant, topic string, t time.Time) (bool, error) {
+	if b.closed.Load() {
+		return false, ErrClosed
+	}
+	if err := checkTenant(tenant); err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
+	defer cancel()
+	subj := string(appendSubject(make([]byte, 0, 64), retainedRoot, tenant, "", topic))
+	req, _ := json.Marshal(directRequest{LastBySubj: subj})
+	msg, err := b.nc.RequestWithContext(ctx, directGetAPI+retainedStream(tenant), req)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return false, nil // no retained stream: nothing retained
+	}
+	if err != nil {
+		return false, fmt.Errorf("bridge: read the retained message of %q of tenant %s: %w", topic, tenant, classify(err))
+	}
+	switch st := msg.Header.Get("Status"); st {
+	case "":
+	case statusNotFound:
 		return false, nil
 	default:
-		return false, fmt.Errorf("bridge: look for message %s of tenant %s: %w", msgID, tenant, err)
+		return false, fmt.Errorf("bridge: read the retained message of %q of tenant %s: status %s %s", topic, tenant, st, msg.Header.Get("Description"))
 	}
+	ts, err := time.Parse(time.RFC3339Nano, msg.Header.Get("Nats-Time-Stamp"))
+	if err != nil {
+		return false, fmt.Errorf("bridge: read the retained message of %q of tenant %s: %w", topic, tenant, err)
+	}
+	return !ts.Before(t), nil
 }
 
 // errStop ends a scan past the span looked at.

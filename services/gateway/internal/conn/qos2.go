@@ -39,9 +39,10 @@ import (
 // only): found, the message is not published again and PUBREC leaves;
 // otherwise it is published with the same Nats-Msg-Id, which JetStream
 // would still drop as a duplicate within its window. Subscribers get the
-// message once [MQTT-4.3.3-10], however late the client resends. (A copy
-// found stored whose gateway died before it also stored the message as
-// retained is not retained again.) A client
+// message once [MQTT-4.3.3-10], however late the client resends. A
+// retained copy found stored is stored as retained again unless a newer
+// retained message took its place (its gateway may have died between the
+// two writes). A client
 // that got the PUBREC sends PUBREL, which only a stored message can have
 // earned: PUBCOMP [MQTT-4.3.3-11]. A PUBLISH without DUP on an AwaitStore
 // id is a new message and gets a new nonce. When the AwaitStore write
@@ -112,16 +113,35 @@ func (c *Conn) recordInbound(p *mqtt.Publish, m *bridge.Message) (stored bool, _
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	stored, err = c.env.Bridge.Stored(ctx, c.key.Tenant, m.Topic, m.MsgID, at.Add(-nonceClockSkew))
+	stored, storedAt, err := c.env.Bridge.Stored(ctx, c.key.Tenant, m.Topic, m.MsgID, at.Add(-nonceClockSkew))
 	if err != nil {
 		c.logger().Warn(fmt.Sprintf("could not tell whether QoS 2 message %d, which client %s resent after its gateway was lost, was stored; publishing it again with its deduplication id",
 			p.PacketID, c.key.ClientID), "err", err)
 		return false, CloseNone, nil
 	}
-	if stored {
-		c.logger().Debug(fmt.Sprintf("QoS 2 message %d resent by client %s was stored before its gateway was lost: not publishing it again", p.PacketID, c.key.ClientID))
+	if !stored {
+		return false, CloseNone, nil
 	}
-	return stored, CloseNone, nil
+	c.logger().Debug(fmt.Sprintf("QoS 2 message %d resent by client %s was stored before its gateway was lost: not publishing it again", p.PacketID, c.key.ClientID))
+	if m.Retain {
+		c.retainAgain(ctx, m, storedAt)
+	}
+	return true, CloseNone, nil
+}
+
+// retainAgain stores m, a retained QoS 2 message found in the stream at
+// storedAt, as the topic's retained message unless one set since then
+// holds that place: its gateway may have died between storing it and
+// storing it as retained [MQTT-3.3.1-5]. Setting it again when it was
+// retained already changes nothing.
+func (c *Conn) retainAgain(ctx context.Context, m *bridge.Message, storedAt time.Time) {
+	newer, err := c.env.Bridge.RetainedSince(ctx, c.key.Tenant, m.Topic, storedAt.Add(time.Millisecond))
+	if err == nil && !newer {
+		err = c.env.Bridge.SetRetained(ctx, m)
+	}
+	if err != nil {
+		c.logger().Warn(fmt.Sprintf("could not make sure the retained QoS 2 message %q of client %s, resent after its gateway was lost, is retained", m.Topic, c.key.ClientID), "err", err)
+	}
 }
 
 // A nonce holds the Unix second it was made in above nonceRandomBits
