@@ -9,12 +9,24 @@ import (
 
 // BenchmarkPublishDeliver measures one publisher to one subscriber through
 // one gateway, embedded NATS and JetStream included: go test -run '^$'
-// -bench PublishDeliver -benchtime 2000x ./services/gateway/
+// -bench PublishDeliver -benchtime 2000x ./services/gateway/. The
+// persistent case records the subscriber's stream position as it goes
+// (its filter takes two NATS subscriptions, so each record waits for
+// both: ADR 0002).
 func BenchmarkPublishDeliver(b *testing.B) {
-	for _, qos := range []mqtt.QoS{0, 1} {
-		b.Run("qos"+string('0'+byte(qos)), func(b *testing.B) {
+	for _, tc := range []struct {
+		name       string
+		qos        mqtt.QoS
+		persistent bool
+	}{{"qos0", 0, false}, {"qos1", 1, false}, {"qos1-persistent", 1, true}} {
+		qos := tc.qos
+		b.Run(tc.name, func(b *testing.B) {
 			g := startGateway(b)
-			sub := connectClient(b, g, mqtt.V5, "bench-sub", true)
+			sub := connectClient(b, g, mqtt.V5, "bench-sub", !tc.persistent, func(c *mqtt.Connect) {
+				if tc.persistent {
+					c.Properties.SessionExpiry, c.Properties.SessionExpirySet = 300, true
+				}
+			})
 			sub.subscribe(1, mqtt.Subscription{Filter: "bench/#", QoS: qos})
 			pub := connectClient(b, g, mqtt.V5, "bench-pub", true)
 			payload := make([]byte, 128)
