@@ -135,14 +135,18 @@ func (t *Tuner) Run(ctx context.Context) {
 			t.set(t.base)
 		}
 	}()
+	prev := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case at := <-tick.C:
+			// The time that really passed: a loaded machine delivers
+			// ticks late.
+			elapsed := max(at.Sub(prev), time.Millisecond)
 			now := t.allocated()
-			t.observe(float64(now-t.last) / t.cfg.Interval.Seconds())
-			t.last = now
+			t.observe(float64(now-t.last) / elapsed.Seconds())
+			t.last, prev = now, at
 		}
 	}
 }
