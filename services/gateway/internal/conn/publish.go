@@ -762,6 +762,9 @@ const maxPositions = 16
 // Mark of each. It reports false when they are one NATS subscription or
 // none, so no mark is needed. Lock order: c.mu, then c.subsMu.
 func (c *Conn) markLocked(p *position) bool {
+	if c.env.Router == nil {
+		return false
+	}
 	c.subsMu.Lock()
 	streams := 0
 	for key := range c.subs {
