@@ -253,6 +253,8 @@ type tenantStreams struct {
 	// peers and peersUntil: the other gateways' backlogs (behind.go).
 	peers      peersBehind
 	peersUntil atomic.Int64 // UnixNano until which a peer is behind
+	// state coalesces reads of the durable stream's state (freshState).
+	state stateReads
 }
 
 // New returns a Bridge using nc, which stays owned by the caller.

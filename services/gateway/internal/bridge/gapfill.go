@@ -166,7 +166,7 @@ func (g *gapFill) observe(ns *nats.Subscription, d int, seq uint64) {
 // message stored since subscribeSkew before the subscription was made.
 func (g *gapFill) open(ns *nats.Subscription, from uint64, drops, left int) {
 	ctx := context.Background()
-	state, err := g.s.b.streamState(ctx, queueStream(g.tenant))
+	state, err := g.s.b.freshState(ctx, g.tenant)
 	if errors.Is(err, jetstream.ErrStreamNotFound) && from == 0 {
 		// The tenant never stored a durable message: all the drops
 		// were QoS 0 messages.
@@ -271,7 +271,7 @@ func (g *gapFill) finish(ns *nats.Subscription, h Handler) {
 		}
 		g.handed = max(g.handed, w.upTo) // later live copies up to it are skipped
 		g.win = nil
-		if state, err := g.s.b.streamState(context.Background(), queueStream(g.tenant)); err != nil {
+		if state, err := g.s.b.freshState(context.Background(), g.tenant); err != nil {
 			g.fail(w.drops, fmt.Errorf("read the stream's state to check that nothing was removed meanwhile: %w", err))
 		} else if w.removed || state.FirstSeq > w.from+1 {
 			g.fail(w.drops, errors.New("the tenant's queue limits removed messages of the stream before they could be read"))
