@@ -18,7 +18,7 @@ import (
 // the answer of one already on its way.
 type stateReads struct {
 	mu     sync.Mutex
-	ticket uint64      // counts callers and requests; guarded by mu
+	ticket uint64       // counts callers and requests; guarded by mu
 	flight *stateFlight // the request on its way, nil when none; guarded by mu
 	issued atomic.Int64
 }
