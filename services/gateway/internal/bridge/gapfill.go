@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -336,33 +335,14 @@ func durableSubject(tenant, subj string) string {
 	return durableRoot + tenant + "." + strings.TrimPrefix(subj, liveRoot+tenant+".*.")
 }
 
-// sinceRequest is a direct get of the first message of a subject stored at
-// or after a time.
-type sinceRequest struct {
-	NextBySubj string    `json:"next_by_subj"`
-	StartTime  time.Time `json:"start_time"`
-}
-
 // firstSince returns the sequence of tenant's first durable message on
 // subj stored at or after t, or an error wrapping ErrNotFound when there
 // is none.
 func (b *Bridge) firstSince(ctx context.Context, tenant, subj string, t time.Time) (uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
-	defer cancel()
-	req, _ := json.Marshal(sinceRequest{NextBySubj: subj, StartTime: t.UTC()})
-	msg, err := b.nc.RequestWithContext(ctx, directGetAPI+queueStream(tenant), req)
-	if errors.Is(err, nats.ErrNoResponders) {
-		return 0, fmt.Errorf("%w: %w", ErrNotFound, errNoStream)
-	}
+	t = t.UTC()
+	msg, err := b.directGet(ctx, queueStream(tenant), directRequest{NextBySubj: subj, StartTime: &t})
 	if err != nil {
-		return 0, classify(err)
-	}
-	switch st := msg.Header.Get("Status"); st {
-	case "":
-	case statusNotFound:
-		return 0, ErrNotFound
-	default:
-		return 0, fmt.Errorf("direct get from %s: status %s %s", queueStream(tenant), st, msg.Header.Get("Description"))
+		return 0, err
 	}
 	seq := seqHeader(msg)
 	if seq == 0 {

@@ -31,12 +31,13 @@ const (
 
 // directRequest is the JetStream direct get API request.
 type directRequest struct {
-	Seq        uint64   `json:"seq,omitempty"`
-	NextBySubj string   `json:"next_by_subj,omitempty"`
-	LastBySubj string   `json:"last_by_subj,omitempty"`
-	Batch      int      `json:"batch,omitempty"`
-	MultiLast  []string `json:"multi_last,omitempty"`
-	MaxBytes   int      `json:"max_bytes,omitempty"`
+	Seq        uint64     `json:"seq,omitempty"`
+	StartTime  *time.Time `json:"start_time,omitempty"`
+	NextBySubj string     `json:"next_by_subj,omitempty"`
+	LastBySubj string     `json:"last_by_subj,omitempty"`
+	Batch      int        `json:"batch,omitempty"`
+	MultiLast  []string   `json:"multi_last,omitempty"`
+	MaxBytes   int        `json:"max_bytes,omitempty"`
 }
 
 // Status codes of direct get responses.
@@ -264,6 +265,31 @@ func (b *Bridge) scan(ctx context.Context, stream string, subjects []string, fn 
 	return sc.run(ctx, fn)
 }
 
+// directGet reads one message of stream with a direct get. It returns an
+// error wrapping ErrNotFound when there is no such message, and one
+// wrapping both ErrNotFound and errNoStream when the stream does not exist
+// (nobody answers). The wait is bounded by ctx and PublishTimeout.
+func (b *Bridge) directGet(ctx context.Context, stream string, r directRequest) (*nats.Msg, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
+	defer cancel()
+	req, _ := json.Marshal(r)
+	msg, err := b.nc.RequestWithContext(ctx, directGetAPI+stream, req)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return nil, fmt.Errorf("%w: %w", ErrNotFound, errNoStream)
+	}
+	if err != nil {
+		return nil, classify(err)
+	}
+	switch st := msg.Header.Get("Status"); st {
+	case "":
+		return msg, nil
+	case statusNotFound:
+		return nil, ErrNotFound
+	default:
+		return nil, fmt.Errorf("direct get from %s: status %s %s", stream, st, msg.Header.Get("Description"))
+	}
+}
+
 // decodeStored decodes a message read from a stream.
 func decodeStored(tenant string, msg *nats.Msg, seq uint64) (*Message, error) {
 	m := &Message{Tenant: tenant, Seq: seq, Trace: traceOf(msg.Header)}
@@ -471,22 +497,9 @@ func (b *Bridge) Fetch(ctx context.Context, tenant string, seq uint64) (*Message
 	if seq == 0 {
 		return nil, fmt.Errorf("bridge: fetch message 0 of tenant %s: %w", tenant, ErrNotFound)
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
-	defer cancel()
-	req, _ := json.Marshal(directRequest{Seq: seq})
-	msg, err := b.nc.RequestWithContext(ctx, directGetAPI+queueStream(tenant), req)
-	if errors.Is(err, nats.ErrNoResponders) {
-		return nil, fmt.Errorf("bridge: fetch message %d of tenant %s: %w", seq, tenant, ErrNotFound)
-	}
+	msg, err := b.directGet(ctx, queueStream(tenant), directRequest{Seq: seq})
 	if err != nil {
-		return nil, fmt.Errorf("bridge: fetch message %d of tenant %s: %w", seq, tenant, classify(err))
-	}
-	switch st := msg.Header.Get("Status"); st {
-	case "":
-	case statusNotFound:
-		return nil, fmt.Errorf("bridge: fetch message %d of tenant %s: %w", seq, tenant, ErrNotFound)
-	default:
-		return nil, fmt.Errorf("bridge: fetch message %d of tenant %s: status %s %s", seq, tenant, st, msg.Header.Get("Description"))
+		return nil, fmt.Errorf("bridge: fetch message %d of tenant %s: %w", seq, tenant, err)
 	}
 	m, err := decodeStored(tenant, msg, seq)
 	if err != nil {

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -83,23 +82,13 @@ func (b *Bridge) RetainedSince(ctx context.Context, tenant, topic string, t time
 	if err := checkTenant(tenant); err != nil {
 		return false, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
-	defer cancel()
 	subj := string(appendSubject(make([]byte, 0, 64), retainedRoot, tenant, "", topic))
-	req, _ := json.Marshal(directRequest{LastBySubj: subj})
-	msg, err := b.nc.RequestWithContext(ctx, directGetAPI+retainedStream(tenant), req)
-	if errors.Is(err, nats.ErrNoResponders) {
-		return false, nil // no retained stream: nothing retained
+	msg, err := b.directGet(ctx, retainedStream(tenant), directRequest{LastBySubj: subj})
+	if errors.Is(err, ErrNotFound) {
+		return false, nil // nothing retained on the topic, or no retained stream at all
 	}
 	if err != nil {
-		return false, fmt.Errorf("bridge: read the retained message of %q of tenant %s: %w", topic, tenant, classify(err))
-	}
-	switch st := msg.Header.Get("Status"); st {
-	case "":
-	case statusNotFound:
-		return false, nil
-	default:
-		return false, fmt.Errorf("bridge: read the retained message of %q of tenant %s: status %s %s", topic, tenant, st, msg.Header.Get("Description"))
+		return false, fmt.Errorf("bridge: read the retained message of %q of tenant %s: %w", topic, tenant, err)
 	}
 	ts, err := time.Parse(time.RFC3339Nano, msg.Header.Get("Nats-Time-Stamp"))
 	if err != nil {

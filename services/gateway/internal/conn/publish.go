@@ -768,7 +768,7 @@ func (c *Conn) markLocked(p *position) bool {
 	c.subsMu.Lock()
 	streams := 0
 	for key := range c.subs {
-		if len(key) > 7 && key[:7] == "$share/" {
+		if strings.HasPrefix(key, "$share/") {
 			continue // shared subscriptions keep their group's position (shared.go)
 		}
 		if up := c.env.Router.Upstream(c.key.Tenant, key); up != nil {
